@@ -1,0 +1,232 @@
+"""The user pool's signing keys: fetched, parsed once into key objects, and cached.
+
+Rules (DESIGN.md, "JWKS cache"):
+- a set is trusted for ``cache_seconds``; after that the next request refreshes it;
+- a ``kid`` missing from the set triggers a refetch, at most once per
+  ``miss_cooldown_seconds`` (so a flood of made-up kids costs one fetch per cooldown);
+- a failed refresh keeps serving the keys we have (stale-if-error, with a warning),
+  and is retried by a request no sooner than the cooldown after the failure;
+- when no key we have serves the token and the set cannot be had, ``JwksError``
+  is raised: the authorizer cannot decide, API Gateway answers 500 and does not
+  cache it, so an outage never becomes a cached deny for a valid user.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, Final
+
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey, RSAPublicNumbers
+from jwt.utils import base64url_decode
+
+from shared.exceptions import JwksError, JwksFetchError, JwksParseError, UnknownKeyId
+
+USER_AGENT: Final = "cognito-lambda-authorizer/0.1 (+jwks-fetch)"
+# Well under API Gateway's 10 s authorizer limit, including a slow trickle of bytes.
+CONNECT_TIMEOUT_SECONDS: Final = 2.0
+READ_TIMEOUT_SECONDS: Final = 3.0
+TOTAL_FETCH_SECONDS: Final = 4.0
+# API Gateway's built-in JWT authorizer caps the JWKS it reads at 150,000 bytes;
+# a Cognito key set is about 1 KB.
+MAX_JWKS_BYTES: Final = 150_000
+MIN_RSA_BITS: Final = 2048
+MAX_RSA_BITS: Final = 8192
+
+Fetcher = Callable[[str], bytes]
+
+
+def fetch_jwks(url: str) -> bytes:
+    """GET the key set with bounded time and size, no redirects, our User-Agent."""
+    import requests  # only when a fetch is really needed: keeps it off the cold-start path
+
+    deadline = time.monotonic() + TOTAL_FETCH_SECONDS
+    try:
+        with requests.get(
+            url,
+            headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+            timeout=(CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS),
+            allow_redirects=False,
+            stream=True,
+        ) as response:
+            if response.status_code != 200:
+                raise JwksFetchError(f"HTTP {response.status_code} from {url}")
+            content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+            if not (content_type == "application/json" or content_type.endswith("+json")):
+                raise JwksFetchError(f"unexpected content type {content_type!r} from {url}")
+            declared = response.headers.get("Content-Length", "")
+            if declared.isdigit() and int(declared) > MAX_JWKS_BYTES:
+                raise JwksFetchError(f"key set from {url} is over {MAX_JWKS_BYTES} bytes")
+            body = bytearray()
+            for chunk in response.iter_content(chunk_size=16384):
+                body += chunk
+                if len(body) > MAX_JWKS_BYTES:
+                    raise JwksFetchError(f"key set from {url} is over {MAX_JWKS_BYTES} bytes")
+                if time.monotonic() > deadline:
+                    raise JwksFetchError(f"fetching {url} took over {TOTAL_FETCH_SECONDS} s")
+            return bytes(body)
+    except requests.RequestException as err:
+        # The class name says what failed; the message may carry library detail we do not need.
+        raise JwksFetchError(f"{type(err).__name__} fetching {url}") from None
+
+
+def parse_jwks(body: bytes) -> dict[str, RSAPublicKey]:
+    """Usable RS256 signing keys by kid. Unusable entries are skipped; none usable is an error.
+
+    A kid that appears twice with different key material is dropped: we will not
+    guess which one a token meant.
+    """
+    try:
+        document = json.loads(body)
+    except (ValueError, RecursionError):
+        raise JwksParseError("key set is not valid JSON") from None
+    if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
+        raise JwksParseError('key set has no "keys" list')
+
+    keys: dict[str, RSAPublicKey] = {}
+    ambiguous: set[str] = set()
+    for jwk in document["keys"]:
+        try:
+            kid, key = _parse_jwk(jwk)
+        except JwksParseError:
+            continue
+        if kid in keys and keys[kid].public_numbers() != key.public_numbers():
+            ambiguous.add(kid)
+        keys.setdefault(kid, key)
+    for kid in ambiguous:
+        del keys[kid]
+    if not keys:
+        raise JwksParseError("key set holds no usable RSA signing key")
+    return keys
+
+
+def _parse_jwk(jwk: Any) -> tuple[str, RSAPublicKey]:
+    if not isinstance(jwk, dict):
+        raise JwksParseError("key is not an object")
+    kid, n, e = jwk.get("kid"), jwk.get("n"), jwk.get("e")
+    if not isinstance(kid, str) or not kid:
+        raise JwksParseError("key has no kid")
+    if jwk.get("kty") != "RSA":
+        raise JwksParseError("key is not RSA")
+    if jwk.get("use", "sig") != "sig" or jwk.get("alg", "RS256") != "RS256":
+        raise JwksParseError("key is not an RS256 signing key")
+    if not isinstance(n, str) or not isinstance(e, str):
+        raise JwksParseError("key lacks n or e")
+    try:
+        modulus = int.from_bytes(base64url_decode(n), "big")
+        exponent = int.from_bytes(base64url_decode(e), "big")
+        key = RSAPublicNumbers(exponent, modulus).public_key()
+    except (ValueError, TypeError):
+        raise JwksParseError("key material is invalid") from None
+    if not MIN_RSA_BITS <= key.key_size <= MAX_RSA_BITS:
+        raise JwksParseError("key size is outside 2048..8192 bits")
+    return kid, key
+
+
+class JwksCache:
+    """One user pool's key set, shared by every request a Lambda instance serves."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        cache_seconds: float,
+        miss_cooldown_seconds: float,
+        logger: logging.Logger,
+        fetch: Fetcher = fetch_jwks,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.url = url
+        self._cache_seconds = cache_seconds
+        self._cooldown = miss_cooldown_seconds
+        self._logger = logger
+        self._fetch = fetch
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._keys: Mapping[str, RSAPublicKey] = {}
+        self._expires_at = float("-inf")
+        self._next_fetch_at = float("-inf")
+        self._last_error: JwksError | None = None
+        self.fetch_count = 0
+
+    def get_key(self, kid: str) -> RSAPublicKey:
+        """The key for ``kid``; UnknownKeyId (deny) or JwksError (cannot decide) otherwise."""
+        key = self._keys.get(kid)
+        if key is not None and self._clock() < self._expires_at:
+            return key
+        with self._lock:
+            now = self._clock()
+            key = self._keys.get(kid)
+            if (key is None or now >= self._expires_at) and now >= self._next_fetch_at:
+                self._refresh(now)
+                key = self._keys.get(kid)
+        if key is not None:
+            return key
+        if self._last_error is not None:
+            # A new instance each time: re-raising one object would chain tracebacks forever.
+            raise type(self._last_error)(str(self._last_error))
+        raise UnknownKeyId("kid is not in the user pool's key set")
+
+    def warm(self) -> None:
+        """Fetch during initialisation so the first request does not wait for the network.
+
+        A failure here is logged, not raised, and does not start the cooldown:
+        the first request tries again.
+        """
+        with self._lock:
+            self._refresh(self._clock())
+            if self._last_error is not None:
+                self._next_fetch_at = float("-inf")
+
+    def load(self, body: bytes, *, source: str) -> None:
+        """Install a key set obtained elsewhere (baked at build time) as if just fetched.
+
+        An unknown kid may refetch at once: these keys were not fetched now.
+        """
+        with self._lock:
+            self._install(parse_jwks(body), self._clock(), source=source)
+            self._next_fetch_at = float("-inf")
+
+    def _refresh(self, now: float) -> None:
+        self._next_fetch_at = now + self._cooldown
+        self.fetch_count += 1
+        try:
+            keys = parse_jwks(self._fetch(self.url))
+        except JwksError as err:
+            self._last_error = err
+            self._logger.warning(
+                "jwks refresh failed",
+                extra={
+                    "fields": {
+                        "reason": err.reason,
+                        "error": str(err),
+                        "jwksUrl": self.url,
+                        "cachedKids": sorted(self._keys),
+                        "servingStale": bool(self._keys),
+                    }
+                },
+            )
+            return
+        self._install(keys, now, source="fetch")
+
+    def _install(self, keys: dict[str, RSAPublicKey], now: float, *, source: str) -> None:
+        # Keep the very objects of unchanged keys: the verified-token cache
+        # recognises its key set by identity.
+        for kid, key in keys.items():
+            old = self._keys.get(kid)
+            if old is not None and old.public_numbers() == key.public_numbers():
+                keys[kid] = old
+        self._keys = keys
+        self._expires_at = now + self._cache_seconds
+        self._last_error = None
+        self._logger.info(
+            "jwks loaded",
+            extra={"fields": {"source": source, "jwksUrl": self.url, "kids": sorted(keys)}},
+        )
+
+    def current_key(self, kid: str) -> RSAPublicKey | None:
+        """The key we hold for ``kid`` right now, fresh or stale, without fetching."""
+        return self._keys.get(kid)

@@ -1,0 +1,271 @@
+"""Verify a Cognito JWT: strict compact-JWS parse, RS256 signature, then Cognito's claims.
+
+The parse is written here rather than delegated to ``jwt.decode`` for speed:
+PyJWT checks base64url characters one at a time in Python and a token checked
+with ``get_unverified_header`` + ``decode`` is parsed twice. It follows PyJWT's
+own rules (same alphabet, padding and canonical-encoding checks, same JSON
+loader) and hands the signature to cryptography, as PyJWT does;
+``tests/unit/test_verify_differential.py`` proves the two agree on every
+accept and reject.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Final
+
+from cachetools import TLRUCache
+from cryptography.exceptions import InvalidSignature as CryptoInvalidSignature
+from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+from cryptography.hazmat.primitives.hashes import SHA256
+
+from authorizer.config import AuthorizerConfig
+from authorizer.jwks import JwksCache
+from shared.context import AuthContext
+from shared.exceptions import (
+    InvalidClaim,
+    InvalidSignature,
+    MalformedToken,
+    MissingClaim,
+    MissingKeyId,
+    TokenError,
+    TokenExpired,
+    TokenIssuedInFuture,
+    TokenNotYetValid,
+    UnsupportedAlgorithm,
+    UnsupportedHeader,
+    WrongAudience,
+    WrongIssuer,
+    WrongTokenUse,
+)
+
+# Cognito tokens are 1-4 KB; API Gateway refuses headers much larger than this anyway.
+MAX_TOKEN_CHARS: Final = 16 * 1024
+VERIFIED_CACHE_SIZE: Final = 2048
+
+_B64URL = re.compile(r"[A-Za-z0-9_-]*")
+_B64URL_ALPHABET: Final = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+# Bits of the last character that a canonical encoding leaves zero, by length % 4.
+_UNUSED_BITS_MASK: Final = {2: 0x0F, 3: 0x03}
+# Header parameters that would change how the token must be read; Cognito uses none.
+# jku, x5u, jwk and x5c are simply never read: keys come only from the pool's JWKS.
+_UNSUPPORTED_HEADERS: Final = ("crit", "b64")
+_PADDING = PKCS1v15()
+_SHA256 = SHA256()
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedToken:
+    header: dict[str, Any]
+    claims: dict[str, Any]
+    signing_input: bytes
+    signature: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Verified:
+    context: AuthContext
+    kid: str
+    key: RSAPublicKey
+    expires_at: float
+
+
+def b64url_decode(segment: str) -> bytes:
+    """Strict base64url, PyJWT 2.15's rules: alphabet only, optional '=' padding, canonical."""
+    stripped = segment.rstrip("=")
+    padding = len(segment) - len(stripped)
+    if padding and (padding > 2 or len(segment) % 4):
+        raise MalformedToken("invalid base64url padding")
+    remainder = len(stripped) % 4
+    if remainder == 1 or not _B64URL.fullmatch(stripped):
+        raise MalformedToken("invalid base64url segment")
+    if remainder and _B64URL_ALPHABET.index(stripped[-1]) & _UNUSED_BITS_MASK[remainder]:
+        raise MalformedToken("non-canonical base64url segment")
+    try:
+        return base64.urlsafe_b64decode(stripped + "=" * (-remainder % 4))
+    except (binascii.Error, ValueError):  # unreachable after the checks; kept to fail closed
+        raise MalformedToken("invalid base64url segment") from None
+
+
+def _json_object(data: bytes, what: str) -> dict[str, Any]:
+    try:
+        value = json.loads(data)
+    except (ValueError, RecursionError):
+        raise MalformedToken(f"{what} is not valid JSON") from None
+    if not isinstance(value, dict):
+        raise MalformedToken(f"{what} is not a JSON object")
+    return value
+
+
+def parse_token(token: str) -> ParsedToken:
+    """Split and decode a compact JWS; no trust in anything yet."""
+    if len(token) > MAX_TOKEN_CHARS:
+        raise MalformedToken("token is too long")
+    parts = token.split(".")
+    if len(parts) != 3:
+        raise MalformedToken("token does not have three segments")
+    header_b64, claims_b64, signature_b64 = parts
+    header = _json_object(b64url_decode(header_b64), "header")
+    claims = _json_object(b64url_decode(claims_b64), "claims")
+    signature = b64url_decode(signature_b64)
+    signing_input = f"{header_b64}.{claims_b64}".encode("ascii")
+    return ParsedToken(header, claims, signing_input, signature)
+
+
+def check_header(header: dict[str, Any]) -> str:
+    """Apply the header rules and return the kid."""
+    if header.get("alg") != "RS256":
+        raise UnsupportedAlgorithm("alg is not RS256")
+    if any(name in header for name in _UNSUPPORTED_HEADERS):
+        raise UnsupportedHeader("crit/b64 header parameters are not supported")
+    kid = header.get("kid")
+    if not isinstance(kid, str) or not kid:
+        raise MissingKeyId("header has no kid")
+    return kid
+
+
+def verify_signature(parsed: ParsedToken, key: RSAPublicKey) -> None:
+    try:
+        key.verify(parsed.signature, parsed.signing_input, _PADDING, _SHA256)
+    except CryptoInvalidSignature:
+        raise InvalidSignature("signature does not verify") from None
+
+
+def _numeric_date(claims: dict[str, Any], name: str) -> int | None:
+    value = claims.get(name)
+    if value is None:
+        return None
+    if type(value) not in (int, float) or not math.isfinite(value):
+        raise InvalidClaim(f"{name} must be a number")
+    return int(value)  # PyJWT and RFC 7519 NumericDate compare whole seconds
+
+
+def _string(claims: dict[str, Any], name: str, *, required: bool = True) -> str | None:
+    value = claims.get(name)
+    if value is None:
+        if required:
+            raise MissingClaim(f"{name} is required")
+        return None
+    if not isinstance(value, str):
+        raise InvalidClaim(f"{name} must be a string")
+    return value
+
+
+def _groups(claims: dict[str, Any]) -> tuple[str, ...]:
+    """``cognito:groups``: a list of names; the context joins them with spaces."""
+    value = claims.get("cognito:groups")
+    if value is None:
+        return ()
+    if isinstance(value, list) and all(
+        isinstance(item, str) and item and not any(ch.isspace() for ch in item) for item in value
+    ):
+        return tuple(value)
+    raise InvalidClaim("cognito:groups must be a list of names without whitespace")
+
+
+def check_claims(claims: dict[str, Any], config: AuthorizerConfig, now: float) -> AuthContext:
+    """Cognito's rules for id and access tokens; returns the context for the backend."""
+    leeway = config.leeway_seconds
+    exp = _numeric_date(claims, "exp")
+    iat = _numeric_date(claims, "iat")
+    nbf = _numeric_date(claims, "nbf")
+    if exp is None or iat is None:
+        raise MissingClaim("exp and iat are required")
+    if exp <= now - leeway:
+        raise TokenExpired("token has expired")
+    if nbf is not None and nbf > now + leeway:
+        raise TokenNotYetValid("token is not valid yet (nbf)")
+    if iat > now + leeway:
+        raise TokenIssuedInFuture("token was issued in the future (iat)")
+
+    if _string(claims, "iss") != config.issuer:
+        raise WrongIssuer("iss is not the configured user pool")
+
+    token_use = claims.get("token_use")
+    if token_use not in ("id", "access"):
+        raise WrongTokenUse("token_use must be id or access")
+    if config.token_use not in ("any", token_use):
+        raise WrongTokenUse(f"this API accepts {config.token_use} tokens only")
+
+    is_id = token_use == "id"
+    client_id = _string(claims, "aud" if is_id else "client_id")
+    if client_id not in config.app_client_ids:
+        raise WrongAudience("aud/client_id is not an allowed app client")
+
+    sub = _string(claims, "sub")
+    if not sub:
+        raise MissingClaim("sub is empty")
+    # Machine-to-machine access tokens (client credentials) carry no username.
+    username = _string(claims, "cognito:username" if is_id else "username", required=is_id)
+    email = _string(claims, "email", required=False) if is_id else None
+    return AuthContext(
+        sub=sub,
+        username=username or "",
+        token_use=token_use,
+        client_id=client_id,
+        groups=_groups(claims),
+        scopes=tuple((_string(claims, "scope", required=False) or "").split()) if not is_id else (),
+        email=email,
+    )
+
+
+class TokenVerifier:
+    """Verifies tokens against one user pool, remembering the ones it has verified.
+
+    A remembered token is answered without the RSA check until its exp, and
+    only while the key that verified it is still the one the key set holds
+    for its kid (a rotation or a refreshed set with new material forgets it).
+    """
+
+    def __init__(
+        self,
+        config: AuthorizerConfig,
+        jwks: JwksCache,
+        *,
+        clock: Callable[[], float] = time.time,
+        cache_size: int = VERIFIED_CACHE_SIZE,
+    ) -> None:
+        self._config = config
+        self._jwks = jwks
+        self._clock = clock
+        self._verified: TLRUCache[str, Verified] = TLRUCache(
+            maxsize=cache_size, ttu=lambda _token, verified, _now: verified.expires_at, timer=clock
+        )
+
+    def verify(self, token: str) -> tuple[Verified, bool]:
+        """The verified identity and whether it came from the verified-token cache.
+
+        Raises a TokenError (deny) or a JwksError (cannot decide).
+        """
+        remembered = self._verified.get(token)
+        if remembered is not None and self._jwks.get_key(remembered.kid) is remembered.key:
+            return remembered, True
+        verified = self._verify_fresh(token)
+        self._verified[token] = verified
+        return verified, False
+
+    def _verify_fresh(self, token: str) -> Verified:
+        kid: str | None = None
+        signed: dict[str, Any] | None = None
+        try:
+            parsed = parse_token(token)
+            kid = check_header(parsed.header)
+            key = self._jwks.get_key(kid)
+            verify_signature(parsed, key)
+            signed = parsed.claims
+            context = check_claims(signed, self._config, self._clock())
+        except TokenError as err:
+            err.kid = kid
+            # Only a signature-checked sub says who it was; an unsigned one is a claim.
+            sub = signed.get("sub") if signed is not None else None
+            err.sub = sub if isinstance(sub, str) else None
+            raise
+        return Verified(context=context, kid=kid, key=key, expires_at=float(parsed.claims["exp"]))

@@ -1,0 +1,59 @@
+"""The greeter: the business Lambda behind the authorizer.
+
+It trusts only what the authorizer put in ``requestContext.authorizer.lambda``.
+A request without that context means a route was left unprotected: it fails
+closed with a 500 and an error log rather than greet an unknown caller.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from greeter.greeting import parse_name, read_body
+from shared.context import AuthContext, decode_context
+from shared.exceptions import BadRequest, MissingAuthContext
+from shared.http import error_response, json_response
+from shared.jsonlog import get_logger
+
+LOGGER = get_logger("greeter", os.environ.get("LOG_LEVEL", "INFO").strip().upper() or "INFO")
+
+
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    method = _method(event)
+    try:
+        caller = decode_context(event)
+    except MissingAuthContext as err:
+        LOGGER.error(
+            "request reached the greeter without an authorizer context: is the route protected?",
+            extra={"fields": {"reason": err.reason, "routeKey": event.get("routeKey")}},
+        )
+        return error_response(500, "Internal Server Error")
+
+    if method == "GET":
+        return _greet(caller, caller.username or caller.sub)
+    if method == "POST":
+        try:
+            name = parse_name(read_body(event))
+        except BadRequest as err:
+            LOGGER.info(
+                "bad request",
+                extra={"fields": {"reason": err.reason, "problem": str(err), "sub": caller.sub}},
+            )
+            return error_response(400, str(err))
+        return _greet(caller, f"{name.first} {name.last}")
+    return error_response(405, "Method Not Allowed")
+
+
+def _greet(caller: AuthContext, who: str) -> dict[str, Any]:
+    return json_response(
+        200, {"message": f"Hello {who}", "sub": caller.sub, "username": caller.username}
+    )
+
+
+def _method(event: Mapping[str, Any]) -> str:
+    request_context = event.get("requestContext")
+    http = request_context.get("http") if isinstance(request_context, Mapping) else None
+    method = http.get("method") if isinstance(http, Mapping) else None
+    return method.upper() if isinstance(method, str) else ""

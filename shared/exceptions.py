@@ -1,0 +1,169 @@
+"""Every error the product raises on purpose, in one place.
+
+Each class carries a stable ``reason`` code: it is what the decision log
+prints, what tests assert on, and what an operator greps for. Messages are
+fixed text chosen here: they never echo a token, a claim value or a secret.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class ProductError(Exception):
+    """Base of every deliberate error in this product."""
+
+    reason: ClassVar[str] = "error"
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or self.__doc__ or self.reason)
+
+
+class ConfigurationError(ProductError):
+    """A setting is missing or invalid; raised once, at cold start."""
+
+    reason = "configuration"
+
+    def __init__(self, variable: str, problem: str) -> None:
+        self.variable = variable
+        super().__init__(f"{variable}: {problem}")
+
+
+# --- token problems: the authorizer answers deny -----------------------------
+
+
+class TokenError(ProductError):
+    """The request's token cannot be trusted: the authorizer denies.
+
+    ``kid`` and ``sub`` are filled in when known, for the decision log.
+    """
+
+    reason = "invalid_token"
+    kid: str | None = None
+    sub: str | None = None
+
+
+class MissingToken(TokenError):
+    """No token in the identity source or the Authorization header."""
+
+    reason = "missing_token"
+
+
+class MalformedToken(TokenError):
+    """The token is not a well-formed compact JWS with JSON header and claims."""
+
+    reason = "malformed_token"
+
+
+class UnsupportedAlgorithm(TokenError):
+    """The token's alg is not RS256."""
+
+    reason = "unsupported_alg"
+
+
+class UnsupportedHeader(TokenError):
+    """The token's header asks for an extension this verifier does not implement."""
+
+    reason = "unsupported_header"
+
+
+class MissingKeyId(TokenError):
+    """The token's header has no usable kid."""
+
+    reason = "missing_kid"
+
+
+class UnknownKeyId(TokenError):
+    """The token's kid is not in the user pool's key set."""
+
+    reason = "unknown_kid"
+
+
+class InvalidSignature(TokenError):
+    """The signature does not verify with the user pool's key."""
+
+    reason = "bad_signature"
+
+
+class TokenExpired(TokenError):
+    """The token's exp is in the past."""
+
+    reason = "expired"
+
+
+class TokenNotYetValid(TokenError):
+    """The token's nbf is in the future."""
+
+    reason = "not_yet_valid"
+
+
+class TokenIssuedInFuture(TokenError):
+    """The token's iat is in the future."""
+
+    reason = "issued_in_future"
+
+
+class WrongIssuer(TokenError):
+    """The token's iss is not the configured user pool."""
+
+    reason = "wrong_issuer"
+
+
+class WrongAudience(TokenError):
+    """The token's aud or client_id is not an allowed app client."""
+
+    reason = "wrong_audience"
+
+
+class WrongTokenUse(TokenError):
+    """The token's token_use is missing, unknown or not allowed here."""
+
+    reason = "wrong_token_use"
+
+
+class MissingClaim(TokenError):
+    """A required claim is absent."""
+
+    reason = "missing_claim"
+
+
+class InvalidClaim(TokenError):
+    """A claim has the wrong JSON type or an impossible value."""
+
+    reason = "invalid_claim"
+
+
+# --- key set problems: the authorizer cannot decide and raises ---------------
+
+
+class JwksError(ProductError):
+    """The user pool's key set cannot be had, so no decision can be made."""
+
+    reason = "jwks_unavailable"
+
+
+class JwksFetchError(JwksError):
+    """Fetching the key set failed (network, status, size, redirect or timeout)."""
+
+    reason = "jwks_fetch_failed"
+
+
+class JwksParseError(JwksError):
+    """The fetched key set is not a usable JWKS document."""
+
+    reason = "jwks_invalid"
+
+
+# --- greeter ------------------------------------------------------------------
+
+
+class BadRequest(ProductError):
+    """The request body is not what the route accepts: answered with a 400."""
+
+    reason = "bad_request"
+
+
+class MissingAuthContext(ProductError):
+    """A request reached a protected function without an authorizer context."""
+
+    reason = "missing_auth_context"

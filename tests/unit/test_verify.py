@@ -1,0 +1,354 @@
+"""One test per deny class of DESIGN.md, driven through the handler with forged keys."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import hashes, hmac, serialization
+
+from tests.conftest import Stack, make_config
+from tests.forge import (
+    CLIENT_ID,
+    OTHER_CLIENT_ID,
+    authorizer_event,
+    b64url,
+    b64url_json,
+    claims,
+    forged_key,
+    sign,
+    sign_raw,
+)
+
+
+def decide(stack: Stack, token: str | None) -> dict[str, Any]:
+    return stack.handle(authorizer_event(token))
+
+
+def assert_denied(
+    stack: Stack, token: str | None, reason: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    assert decide(stack, token) == {"isAuthorized": False}
+    decisions = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    decisions = [d for d in decisions if d.get("message") == "authorization decision"]
+    assert [d["decision"] for d in decisions] == ["deny"]
+    assert decisions[0]["reason"] == reason
+
+
+def test_valid_id_token_is_allowed_with_context(stack: Stack) -> None:
+    response = decide(stack, sign(claims("id")))
+    assert response == {
+        "isAuthorized": True,
+        "context": {
+            "sub": "0b7e5a3c-1f2d-4c6b-9a8e-7d6c5b4a3f21",
+            "username": "brian",
+            "tokenUse": "id",
+            "clientId": CLIENT_ID,
+            "groups": "admins readers",
+            "scope": "",
+            "email": "brian@example.com",
+        },
+    }
+
+
+def test_valid_access_token_is_allowed_with_context(stack: Stack) -> None:
+    response = decide(stack, sign(claims("access", **{"cognito:groups": None})))
+    assert response == {
+        "isAuthorized": True,
+        "context": {
+            "sub": "0b7e5a3c-1f2d-4c6b-9a8e-7d6c5b4a3f21",
+            "username": "brian",
+            "tokenUse": "access",
+            "clientId": CLIENT_ID,
+            "groups": "",
+            "scope": "openid profile hello/read",
+        },
+    }
+
+
+def test_second_app_client_is_accepted(stack: Stack) -> None:
+    assert decide(stack, sign(claims("id", aud=OTHER_CLIENT_ID)))["isAuthorized"] is True
+
+
+def test_machine_access_token_without_username_is_allowed(stack: Stack) -> None:
+    token = sign(claims("access", username=None, sub=CLIENT_ID, **{"cognito:groups": None}))
+    response = decide(stack, token)
+    assert response["isAuthorized"] is True
+    assert response["context"]["username"] == ""
+
+
+def test_absent_token(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
+    assert_denied(stack, None, "missing_token", capsys)
+
+
+@pytest.mark.parametrize(
+    "token",
+    ["not-a-jwt", "a.b", "a.b.c.d", "....", "e30.e30.***", "e30..", "!!!.???.***"],
+)
+def test_malformed(stack: Stack, token: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert_denied(stack, token, "malformed_token", capsys)
+
+
+def test_header_not_json(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
+    token = f"{b64url(b'not json')}.{b64url_json(claims())}.{b64url(b'sig')}"
+    assert_denied(stack, token, "malformed_token", capsys)
+
+
+def test_claims_not_an_object(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
+    key = forged_key()
+    token = sign_raw({"alg": "RS256", "kid": key.kid}, [1, 2], key.sign_bytes)  # type: ignore[arg-type]
+    assert_denied(stack, token, "malformed_token", capsys)
+
+
+def test_non_canonical_base64_is_malformed(
+    stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    header, payload, signature = sign(claims()).split(".")
+    # The last character of a 2-mod-4 segment carries 4 unused bits; setting one
+    # decodes to the same bytes but is a different token.
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    assert len(signature) % 4 == 2
+    tweaked = signature[:-1] + alphabet[alphabet.index(signature[-1]) | 1]
+    assert_denied(stack, f"{header}.{payload}.{tweaked}", "malformed_token", capsys)
+
+
+def test_alg_none(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
+    token = sign_raw({"alg": "none", "kid": "key-1"}, claims(), lambda _: b"")
+    assert_denied(stack, token, "unsupported_alg", capsys)
+
+
+def test_hs256_keyed_with_the_public_pem(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
+    pem = (
+        forged_key()
+        .private_key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+
+    def hs256(data: bytes) -> bytes:
+        mac = hmac.HMAC(pem, hashes.SHA256())
+        mac.update(data)
+        return mac.finalize()
+
+    token = sign_raw({"alg": "HS256", "kid": "key-1"}, claims(), hs256)
+    assert_denied(stack, token, "unsupported_alg", capsys)
+
+
+@pytest.mark.parametrize("alg", ["RS512", "PS256", "ES256", "rs256", None])
+def test_other_algorithms(
+    stack: Stack, alg: str | None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    header = {"kid": "key-1"} if alg is None else {"alg": alg, "kid": "key-1"}
+    token = sign_raw(header, claims(), forged_key().sign_bytes)
+    assert_denied(stack, token, "unsupported_alg", capsys)
+
+
+def test_missing_kid(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
+    token = sign_raw({"alg": "RS256"}, claims(), forged_key().sign_bytes)
+    assert_denied(stack, token, "missing_kid", capsys)
+
+
+@pytest.mark.parametrize("kid", ["", 7, None, ["key-1"]])
+def test_unusable_kid(stack: Stack, kid: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    token = sign_raw({"alg": "RS256", "kid": kid}, claims(), forged_key().sign_bytes)
+    assert_denied(stack, token, "missing_kid", capsys)
+
+
+def test_unknown_kid(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
+    assert_denied(stack, sign(claims(), forged_key("stranger")), "unknown_kid", capsys)
+
+
+def test_signed_by_another_key_with_a_known_kid(
+    stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    impostor = forged_key("impostor")
+    token = sign(claims(), impostor, kid="key-1")
+    assert_denied(stack, token, "bad_signature", capsys)
+
+
+def test_payload_changed_after_signing(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
+    header, _, signature = sign(claims()).split(".")
+    forged_payload = b64url_json(claims(**{"cognito:groups": ["admins", "root"]}))
+    assert_denied(stack, f"{header}.{forged_payload}.{signature}", "bad_signature", capsys)
+
+
+@pytest.mark.parametrize("field", ["jku", "x5u", "jwk", "x5c"])
+def test_key_from_header_is_never_used(
+    stack: Stack, field: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    attacker = forged_key("attacker")
+    embedded: Any = {
+        "jku": "https://attacker.example/jwks.json",
+        "x5u": "https://attacker.example/cert.pem",
+        "jwk": attacker.jwk(),
+        "x5c": ["MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA"],
+    }[field]
+    token = sign_raw(
+        {"alg": "RS256", "kid": "key-1", field: embedded}, claims(), attacker.sign_bytes
+    )
+    assert_denied(stack, token, "bad_signature", capsys)
+
+
+@pytest.mark.parametrize(
+    "header", [{"crit": ["exp"]}, {"crit": ["b64"], "b64": False}, {"b64": True}]
+)
+def test_crit_and_b64_rejected(
+    stack: Stack, header: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    token = sign_raw({"alg": "RS256", "kid": "key-1", **header}, claims(), forged_key().sign_bytes)
+    assert_denied(stack, token, "unsupported_header", capsys)
+
+
+def test_expired(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
+    now = stack.clock.now
+    assert_denied(stack, sign(claims(iat=now - 7200, exp=now - 31)), "expired", capsys)
+
+
+def test_expired_within_leeway_is_allowed(stack: Stack) -> None:
+    now = stack.clock.now
+    assert decide(stack, sign(claims(iat=now - 7200, exp=now - 29)))["isAuthorized"] is True
+
+
+def test_not_yet_valid(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
+    assert_denied(stack, sign(claims(nbf=stack.clock.now + 120)), "not_yet_valid", capsys)
+
+
+def test_issued_in_the_future(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
+    now = stack.clock.now
+    assert_denied(stack, sign(claims(iat=now + 120, exp=now + 3600)), "issued_in_future", capsys)
+
+
+def test_wrong_issuer(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
+    token = sign(claims(iss="https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Other"))
+    assert_denied(stack, token, "wrong_issuer", capsys)
+
+
+def test_newer_issuer_host_needs_the_issuer_setting(make_stack: Any, jwks_endpoint: Any) -> None:
+    newer = "https://issuer-cognito-idp.us-east-1.amazonaws.com/us-east-1_TestPool1"
+    token = sign(claims(iss=newer))
+    assert make_stack().handle(authorizer_event(token)) == {"isAuthorized": False}
+    from tests.forge import JWKS_URL
+
+    configured = make_config(ISSUER=newer, JWKS_URL=JWKS_URL)
+    assert make_stack(configured).handle(authorizer_event(token))["isAuthorized"] is True
+
+
+def test_wrong_audience(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
+    assert_denied(stack, sign(claims("id", aud="someoneelse")), "wrong_audience", capsys)
+
+
+def test_wrong_client_id(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
+    assert_denied(stack, sign(claims("access", client_id="someoneelse")), "wrong_audience", capsys)
+
+
+def test_access_token_is_not_checked_against_aud(
+    stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # An access token carrying an allowed aud but a foreign client_id is still foreign.
+    token = sign(claims("access", client_id="someoneelse", aud=CLIENT_ID))
+    assert_denied(stack, token, "wrong_audience", capsys)
+
+
+def test_list_audience_is_invalid(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
+    assert_denied(stack, sign(claims("id", aud=[CLIENT_ID])), "invalid_claim", capsys)
+
+
+@pytest.mark.parametrize("token_use", [None, "refresh", "ID", 1])
+def test_wrong_or_missing_token_use(
+    stack: Stack, token_use: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    payload = claims("id")
+    if token_use is None:
+        del payload["token_use"]
+    else:
+        payload["token_use"] = token_use
+    assert_denied(stack, sign(payload), "wrong_token_use", capsys)
+
+
+@pytest.mark.parametrize(("allowed", "presented"), [("id", "access"), ("access", "id")])
+def test_token_use_setting(
+    make_stack: Any,
+    jwks_endpoint: Any,
+    allowed: str,
+    presented: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    stack = make_stack(make_config(TOKEN_USE=allowed))
+    assert_denied(stack, sign(claims(presented)), "wrong_token_use", capsys)
+    assert decide(stack, sign(claims(allowed)))["isAuthorized"] is True
+
+
+@pytest.mark.parametrize(
+    ("token_use", "claim"),
+    [
+        ("id", "exp"),
+        ("id", "iat"),
+        ("id", "iss"),
+        ("id", "sub"),
+        ("id", "aud"),
+        ("id", "cognito:username"),
+        ("access", "client_id"),
+        ("access", "exp"),
+    ],
+)
+def test_missing_required_claim(
+    stack: Stack, token_use: str, claim: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert_denied(stack, sign(claims(token_use, **{claim: None})), "missing_claim", capsys)
+
+
+@pytest.mark.parametrize(
+    ("claim", "value"),
+    [
+        ("exp", "9999999999"),
+        ("exp", True),
+        ("iat", "0"),
+        ("nbf", [1]),
+        ("sub", 123),
+        ("iss", ["x"]),
+        ("cognito:groups", "admins"),  # Cognito sends a list
+        ("cognito:groups", ["has space"]),
+        ("cognito:groups", [1]),
+        ("email", {"a": 1}),
+    ],
+)
+def test_claim_of_the_wrong_type(
+    stack: Stack, claim: str, value: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # By hand: PyJWT refuses to encode some of these.
+    token = sign_raw(
+        {"alg": "RS256", "kid": "key-1"}, claims("id", **{claim: value}), forged_key().sign_bytes
+    )
+    assert_denied(stack, token, "invalid_claim", capsys)
+
+
+@pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity"])
+def test_non_finite_exp(stack: Stack, value: str, capsys: pytest.CaptureFixture[str]) -> None:
+    # Python's json accepts these literals; a NaN exp would compare as "never expired".
+    key = forged_key()
+    body = json.dumps(claims()).replace('"exp": ', '"exp": ' + value + ', "_exp": ')
+    header = b64url_json({"alg": "RS256", "kid": key.kid})
+    signing_input = f"{header}.{b64url(body.encode())}"
+    token = f"{signing_input}.{b64url(key.sign_bytes(signing_input.encode()))}"
+    assert_denied(stack, token, "invalid_claim", capsys)
+
+
+def test_empty_sub(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
+    assert_denied(stack, sign(claims(sub="")), "missing_claim", capsys)
+
+
+def test_oversized_token(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
+    token = sign(claims(padding="x" * 20_000))
+    assert_denied(stack, token, "malformed_token", capsys)
+
+
+def test_token_for_another_pool_signed_by_pyjwt_defaults(stack: Stack) -> None:
+    # A sanity check that our forged tokens are what PyJWT itself would accept.
+    token = sign(claims())
+    key = forged_key().private_key.public_key()
+    decoded = jwt.decode(token, key, algorithms=["RS256"], audience=CLIENT_ID)
+    assert decoded["token_use"] == "id"
+    assert base64.urlsafe_b64decode(token.split(".")[0] + "==")
