@@ -7,10 +7,13 @@ import time
 from collections.abc import Mapping
 from typing import Any, Final
 
+from authorizer.config import AuthorizerConfig
+from authorizer.jwks import JwksCache
 from authorizer.token import extract_token
 from authorizer.verify import TokenVerifier
 from shared.context import encode_context
 from shared.exceptions import JwksError, MalformedToken, TokenError
+from shared.jsonlog import get_logger
 
 DENY: Final = {"isAuthorized": False}
 # kid is attacker-chosen text; log enough of it to recognise, never a whole blob.
@@ -79,3 +82,17 @@ class Authorizer:
                 }
             },
         )
+
+
+def build_authorizer(config: AuthorizerConfig, *, warm: bool = True) -> Authorizer:
+    """Wire an authorizer for ``config``; ``warm`` fetches the key set now (initialisation)."""
+    logger = get_logger("authorizer", config.log_level)
+    jwks = JwksCache(
+        config.jwks_url,
+        cache_seconds=config.jwks_cache_seconds,
+        miss_cooldown_seconds=config.jwks_miss_cooldown_seconds,
+        logger=logger,
+    )
+    if warm:
+        jwks.warm()
+    return Authorizer(TokenVerifier(config, jwks), logger)

@@ -60,9 +60,13 @@ class ForgedKey:
         return self.private_key.sign(data, padding.PKCS1v15(), SHA256())
 
 
-@functools.cache
 def forged_key(kid: str = "key-1", bits: int = 2048) -> ForgedKey:
     """Keys are cached per (kid, bits): generating RSA keys is the slow part of a test run."""
+    return _forged_key(kid, bits)
+
+
+@functools.cache
+def _forged_key(kid: str, bits: int) -> ForgedKey:
     return ForgedKey(kid, rsa.generate_private_key(public_exponent=65537, key_size=bits))
 
 

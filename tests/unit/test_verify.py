@@ -171,7 +171,8 @@ def test_signed_by_another_key_with_a_known_kid(
 
 def test_payload_changed_after_signing(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
     header, _, signature = sign(claims()).split(".")
-    forged_payload = b64url_json(claims(**{"cognito:groups": ["admins", "root"]}))
+    escalated: dict[str, Any] = {"cognito:groups": ["admins", "root"]}
+    forged_payload = b64url_json(claims("id", **escalated))
     assert_denied(stack, f"{header}.{forged_payload}.{signature}", "bad_signature", capsys)
 
 

@@ -1,0 +1,116 @@
+"""Everything logged over a run of valid and hostile tokens holds no token, signature or claims."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+import requests
+import responses
+
+from tests.conftest import Stack, make_config
+from tests.forge import (
+    JWKS_URL,
+    authorizer_event,
+    b64url_json,
+    claims,
+    forged_key,
+    sign,
+    sign_raw,
+)
+
+
+@pytest.fixture
+def everything_logged() -> Iterator[io.StringIO]:
+    """A root handler at DEBUG, so library loggers (urllib3, requests) are caught too."""
+    sink = io.StringIO()
+    handler = logging.StreamHandler(sink)
+    root = logging.getLogger()
+    old_level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    # Our loggers do not propagate; listen to them directly as well.
+    product = logging.getLogger("authorizer")
+    product.addHandler(handler)
+    yield sink
+    root.removeHandler(handler)
+    product.removeHandler(handler)
+    root.setLevel(old_level)
+
+
+def hostile_tokens(now: float) -> list[str]:
+    valid_id = sign(claims("id", now=now))
+    header, payload, signature = valid_id.split(".")
+    return [
+        valid_id,
+        sign(claims("access", now=now)),
+        sign(claims(now=now - 7200)),  # expired
+        sign(claims(aud="intruder", now=now)),
+        sign(claims(now=now), forged_key("impostor"), kid="key-1"),
+        sign(claims(now=now), forged_key("unknown")),
+        f"{header}.{b64url_json(claims(sub='root', now=now))}.{signature}",
+        f"{header}.{payload}.{signature[:-4]}",
+        sign_raw({"alg": "none", "kid": "key-1"}, claims(now=now), lambda _: b""),
+        f"{header}.{payload}",
+        "garbage-token-value-that-must-not-appear",
+    ]
+
+
+def secrets_of(token: str) -> list[str]:
+    parts = token.split(".")
+    found = [token]
+    found += [p for p in parts[1:] if len(p) >= WINDOW]  # payload and signature segments
+    if len(parts) >= 2:
+        try:
+            body = json.loads(__import__("base64").urlsafe_b64decode(parts[1] + "=="))
+        except ValueError:
+            return found
+        found += [str(body.get(k)) for k in ("jti", "origin_jti", "email") if body.get(k)]
+    return found
+
+
+WINDOW = 16  # any 16 characters of a secret in a log line count as a leak
+
+
+def assert_clean(log_text: str, tokens: list[str]) -> None:
+    assert "authorization decision" in log_text  # we did capture the decisions
+    for token in tokens:
+        for secret in secrets_of(token):
+            windows = {secret[i : i + WINDOW] for i in range(max(1, len(secret) - WINDOW + 1))}
+            leaked = [w for w in windows if w in log_text]
+            assert not leaked, f"log holds part of a token: {leaked[0]!r}"
+
+
+def test_decisions_never_log_secrets(
+    make_stack: object,
+    jwks_endpoint: responses.RequestsMock,
+    everything_logged: io.StringIO,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    stack: Stack = make_stack(make_config(LOG_LEVEL="DEBUG"))  # type: ignore[operator]
+    tokens = hostile_tokens(stack.clock.now)
+    for token in tokens:
+        for scheme in ("Bearer ", ""):
+            stack.handle(authorizer_event(token, scheme=scheme))
+    assert_clean(capsys.readouterr().out + everything_logged.getvalue(), tokens)
+
+
+def test_outage_logs_never_log_secrets(
+    make_stack: object, everything_logged: io.StringIO, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stack: Stack = make_stack(make_config(LOG_LEVEL="DEBUG"))  # type: ignore[operator]
+    tokens = hostile_tokens(stack.clock.now)
+    with responses.RequestsMock() as mock:
+        mock.get(JWKS_URL, body=requests.exceptions.ConnectionError("refused"))
+        for token in tokens:
+            errors: list[str] = []
+            try:
+                stack.handle(authorizer_event(token))
+            except Exception as err:  # noqa: BLE001 - the message is what we inspect
+                errors.append(str(err))
+            assert all(token not in message for message in errors)
+            stack.clock.advance(11)
+    assert_clean(capsys.readouterr().out + everything_logged.getvalue(), tokens)

@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+import pytest
+
+from authorizer.config import load_config
+from shared.exceptions import ConfigurationError
+from tests.conftest import BASE_ENV
+
+
+def config_error(**overrides: str) -> ConfigurationError:
+    env = {**BASE_ENV, **overrides}
+    env = {k: v for k, v in env.items() if v != "<unset>"}
+    with pytest.raises(ConfigurationError) as caught:
+        load_config(env)
+    return caught.value
+
+
+def test_defaults() -> None:
+    config = load_config({"USER_POOL_ID": "eu-west-2_AbC123xyz", "APP_CLIENT_IDS": "abc"})
+    assert config.region == "eu-west-2"
+    assert config.issuer == "https://cognito-idp.eu-west-2.amazonaws.com/eu-west-2_AbC123xyz"
+    assert config.jwks_url == config.issuer + "/.well-known/jwks.json"
+    assert config.token_use == "any"
+    assert config.app_client_ids == frozenset({"abc"})
+    assert (config.jwks_cache_seconds, config.jwks_miss_cooldown_seconds) == (3600, 10)
+    assert config.leeway_seconds == 30
+    assert config.log_level == "INFO"
+
+
+def test_overrides() -> None:
+    config = load_config(
+        {
+            "USER_POOL_ID": "us-gov-west-1_x1Y2z3",
+            "APP_CLIENT_IDS": " a1 ,b2,c3 ",
+            "TOKEN_USE": "Access",
+            "ISSUER": "https://issuer-cognito-idp.us-gov-west-1.amazonaws.com/us-gov-west-1_x1Y2z3",
+            "JWKS_URL": "http://127.0.0.1:9229/us-gov-west-1_x1Y2z3/.well-known/jwks.json",
+            "JWKS_CACHE_SECONDS": "600",
+            "JWKS_MISS_COOLDOWN_SECONDS": "30",
+            "LEEWAY_SECONDS": "0",
+            "LOG_LEVEL": "debug",
+        }
+    )
+    assert config.region == "us-gov-west-1"
+    assert config.app_client_ids == frozenset({"a1", "b2", "c3"})
+    assert config.token_use == "access"
+    assert config.issuer.startswith("https://issuer-cognito-idp.")
+    assert config.jwks_url.startswith("http://127.0.0.1:9229/")
+    assert (config.jwks_cache_seconds, config.jwks_miss_cooldown_seconds) == (600, 30)
+    assert config.leeway_seconds == 0
+    assert config.log_level == "DEBUG"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "variable"),
+    [
+        ({"USER_POOL_ID": "<unset>"}, "USER_POOL_ID"),
+        ({"USER_POOL_ID": "   "}, "USER_POOL_ID"),
+        ({"USER_POOL_ID": "AbC123xyz"}, "USER_POOL_ID"),
+        ({"USER_POOL_ID": "us-east-1-AbC123"}, "USER_POOL_ID"),
+        ({"USER_POOL_ID": "us-east-1_"}, "USER_POOL_ID"),
+        ({"APP_CLIENT_IDS": "<unset>"}, "APP_CLIENT_IDS"),
+        ({"APP_CLIENT_IDS": "a,,b"}, "APP_CLIENT_IDS"),
+        ({"APP_CLIENT_IDS": "a b"}, "APP_CLIENT_IDS"),
+        ({"TOKEN_USE": "refresh"}, "TOKEN_USE"),
+        ({"ISSUER": "cognito"}, "ISSUER"),
+        ({"ISSUER": "http://cognito-idp.us-east-1.amazonaws.com/x"}, "ISSUER"),
+        ({"JWKS_URL": "http://example.com/jwks.json"}, "JWKS_URL"),
+        ({"JWKS_URL": "http://10.0.0.1/jwks.json"}, "JWKS_URL"),
+        ({"JWKS_URL": "ftp://127.0.0.1/jwks.json"}, "JWKS_URL"),
+        ({"JWKS_CACHE_SECONDS": "ten"}, "JWKS_CACHE_SECONDS"),
+        ({"JWKS_CACHE_SECONDS": "0"}, "JWKS_CACHE_SECONDS"),
+        ({"JWKS_CACHE_SECONDS": "1.5"}, "JWKS_CACHE_SECONDS"),
+        ({"JWKS_MISS_COOLDOWN_SECONDS": "-1"}, "JWKS_MISS_COOLDOWN_SECONDS"),
+        ({"LEEWAY_SECONDS": "3601"}, "LEEWAY_SECONDS"),
+        ({"LEEWAY_SECONDS": "x"}, "LEEWAY_SECONDS"),
+        ({"LOG_LEVEL": "TRACE"}, "LOG_LEVEL"),
+    ],
+)
+def test_invalid_settings_name_the_variable(overrides: dict[str, str], variable: str) -> None:
+    error = config_error(**overrides)
+    assert error.variable == variable
+    assert str(error).startswith(f"{variable}: ")
+
+
+@pytest.mark.parametrize("host", ["localhost", "127.0.0.1", "127.8.9.10", "[::1]"])
+def test_plain_http_is_allowed_for_loopback(host: str) -> None:
+    config = load_config({**BASE_ENV, "JWKS_URL": f"http://{host}:9229/pool/.well-known/jwks.json"})
+    assert config.jwks_url.startswith("http://")
+
+
+def test_config_is_frozen() -> None:
+    config = load_config(BASE_ENV)
+    with pytest.raises(AttributeError):
+        config.issuer = "https://evil.example"  # type: ignore[misc]

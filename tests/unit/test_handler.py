@@ -1,0 +1,195 @@
+"""The handler's contract: simple responses, the decision log, and the verified-token cache."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from typing import Any
+
+import pytest
+import responses
+
+from tests.conftest import BASE_ENV, Stack
+from tests.forge import JWKS_URL, authorizer_event, claims, forged_key, jwks_body, sign
+
+
+def decisions(out: str) -> list[dict[str, Any]]:
+    lines = [json.loads(line) for line in out.splitlines()]
+    return [line for line in lines if line["message"] == "authorization decision"]
+
+
+def test_allow_log_line(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
+    capsys.readouterr()
+    stack.handle(authorizer_event(sign(claims("access"))))
+    [line] = decisions(capsys.readouterr().out)
+    assert line["level"] == "INFO"
+    assert line["decision"] == "allow"
+    assert line["reason"] == "ok"
+    assert line["sub"] == "0b7e5a3c-1f2d-4c6b-9a8e-7d6c5b4a3f21"
+    assert line["kid"] == "key-1"
+    assert line["routeKey"] == "POST /hello"
+    assert line["tokenUse"] == "access"
+    assert line["cached"] is False
+    assert isinstance(line["latencyMs"], float)
+
+
+def test_deny_log_names_unverified_sub_only_after_signature(
+    stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    now = stack.clock.now
+    capsys.readouterr()
+    stack.handle(authorizer_event(sign(claims(iat=now - 7200, exp=now - 3600))))
+    header, _, signature = sign(claims(sub="victim")).split(".")
+    from tests.forge import b64url_json
+
+    stack.handle(authorizer_event(f"{header}.{b64url_json(claims(sub='victim'))}.{signature}x"))
+    expired, forged = decisions(capsys.readouterr().out)
+    assert (expired["reason"], expired["sub"]) == (
+        "expired",
+        "0b7e5a3c-1f2d-4c6b-9a8e-7d6c5b4a3f21",
+    )
+    assert forged["sub"] is None
+
+
+def test_jwks_failure_logs_an_error_and_raises(
+    make_stack: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with responses.RequestsMock() as mock:
+        mock.get(JWKS_URL, status=500, body="{}", content_type="application/json")
+        stack = make_stack()
+        capsys.readouterr()
+        with pytest.raises(Exception, match="HTTP 500"):
+            stack.handle(authorizer_event(sign(claims())))
+    [line] = decisions(capsys.readouterr().out)
+    assert (line["level"], line["decision"], line["reason"]) == (
+        "ERROR",
+        "error",
+        "jwks_fetch_failed",
+    )
+
+
+@pytest.mark.parametrize("event", [None, "Bearer x", 42, ["Bearer x"]])
+def test_non_object_event_is_denied(stack: Stack, event: Any) -> None:
+    assert stack.handle(event) == {"isAuthorized": False}
+
+
+def test_log_level_warning_silences_decisions(
+    make_stack: Any, jwks_endpoint: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.conftest import make_config
+
+    stack = make_stack(make_config(LOG_LEVEL="WARNING"))
+    capsys.readouterr()
+    stack.handle(authorizer_event(sign(claims())))
+    assert decisions(capsys.readouterr().out) == []
+
+
+# --- verified-token cache ----------------------------------------------------
+
+
+def test_repeated_token_skips_the_signature_check(
+    stack: Stack, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = sign(claims())
+    first = stack.handle(authorizer_event(token))
+    import authorizer.verify as verify
+
+    def no_rsa(*_: Any) -> None:
+        raise AssertionError("the RSA check ran for a remembered token")
+
+    monkeypatch.setattr(verify, "verify_signature", no_rsa)
+    capsys.readouterr()
+    assert stack.handle(authorizer_event(token)) == first
+    [line] = decisions(capsys.readouterr().out)
+    assert line["cached"] is True
+
+
+def test_remembered_token_expires_at_exp(stack: Stack) -> None:
+    now = stack.clock.now
+    token = sign(claims(iat=now, exp=now + 60))
+    assert stack.handle(authorizer_event(token))["isAuthorized"] is True
+    stack.clock.advance(61)  # past exp, inside the leeway: re-verified, still allowed
+    assert stack.handle(authorizer_event(token))["isAuthorized"] is True
+    stack.clock.advance(30)  # past exp + leeway
+    assert stack.handle(authorizer_event(token)) == {"isAuthorized": False}
+
+
+def test_remembered_token_is_forgotten_when_its_key_goes(
+    stack: Stack, jwks_endpoint: responses.RequestsMock
+) -> None:
+    token = sign(claims(exp=stack.clock.now + 7200))
+    assert stack.handle(authorizer_event(token))["isAuthorized"] is True
+    jwks_endpoint.replace(
+        responses.GET,
+        JWKS_URL,
+        body=jwks_body(forged_key("key-2")),
+        content_type="application/json",
+    )
+    stack.clock.advance(3601)  # the set is refreshed and key-1 is gone
+    assert stack.handle(authorizer_event(token)) == {"isAuthorized": False}
+
+
+def test_remembered_token_is_forgotten_when_its_kid_gets_new_material(
+    stack: Stack, jwks_endpoint: responses.RequestsMock
+) -> None:
+    token = sign(claims(exp=stack.clock.now + 7200))
+    assert stack.handle(authorizer_event(token))["isAuthorized"] is True
+    replacement = forged_key("replacement").jwk(kid="key-1")
+    jwks_endpoint.replace(
+        responses.GET,
+        JWKS_URL,
+        body=json.dumps({"keys": [replacement]}),
+        content_type="application/json",
+    )
+    stack.clock.advance(3601)
+    assert stack.handle(authorizer_event(token)) == {"isAuthorized": False}
+
+
+def test_a_refresh_with_the_same_keys_keeps_remembered_tokens(
+    stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    token = sign(claims(exp=stack.clock.now + 7200))
+    stack.handle(authorizer_event(token))
+    stack.clock.advance(3601)
+    capsys.readouterr()
+    stack.handle(authorizer_event(token))
+    [line] = decisions(capsys.readouterr().out)
+    assert line["cached"] is True
+    assert len(stack.fetches) == 2
+
+
+def test_denied_tokens_are_not_remembered(stack: Stack) -> None:
+    token = sign(claims(), forged_key("impostor"), kid="key-1")
+    for _ in range(2):
+        assert stack.handle(authorizer_event(token)) == {"isAuthorized": False}
+
+
+# --- the Lambda entry point ----------------------------------------------------
+
+
+def test_app_module_wires_config_and_warms_keys(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name, value in BASE_ENV.items():
+        monkeypatch.setenv(name, value)
+    sys.modules.pop("authorizer.app", None)
+    with responses.RequestsMock() as mock:
+        mock.get(JWKS_URL, body=jwks_body(forged_key()), content_type="application/json")
+        app = importlib.import_module("authorizer.app")
+        assert len(mock.calls) == 1  # fetched during initialisation
+        response = app.lambda_handler(authorizer_event(sign(claims())), None)
+        assert len(mock.calls) == 1
+    assert response["isAuthorized"] is True
+    sys.modules.pop("authorizer.app", None)
+
+
+def test_app_module_refuses_bad_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    from shared.exceptions import ConfigurationError
+
+    monkeypatch.setenv("USER_POOL_ID", "nonsense")
+    monkeypatch.setenv("APP_CLIENT_IDS", "abc")
+    sys.modules.pop("authorizer.app", None)
+    with pytest.raises(ConfigurationError, match="USER_POOL_ID"):
+        importlib.import_module("authorizer.app")
+    sys.modules.pop("authorizer.app", None)

@@ -1,0 +1,270 @@
+"""The JWKS cache and fetch: faults, staleness, rotation and floods (DESIGN.md, "JWKS cache")."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import pytest
+import requests
+import responses
+
+from authorizer.jwks import MAX_JWKS_BYTES, USER_AGENT, fetch_jwks, parse_jwks
+from shared.exceptions import JwksError, JwksFetchError, JwksParseError
+from tests.conftest import Stack, make_config
+from tests.forge import JWKS_URL, authorizer_event, claims, forged_key, jwks_body, sign
+
+Factory = Callable[..., Stack]
+
+
+def serve(mock: responses.RequestsMock, **kwargs: object) -> None:
+    mock.replace(responses.GET, JWKS_URL, **kwargs)  # type: ignore[arg-type]
+
+
+def serve_keys(mock: responses.RequestsMock, *kids: str) -> None:
+    serve(mock, body=jwks_body(*(forged_key(k) for k in kids)), content_type="application/json")
+
+
+def allowed(stack: Stack, kid: str = "key-1") -> bool:
+    token = sign(claims(now=stack.clock.now), forged_key(kid))
+    return stack.handle(authorizer_event(token))["isAuthorized"] is True
+
+
+# --- fetch -------------------------------------------------------------------
+
+
+def test_fetch_sends_user_agent_and_no_redirects(jwks_endpoint: responses.RequestsMock) -> None:
+    body = fetch_jwks(JWKS_URL)
+    assert json.loads(body)["keys"][0]["kid"] == "key-1"
+    sent = jwks_endpoint.calls[0].request
+    assert sent.headers["User-Agent"] == USER_AGENT
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"status": 500, "body": "oops", "content_type": "application/json"}, "HTTP 500"),
+        ({"status": 404, "body": "{}", "content_type": "application/json"}, "HTTP 404"),
+        (
+            {"status": 302, "headers": {"Location": "https://attacker.example/jwks.json"}},
+            "HTTP 302",
+        ),
+        ({"body": "<html>login</html>", "content_type": "text/html"}, "content type"),
+        ({"body": b"x" * (MAX_JWKS_BYTES + 1), "content_type": "application/json"}, "over"),
+        ({"body": requests.exceptions.ConnectTimeout()}, "ConnectTimeout"),
+        ({"body": requests.exceptions.ReadTimeout()}, "ReadTimeout"),
+        ({"body": requests.exceptions.ConnectionError()}, "ConnectionError"),
+    ],
+)
+def test_fetch_faults(
+    jwks_endpoint: responses.RequestsMock, kwargs: dict[str, object], message: str
+) -> None:
+    serve(jwks_endpoint, **kwargs)
+    with pytest.raises(JwksFetchError, match=message):
+        fetch_jwks(JWKS_URL)
+
+
+def test_redirect_is_not_followed(jwks_endpoint: responses.RequestsMock) -> None:
+    serve(jwks_endpoint, status=301, headers={"Location": "https://attacker.example/jwks.json"})
+    jwks_endpoint.get("https://attacker.example/jwks.json", body=jwks_body(forged_key()))
+    with pytest.raises(JwksFetchError):
+        fetch_jwks(JWKS_URL)
+    assert [c.request.url for c in jwks_endpoint.calls] == [JWKS_URL]
+
+
+# --- parse -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"not json", b"[]", b'{"keys": {}}', b'{"keys": []}', b'{"nokeys": 1}', b"[" * 100_000],
+)
+def test_unusable_key_sets(body: bytes) -> None:
+    with pytest.raises(JwksParseError):
+        parse_jwks(body)
+
+
+def test_unusable_keys_are_skipped() -> None:
+    good = forged_key()
+    small = forged_key("small", 1024)
+    body = jwks_body(
+        good,
+        small,
+        forged_key("enc").jwk(use="enc"),
+        forged_key("rs512").jwk(alg="RS512"),
+        {"kid": "ec", "kty": "EC", "crv": "P-256", "x": "AA", "y": "AA"},
+        {"kty": "RSA", "n": "AQAB", "e": "AQAB"},
+        forged_key("noalg").jwk(alg=None, use=None),
+        "not an object",  # type: ignore[arg-type]
+    )
+    assert sorted(parse_jwks(body)) == ["key-1", "noalg"]
+
+
+def test_duplicate_kid_with_different_keys_is_dropped() -> None:
+    body = jwks_body(forged_key(), forged_key("other").jwk(kid="key-1"), forged_key("key-2"))
+    assert sorted(parse_jwks(body)) == ["key-2"]
+
+
+def test_duplicate_kid_with_the_same_key_is_kept() -> None:
+    assert sorted(parse_jwks(jwks_body(forged_key(), forged_key()))) == ["key-1"]
+
+
+# --- cache behaviour through the handler ---------------------------------------
+
+
+def test_fetched_once_for_many_requests(stack: Stack) -> None:
+    for _ in range(5):
+        assert allowed(stack)
+    assert len(stack.fetches) == 1
+
+
+def test_refetched_after_cache_seconds(stack: Stack, jwks_endpoint: responses.RequestsMock) -> None:
+    assert allowed(stack)
+    stack.clock.advance(3599)
+    assert allowed(stack)
+    assert len(stack.fetches) == 1
+    stack.clock.advance(2)
+    assert allowed(stack)
+    assert len(stack.fetches) == 2
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"status": 500, "body": "{}", "content_type": "application/json"},
+        {"body": "not json", "content_type": "application/json"},
+        {"body": b"{" * (MAX_JWKS_BYTES + 10), "content_type": "application/json"},
+        {"status": 302, "headers": {"Location": "https://elsewhere.example/"}},
+        {"body": requests.exceptions.ReadTimeout()},
+    ],
+)
+def test_no_keys_and_fault_raises(
+    make_stack: Factory, jwks_endpoint: responses.RequestsMock, fault: dict[str, object]
+) -> None:
+    serve(jwks_endpoint, **fault)
+    stack = make_stack()
+    token = sign(claims())
+    with pytest.raises(JwksError):
+        stack.handle(authorizer_event(token))
+
+
+def test_stale_keys_serve_when_refresh_fails(
+    stack: Stack, jwks_endpoint: responses.RequestsMock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert allowed(stack)
+    serve(jwks_endpoint, status=503, body="{}", content_type="application/json")
+    stack.clock.advance(3601)
+    capsys.readouterr()
+    assert allowed(stack)
+    logs = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    warnings = [line for line in logs if line["level"] == "WARNING"]
+    assert warnings
+    assert warnings[0]["message"] == "jwks refresh failed"
+    assert warnings[0]["servingStale"] is True
+    assert len(stack.fetches) == 2
+
+
+def test_failed_fetch_is_retried_after_cooldown_and_recovers(
+    make_stack: Factory, jwks_endpoint: responses.RequestsMock
+) -> None:
+    serve(jwks_endpoint, status=500, body="{}", content_type="application/json")
+    stack = make_stack()
+    token = sign(claims())
+    with pytest.raises(JwksError):
+        stack.handle(authorizer_event(token))
+    serve_keys(jwks_endpoint, "key-1")
+    stack.clock.advance(5)  # inside the cooldown: no new fetch, still undecided
+    with pytest.raises(JwksError):
+        stack.handle(authorizer_event(token))
+    assert len(stack.fetches) == 1
+    stack.clock.advance(5)  # the cooldown (10 s) has passed: the outage ends for us too
+    assert stack.handle(authorizer_event(token))["isAuthorized"] is True
+    assert len(stack.fetches) == 2
+
+
+def test_outage_never_turns_into_a_deny(
+    make_stack: Factory, jwks_endpoint: responses.RequestsMock
+) -> None:
+    serve(jwks_endpoint, body=requests.exceptions.ConnectionError())
+    stack = make_stack()
+    for _ in range(3):
+        with pytest.raises(JwksError):
+            stack.handle(authorizer_event(sign(claims(), forged_key("new-key"))))
+        stack.clock.advance(11)
+
+
+def test_rotation_new_kid_is_picked_up(stack: Stack, jwks_endpoint: responses.RequestsMock) -> None:
+    assert allowed(stack)
+    serve_keys(jwks_endpoint, "key-1", "key-2")
+    stack.clock.advance(11)  # past the cooldown of the first fetch
+    assert allowed(stack, "key-2")
+    assert len(stack.fetches) == 2
+    assert allowed(stack, "key-1")
+
+
+def test_new_kid_inside_the_cooldown_is_denied_then_picked_up(
+    stack: Stack, jwks_endpoint: responses.RequestsMock
+) -> None:
+    assert allowed(stack)
+    serve_keys(jwks_endpoint, "key-1", "key-2")
+    stack.clock.advance(3)
+    assert not allowed(stack, "key-2")
+    assert len(stack.fetches) == 1
+    stack.clock.advance(10)
+    assert allowed(stack, "key-2")
+
+
+def test_removed_key_stops_working_after_refresh(
+    stack: Stack, jwks_endpoint: responses.RequestsMock
+) -> None:
+    assert allowed(stack)
+    serve_keys(jwks_endpoint, "key-2")
+    stack.clock.advance(3601)
+    assert not allowed(stack)
+
+
+def test_flood_of_unknown_kids_is_bounded(stack: Stack) -> None:
+    assert allowed(stack)
+    for i in range(200):
+        token = sign(claims(now=stack.clock.now), forged_key("key-1"), kid=f"made-up-{i}")
+        assert stack.handle(authorizer_event(token)) == {"isAuthorized": False}
+        stack.clock.advance(0.5)  # 100 s in all: at most one refetch per 10 s cooldown
+    assert len(stack.fetches) <= 1 + 100 // 10
+
+
+def test_miss_cooldown_setting(make_stack: Factory, jwks_endpoint: responses.RequestsMock) -> None:
+    stack = make_stack(make_config(JWKS_MISS_COOLDOWN_SECONDS="60"))
+    assert allowed(stack)
+    serve_keys(jwks_endpoint, "key-1", "key-2")
+    stack.clock.advance(30)
+    assert not allowed(stack, "key-2")
+    stack.clock.advance(31)
+    assert allowed(stack, "key-2")
+
+
+def test_garbage_tokens_never_fetch(
+    make_stack: Factory, jwks_endpoint: responses.RequestsMock
+) -> None:
+    stack = make_stack()
+    for token in ["garbage", "a.b.c", sign(claims()) + "x"]:
+        stack.handle(authorizer_event(token))
+    assert stack.fetches == []
+
+
+def test_warm_fetches_before_the_first_request(
+    stack: Stack, jwks_endpoint: responses.RequestsMock
+) -> None:
+    stack.jwks.warm()
+    assert len(stack.fetches) == 1
+    assert allowed(stack)
+    assert len(stack.fetches) == 1
+
+
+def test_failed_warm_lets_the_first_request_retry(
+    stack: Stack, jwks_endpoint: responses.RequestsMock
+) -> None:
+    serve(jwks_endpoint, body=requests.exceptions.ConnectionError())
+    stack.jwks.warm()
+    serve_keys(jwks_endpoint, "key-1")
+    assert allowed(stack)
+    assert len(stack.fetches) == 2
