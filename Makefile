@@ -10,7 +10,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install test lint format run token bench build deploy destroy
+.PHONY: help install test lint format run token bench build deploy destroy \
+	build-AuthorizerFunction build-GreeterFunction
 
 help:
 	@echo "make install   create .venv with pinned runtime and dev dependencies"
@@ -49,3 +50,70 @@ run: $(STAMP)
 
 token: $(STAMP)
 	@echo "make token comes with the offline stack (issue 4)"; exit 1
+
+# ---------------------------------------------------------------------------
+# Deploy (issue 3): sam build / deploy / delete with the pinned SAM CLI in .venv.
+#   make deploy                         deploy with samconfig.toml's defaults
+#   make deploy GUIDED=1                first deploy: answer sam's prompts (saved to samconfig.toml)
+#   make deploy PARAMS="UserPoolId=us-east-1_AbC AppClientIds=abc123"   existing user pool
+#   make deploy REGION=eu-west-1        another region (also for destroy)
+#   make destroy                        delete the stack (asks first)
+SAM := $(BIN)/sam
+# Our default is no telemetry; export SAM_CLI_TELEMETRY=1 to opt in.
+SAM_ENV := SAM_CLI_TELEMETRY=$${SAM_CLI_TELEMETRY:-0}
+SAM_REGION := $(if $(REGION),--region $(REGION))
+
+build: $(STAMP)
+	$(SAM_ENV) $(SAM) build $(SAM_REGION)
+
+deploy: build
+	$(SAM_ENV) $(SAM) deploy $(SAM_REGION) $(if $(GUIDED),--guided) \
+		$(if $(PARAMS),--parameter-overrides $(PARAMS)) $(DEPLOY_ARGS)
+
+destroy: $(STAMP)
+	$(SAM_ENV) $(SAM) delete $(SAM_REGION) $(DESTROY_ARGS)
+
+# ---------------------------------------------------------------------------
+# Lambda artifacts. `sam build` (BuildMethod: makefile) runs build-<LogicalId>
+# with ARTIFACTS_DIR set. samconfig.toml builds in source, so make runs here
+# and .venv is never copied; the recipes still work from a scratch copy because
+# every path is taken from ROOT, the directory of this Makefile.
+ROOT := $(patsubst %/,%,$(dir $(abspath $(lastword $(MAKEFILE_LIST)))))
+# The .venv's pip when there is one (a clean clone via `make build` has it);
+# pip itself only downloads here, it never runs the target interpreter.
+LAMBDA_PIP := $(if $(wildcard $(ROOT)/$(BIN)/python),$(ROOT)/$(BIN)/python,python3) -m pip
+# Lambda python3.13 on arm64 is Amazon Linux 2023 (glibc 2.34): wheels only,
+# for aarch64 and CPython 3.13, whatever this machine's OS, CPU or Python.
+# Versions are the tested ones (constraints-dev.txt); the machine's own pip
+# configuration (mirrors, extra constraints) still applies.
+LAMBDA_PIP_FLAGS := --disable-pip-version-check --no-input --quiet --no-compile \
+	--platform manylinux2014_aarch64 --platform manylinux_2_28_aarch64 \
+	--platform manylinux_2_34_aarch64 --implementation cp --python-version 3.13 \
+	--only-binary=:all: -c $(ROOT)/constraints-dev.txt
+
+# $(call lambda_artifact,<package dir>): the package, shared/, its runtime
+# requirements, and nothing else (no caches, no scripts, no requirements files).
+define lambda_artifact
+	@test -n "$(ARTIFACTS_DIR)" || { echo "error: ARTIFACTS_DIR is not set; run 'make build' (sam build)" >&2; exit 1; }
+	mkdir -p "$(ARTIFACTS_DIR)"
+	cp -R "$(ROOT)/$(1)" "$(ROOT)/shared" "$(ARTIFACTS_DIR)/"
+	@if grep -qvE '^[[:space:]]*(#|$$)' "$(ROOT)/$(1)/requirements.txt"; then \
+		echo "$(LAMBDA_PIP) install -r $(1)/requirements.txt --target ARTIFACTS_DIR (aarch64, cp313)"; \
+		$(LAMBDA_PIP) install $(LAMBDA_PIP_FLAGS) -r "$(ROOT)/$(1)/requirements.txt" \
+			--target "$(ARTIFACTS_DIR)" || exit 1; \
+	fi
+	rm -rf "$(ARTIFACTS_DIR)/bin" "$(ARTIFACTS_DIR)/$(1)/requirements.txt"
+	@# Test suites some wheels ship inside their package (certifi/tests): never imported.
+	rm -rf "$(ARTIFACTS_DIR)"/*/tests "$(ARTIFACTS_DIR)"/*/test
+	find "$(ARTIFACTS_DIR)" -depth \( -name __pycache__ -o -name '*.pyc' \) -exec rm -rf {} +
+endef
+
+build-AuthorizerFunction:
+	$(call lambda_artifact,authorizer)
+	@# >>> JWKS bake hook (reserved, intentionally a no-op for now) <<<
+	@# A later step writes the user pool's key set into $(ARTIFACTS_DIR)/authorizer/
+	@# here, so a cold start can verify without fetching. Nothing is baked yet.
+	@:
+
+build-GreeterFunction:
+	$(call lambda_artifact,greeter)
