@@ -140,20 +140,21 @@ def verify_signature(parsed: ParsedToken, key: RSAPublicKey) -> None:
 
 
 def _numeric_date(claims: dict[str, Any], name: str) -> int | None:
-    value = claims.get(name)
-    if value is None:
+    if name not in claims:
         return None
+    value = claims[name]
     if type(value) not in (int, float) or not math.isfinite(value):
         raise InvalidClaim(f"{name} must be a number")
     return int(value)  # PyJWT and RFC 7519 NumericDate compare whole seconds
 
 
 def _string(claims: dict[str, Any], name: str, *, required: bool = True) -> str | None:
-    value = claims.get(name)
-    if value is None:
+    """A string claim; present-but-null counts as the wrong type, not as absent."""
+    if name not in claims:
         if required:
             raise MissingClaim(f"{name} is required")
         return None
+    value = claims[name]
     if not isinstance(value, str):
         raise InvalidClaim(f"{name} must be a string")
     return value
@@ -161,9 +162,9 @@ def _string(claims: dict[str, Any], name: str, *, required: bool = True) -> str 
 
 def _groups(claims: dict[str, Any]) -> tuple[str, ...]:
     """``cognito:groups``: a list of names; the context joins them with spaces."""
-    value = claims.get("cognito:groups")
-    if value is None:
+    if "cognito:groups" not in claims:
         return ()
+    value = claims["cognito:groups"]
     if isinstance(value, list) and all(
         isinstance(item, str) and item and not any(ch.isspace() for ch in item) for item in value
     ):
@@ -200,6 +201,7 @@ def check_claims(claims: dict[str, Any], config: AuthorizerConfig, now: float) -
     if client_id not in config.app_client_ids:
         raise WrongAudience("aud/client_id is not an allowed app client")
 
+    _string(claims, "jti", required=False)
     sub = _string(claims, "sub")
     if not sub:
         raise MissingClaim("sub is empty")
@@ -253,19 +255,33 @@ class TokenVerifier:
         return verified, False
 
     def _verify_fresh(self, token: str) -> Verified:
-        kid: str | None = None
-        signed: dict[str, Any] | None = None
-        try:
-            parsed = parse_token(token)
-            kid = check_header(parsed.header)
-            key = self._jwks.get_key(kid)
-            verify_signature(parsed, key)
-            signed = parsed.claims
-            context = check_claims(signed, self._config, self._clock())
-        except TokenError as err:
-            err.kid = kid
-            # Only a signature-checked sub says who it was; an unsigned one is a claim.
-            sub = signed.get("sub") if signed is not None else None
-            err.sub = sub if isinstance(sub, str) else None
-            raise
-        return Verified(context=context, kid=kid, key=key, expires_at=float(parsed.claims["exp"]))
+        return verify_token(token, self._jwks.get_key, self._config, self._clock())
+
+
+def verify_token(
+    token: str,
+    get_key: Callable[[str], RSAPublicKey],
+    config: AuthorizerConfig,
+    now: float,
+) -> Verified:
+    """Parse, find the key, check the signature, then the claims; TokenError on any problem.
+
+    A garbage token is rejected by the parse before ``get_key`` runs, so it can
+    never cause a key fetch.
+    """
+    kid: str | None = None
+    signed: dict[str, Any] | None = None
+    try:
+        parsed = parse_token(token)
+        kid = check_header(parsed.header)
+        key = get_key(kid)
+        verify_signature(parsed, key)
+        signed = parsed.claims
+        context = check_claims(signed, config, now)
+    except TokenError as err:
+        err.kid = kid
+        # Only a signature-checked sub says who it was; an unsigned one is a claim.
+        sub = signed.get("sub") if signed is not None else None
+        err.sub = sub if isinstance(sub, str) else None
+        raise
+    return Verified(context=context, kid=kid, key=key, expires_at=float(parsed.claims["exp"]))

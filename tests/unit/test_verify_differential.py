@@ -1,0 +1,212 @@
+"""Differential proof of the hand-written parse: our verifier and PyJWT agree on every token.
+
+The reference is ``jwt.get_unverified_header`` + ``jwt.decode`` (structure,
+base64url, JSON, RS256 signature, exp/nbf/iat with leeway, iss, sub and jti
+types), followed by Cognito's rules written out again here, independently of
+``authorizer/verify.py``. For random valid and mutated tokens, both must accept
+the same ones and, when they accept, produce the same context.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from typing import Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from authorizer.config import AuthorizerConfig
+from authorizer.verify import verify_token
+from shared.context import encode_context
+from shared.exceptions import TokenError
+from tests.conftest import make_config
+from tests.forge import b64url, b64url_json, claims, forged_key
+
+KEY = forged_key()
+OTHER = forged_key("impostor")
+PUBLIC: RSAPublicKey = KEY.private_key.public_key()
+CONFIG = make_config()
+ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+MISSING = object()
+
+
+def reference(token: str, key: RSAPublicKey, config: AuthorizerConfig) -> dict[str, Any] | None:
+    """PyJWT's verdict plus Cognito's rules; None means reject."""
+    try:
+        header = jwt.get_unverified_header(token)
+        if header.get("alg") != "RS256" or "crit" in header or "b64" in header:
+            return None
+        kid = header.get("kid")
+        if not isinstance(kid, str) or not kid:
+            return None
+        payload = jwt.decode(
+            token,
+            key,
+            algorithms=["RS256"],
+            issuer=config.issuer,
+            leeway=config.leeway_seconds,
+            options={"require": ["exp", "iat", "iss", "sub"], "verify_aud": False},
+        )
+    except jwt.InvalidTokenError:
+        return None
+    return cognito_rules(payload, config)
+
+
+def is_number(value: Any) -> bool:
+    return type(value) in (int, float) and math.isfinite(value)
+
+
+def cognito_rules(payload: dict[str, Any], config: AuthorizerConfig) -> dict[str, Any] | None:
+    # PyJWT takes "123" and True as dates; a Cognito token never does.
+    if not all(is_number(payload[n]) for n in ("exp", "iat", "nbf") if n in payload):
+        return None
+    token_use = payload.get("token_use")
+    if token_use not in ("id", "access") or config.token_use not in ("any", token_use):
+        return None
+    is_id = token_use == "id"
+    client_id = payload.get("aud" if is_id else "client_id")
+    if not isinstance(client_id, str) or client_id not in config.app_client_ids:
+        return None
+    sub = payload["sub"]
+    if not sub:
+        return None
+    username = payload.get("cognito:username" if is_id else "username", MISSING)
+    if username is MISSING and not is_id:
+        username = ""
+    if not isinstance(username, str):
+        return None
+    groups = payload.get("cognito:groups", [])
+    if not isinstance(groups, list) or not all(
+        isinstance(g, str) and g and g == "".join(g.split()) for g in groups
+    ):
+        return None
+    extra = payload.get("email" if is_id else "scope", MISSING)
+    if extra is not MISSING and not isinstance(extra, str):
+        return None
+    context = {
+        "sub": sub,
+        "username": username,
+        "tokenUse": token_use,
+        "clientId": client_id,
+        "groups": " ".join(groups),
+        "scope": "" if is_id or extra is MISSING else " ".join(extra.split()),  # type: ignore[union-attr]
+    }
+    if is_id and extra is not MISSING:
+        context["email"] = extra
+    return context
+
+
+def ours(token: str, key: RSAPublicKey, config: AuthorizerConfig) -> dict[str, Any] | None:
+    try:
+        verified = verify_token(token, lambda _kid: key, config, time.time())
+    except TokenError:
+        return None
+    return encode_context(verified.context)
+
+
+# --- token strategies -----------------------------------------------------------
+
+json_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=12)
+)
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+claim_names = st.sampled_from(
+    [
+        "exp", "iat", "nbf", "iss", "sub", "aud", "client_id", "token_use", "jti",
+        "cognito:username", "username", "cognito:groups", "email", "scope", "auth_time",
+    ]
+)  # fmt: skip
+header_names = st.sampled_from(["alg", "kid", "typ", "crit", "b64", "jku", "x5c", "cty"])
+# Times well away from the leeway boundaries, so the two clocks cannot disagree.
+offsets = st.sampled_from([-100_000, -3600, -90, -10, 0, 10, 90, 3600, 100_000])
+
+
+@st.composite
+def base_tokens(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any]]:
+    now = time.time()
+    payload = claims(draw(st.sampled_from(["id", "access"])), now=now)
+    payload["exp"] = int(now) + draw(offsets)
+    payload["iat"] = int(now) + draw(offsets)
+    if draw(st.booleans()):
+        payload["nbf"] = int(now) + draw(offsets)
+    if draw(st.booleans()):
+        payload["aud" if payload["token_use"] == "id" else "client_id"] = draw(
+            st.sampled_from(["testclient123", "otherclient456", "stranger"])
+        )
+    return {"alg": "RS256", "kid": KEY.kid}, payload
+
+
+def assemble(header: dict[str, Any], payload: dict[str, Any], signer: Any) -> str:
+    signing_input = f"{b64url_json(header)}.{b64url(json.dumps(payload).encode())}"
+    return f"{signing_input}.{b64url(signer(signing_input.encode()))}"
+
+
+@st.composite
+def tokens(draw: st.DrawFn) -> str:
+    header, payload = draw(base_tokens())
+    mutation = draw(st.integers(min_value=0, max_value=9))
+    signer = KEY.sign_bytes
+    if mutation == 1:
+        payload[draw(claim_names)] = draw(json_values)
+    elif mutation == 2:
+        payload.pop(draw(claim_names), None)
+    elif mutation == 3:
+        header[draw(header_names)] = draw(json_values)
+    elif mutation == 4:
+        header.pop(draw(header_names), None)
+    elif mutation == 5:
+        signer = OTHER.sign_bytes
+    token = assemble(header, payload, signer)
+    if mutation == 6:  # one character changed anywhere
+        index = draw(st.integers(min_value=0, max_value=len(token) - 1))
+        token = token[:index] + draw(st.sampled_from(ALPHABET + "=.!+/ é")) + token[index + 1 :]
+    elif mutation == 7:  # padding added to one segment
+        parts = token.split(".")
+        which = draw(st.integers(min_value=0, max_value=2))
+        parts[which] += draw(st.sampled_from(["=", "==", "==="]))
+        token = ".".join(parts)
+    elif mutation == 8:  # cut or extended
+        cut = draw(st.integers(min_value=0, max_value=len(token)))
+        token = token[:cut] + draw(st.text(alphabet=ALPHABET + ".", max_size=8))
+    elif mutation == 9:  # a segment replaced by random base64url
+        parts = token.split(".")
+        parts[draw(st.integers(min_value=0, max_value=2))] = draw(
+            st.text(alphabet=ALPHABET, max_size=40)
+        )
+        token = ".".join(parts)
+    return token
+
+
+@settings(
+    max_examples=1500,
+    derandomize=True,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(tokens())
+def test_ours_and_pyjwt_agree(token: str) -> None:
+    assert ours(token, PUBLIC, CONFIG) == reference(token, PUBLIC, CONFIG)
+
+
+@pytest.mark.parametrize("token_use", ["id", "access"])
+def test_agreement_is_not_vacuous(token_use: str) -> None:
+    """The reference accepts valid tokens, so agreement covers accepts as well as rejects."""
+    token = assemble({"alg": "RS256", "kid": KEY.kid}, claims(token_use), KEY.sign_bytes)
+    accepted = reference(token, PUBLIC, CONFIG)
+    assert accepted is not None
+    assert accepted == ours(token, PUBLIC, CONFIG)
