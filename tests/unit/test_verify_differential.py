@@ -85,7 +85,7 @@ def cognito_rules(payload: dict[str, Any], config: AuthorizerConfig) -> dict[str
         isinstance(g, str) and g and g == "".join(g.split()) for g in groups
     ):
         return None
-    extra = payload.get("email" if is_id else "scope", MISSING)
+    extra: Any = payload.get("email" if is_id else "scope", MISSING)
     if extra is not MISSING and not isinstance(extra, str):
         return None
     context = {
@@ -94,7 +94,7 @@ def cognito_rules(payload: dict[str, Any], config: AuthorizerConfig) -> dict[str
         "tokenUse": token_use,
         "clientId": client_id,
         "groups": " ".join(groups),
-        "scope": "" if is_id or extra is MISSING else " ".join(extra.split()),  # type: ignore[union-attr]
+        "scope": "" if is_id or extra is MISSING else " ".join(extra.split()),
     }
     if is_id and extra is not MISSING:
         context["email"] = extra
