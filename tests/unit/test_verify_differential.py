@@ -32,7 +32,7 @@ OTHER = forged_key("impostor")
 PUBLIC: RSAPublicKey = KEY.private_key.public_key()
 CONFIG = make_config()
 ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-MISSING = object()
+MISSING: Any = object()
 
 
 def reference(token: str, key: RSAPublicKey, config: AuthorizerConfig) -> dict[str, Any] | None:
