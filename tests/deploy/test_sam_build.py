@@ -1,0 +1,229 @@
+"""`sam build` produces Lambda artifacts for python3.13 on arm64 holding only what runs.
+
+Needs the package registry (pip downloads the aarch64 wheels); CI has it.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from tests.deploy.samtemplate import (
+    EM_AARCH64,
+    REGION,
+    ROOT,
+    TEMPLATE,
+    artifact_report,
+    elf_machine,
+    load_sam_template,
+    tree_size,
+)
+
+BIN = Path(sys.executable).parent
+
+# Distributions the authorizer may ship: its requirements and what they pull in.
+AUTHORIZER_DISTRIBUTIONS = {
+    "pyjwt",
+    "cryptography",
+    "cffi",
+    "pycparser",
+    "requests",
+    "urllib3",
+    "idna",
+    "charset-normalizer",
+    "certifi",
+    "cachetools",
+}
+# Development tools, by import name: none of them may ever be in an artifact.
+DEV_TOOLS = {
+    "pytest",
+    "_pytest",
+    "hypothesis",
+    "responses",
+    "moto",
+    "boto3",
+    "botocore",
+    "s3transfer",
+    "samcli",
+    "samtranslator",
+    "aws_lambda_builders",
+    "cfnlint",
+    "ruff",
+    "mypy",
+    "yaml",
+    "flask",
+    "werkzeug",
+    "docker",
+    "pydantic",
+    "pip",
+    "setuptools",
+    "tests",
+    "local",
+}
+
+
+@pytest.fixture(scope="module")
+def build_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One real `sam build`, with the repository's samconfig.toml, into a temp dir."""
+    tmp = tmp_path_factory.mktemp("sam")
+    build = tmp / "build"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(
+        AWS_DEFAULT_REGION=REGION,
+        AWS_CONFIG_FILE=str(tmp / "no-config"),
+        AWS_SHARED_CREDENTIALS_FILE=str(tmp / "no-credentials"),
+        SAM_CLI_TELEMETRY="0",
+        HOME=str(tmp),
+    )
+    # `make test` runs us under make: the builder's own make must not inherit that.
+    for name in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEFILES"):
+        env.pop(name, None)
+    started = time.monotonic()
+    result = subprocess.run(
+        [str(BIN / "sam"), "build", "--template-file", str(TEMPLATE), "--build-dir", str(build)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    elapsed = time.monotonic() - started
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Build Succeeded" in result.stdout + result.stderr
+    # Building in source keeps this fast: a scratch copy would drag .venv along.
+    assert elapsed < 120, f"sam build took {elapsed:.0f} s"
+    return build
+
+
+def top_level(artifact: Path) -> set[str]:
+    return {p.name for p in artifact.iterdir()}
+
+
+def distributions(artifact: Path) -> set[str]:
+    return {
+        p.name.removesuffix(".dist-info").rsplit("-", 1)[0].lower().replace("_", "-")
+        for p in artifact.glob("*.dist-info")
+    }
+
+
+def test_samconfig_builds_in_source_and_deploys_with_sensible_defaults():
+    config = tomllib.loads((ROOT / "samconfig.toml").read_text())["default"]
+    assert config["build"]["parameters"]["build_in_source"] is True
+    deploy = config["deploy"]["parameters"]
+    assert deploy["capabilities"] == "CAPABILITY_IAM"
+    assert deploy["resolve_s3"] is True
+    assert deploy["confirm_changeset"] is True
+    assert config["global"]["parameters"]["region"] == "us-east-1"
+    assert config["global"]["parameters"]["stack_name"]
+
+
+def test_built_template_points_each_function_at_its_own_artifact(build_dir):
+    from samtranslator.yaml_helper import yaml_parse
+
+    built = yaml_parse((build_dir / "template.yaml").read_text())
+    for logical_id in ("AuthorizerFunction", "GreeterFunction"):
+        assert built["Resources"][logical_id]["Properties"]["CodeUri"] == logical_id
+        assert (build_dir / logical_id).is_dir()
+
+
+@pytest.mark.parametrize("logical_id", ["AuthorizerFunction", "GreeterFunction"])
+def test_artifact_holds_its_handler_and_shared(build_dir, logical_id):
+    artifact = build_dir / logical_id
+    handler = load_sam_template()["Resources"][logical_id]["Properties"]["Handler"]
+    module, function = handler.rsplit(".", 1)
+    source = artifact / (module.replace(".", "/") + ".py")
+    assert source.is_file(), f"{handler} has no module in the artifact"
+    assert f"def {function}(" in source.read_text()
+    package = module.split(".")[0]
+    assert (artifact / package / "__init__.py").is_file()
+    for name in ("__init__.py", "context.py", "jsonlog.py", "http.py", "exceptions.py"):
+        assert (artifact / "shared" / name).is_file()
+    # identical to the sources it was built from
+    for path in (ROOT / package).glob("*.py"):
+        assert (artifact / package / path.name).read_bytes() == path.read_bytes()
+
+
+def test_greeter_artifact_is_its_package_and_shared_only(build_dir):
+    artifact = build_dir / "GreeterFunction"
+    assert top_level(artifact) == {"greeter", "shared"}
+    assert "authorizer" not in top_level(artifact)
+    # and it runs from the artifact alone (stdlib only): import it in isolation
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-I",
+            "-B",  # leave no __pycache__ behind in the artifact
+            "-c",
+            "import sys; sys.path[:0] = [sys.argv[1]]; import greeter.app as m;"
+            " assert m.__file__.startswith(sys.argv[1]); print(m.lambda_handler.__name__)",
+            str(artifact),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={"LOG_LEVEL": "INFO", "PATH": os.environ.get("PATH", "")},
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "lambda_handler"
+
+
+def test_authorizer_artifact_holds_its_runtime_dependencies_and_nothing_else(build_dir):
+    artifact = build_dir / "AuthorizerFunction"
+    assert distributions(artifact) == AUTHORIZER_DISTRIBUTIONS
+    names = top_level(artifact)
+    assert {"authorizer", "shared", "jwt", "cryptography", "requests", "cachetools"} <= names
+    assert "greeter" not in names
+    # every other top-level entry belongs to one of the shipped distributions
+    recorded: set[str] = set()
+    for dist_info in artifact.glob("*.dist-info"):
+        for line in (dist_info / "RECORD").read_text().splitlines():
+            recorded.add(line.split(",", 1)[0].split("/", 1)[0])
+    stray = names - recorded - {"authorizer", "shared"}
+    assert stray == set(), f"unexpected entries: {sorted(stray)}"
+
+
+@pytest.mark.parametrize("logical_id", ["AuthorizerFunction", "GreeterFunction"])
+def test_no_dev_tools_tests_caches_or_scripts_in_the_artifact(build_dir, logical_id):
+    artifact = build_dir / logical_id
+    assert top_level(artifact) & DEV_TOOLS == set()
+    assert not (artifact / "bin").exists()
+    leftovers = [
+        p.relative_to(artifact)
+        for p in artifact.rglob("*")
+        if p.name in {"__pycache__", "tests", "test", "conftest.py", "requirements.txt"}
+        or p.suffix == ".pyc"
+    ]
+    assert leftovers == []
+    unzipped_limit = 250 * 1024 * 1024  # Lambda's limit; we should be far below it
+    assert tree_size(artifact) < unzipped_limit // 10
+
+
+def test_compiled_modules_are_for_aarch64(build_dir):
+    artifact = build_dir / "AuthorizerFunction"
+    rust = sorted((artifact / "cryptography" / "hazmat" / "bindings").glob("_rust*.so"))
+    assert rust, "cryptography's compiled module is missing"
+    assert elf_machine(rust[0]) == EM_AARCH64
+    # every native module, not only cryptography's (cffi, charset_normalizer)
+    machines = {str(so.relative_to(artifact)): elf_machine(so) for so in artifact.rglob("*.so")}
+    assert machines
+    assert set(machines.values()) == {EM_AARCH64}, machines
+    # built for CPython 3.13 (or the stable ABI), never this machine's interpreter
+    for so in machines:
+        assert ".abi3." in so or "cpython-313-aarch64" in so, so
+
+
+def test_artifact_report(build_dir, capsys):
+    reports = [
+        artifact_report(build_dir / lid) for lid in ("AuthorizerFunction", "GreeterFunction")
+    ]
+    assert "ELF e_machine=183 (aarch64)" in reports[0]
+    with capsys.disabled():
+        print("\n\nsam build artifacts:\n" + "\n".join(reports))
