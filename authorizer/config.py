@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -125,6 +124,8 @@ def _check_url(name: str, url: str) -> None:
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
+    import ipaddress  # only for a plain-http URL, i.e. never on a deployed cold start
+
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:

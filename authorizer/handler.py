@@ -13,7 +13,7 @@ from authorizer.token import extract_token
 from authorizer.verify import TokenVerifier
 from shared.context import encode_context
 from shared.exceptions import JwksError, MalformedToken, TokenError
-from shared.jsonlog import get_logger
+from shared.jsonlog import get_logger, log_line
 
 DENY: Final = {"isAuthorized": False}
 # kid is attacker-chosen text; log enough of it to recognise, never a whole blob.
@@ -66,20 +66,17 @@ class Authorizer:
         kid: str | None = None,
         **fields: Any,
     ) -> None:
-        if not self._logger.isEnabledFor(level):
-            return
-        self._logger.log(
+        log_line(
+            self._logger,
             level,
             "authorization decision",
-            extra={
-                "fields": {
-                    "decision": decision,
-                    "reason": reason,
-                    "routeKey": route if isinstance(route, str) else None,
-                    "kid": kid[:MAX_LOGGED_KID] if kid else None,
-                    "latencyMs": round((time.perf_counter() - started) * 1000, 3),
-                    **fields,
-                }
+            {
+                "decision": decision,
+                "reason": reason,
+                "routeKey": route if isinstance(route, str) else None,
+                "kid": kid[:MAX_LOGGED_KID] if kid else None,
+                "latencyMs": round((time.perf_counter() - started) * 1000, 3),
+                **fields,
             },
         )
 

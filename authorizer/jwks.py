@@ -21,8 +21,8 @@ from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey, RSAPublicNumbers
-from jwt.utils import base64url_decode
 
+from authorizer.b64url import b64url_decode
 from shared.exceptions import JwksError, JwksFetchError, JwksParseError, UnknownKeyId
 
 USER_AGENT: Final = "cognito-lambda-authorizer/0.1 (+jwks-fetch)"
@@ -116,8 +116,8 @@ def _parse_jwk(jwk: Any) -> tuple[str, RSAPublicKey]:
     if not isinstance(n, str) or not isinstance(e, str):
         raise JwksParseError("key lacks n or e")
     try:
-        modulus = int.from_bytes(base64url_decode(n), "big")
-        exponent = int.from_bytes(base64url_decode(e), "big")
+        modulus = int.from_bytes(b64url_decode(n), "big")
+        exponent = int.from_bytes(b64url_decode(e), "big")
         key = RSAPublicNumbers(exponent, modulus).public_key()
     except (ValueError, TypeError):
         raise JwksParseError("key material is invalid") from None

@@ -11,22 +11,19 @@ accept and reject.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import math
-import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
-from cachetools import TLRUCache
+from cachetools import LRUCache
 from cryptography.exceptions import InvalidSignature as CryptoInvalidSignature
 from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from cryptography.hazmat.primitives.hashes import SHA256
 
+from authorizer.b64url import b64url_decode
 from authorizer.config import AuthorizerConfig
 from authorizer.jwks import JwksCache
 from shared.context import AuthContext
@@ -50,54 +47,48 @@ from shared.exceptions import (
 # Cognito tokens are 1-4 KB; API Gateway refuses headers much larger than this anyway.
 MAX_TOKEN_CHARS: Final = 16 * 1024
 VERIFIED_CACHE_SIZE: Final = 2048
+# A user pool signs with one or two keys, so its tokens carry one or two distinct
+# header segments; remembering the checked ones skips a decode and a JSON parse.
+HEADER_CACHE_SIZE: Final = 64
 
-_B64URL = re.compile(r"[A-Za-z0-9_-]*")
-_B64URL_ALPHABET: Final = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-# Bits of the last character that a canonical encoding leaves zero, by length % 4.
-_UNUSED_BITS_MASK: Final = {2: 0x0F, 3: 0x03}
 # Header parameters that would change how the token must be read; Cognito uses none.
 # jku, x5u, jwk and x5c are simply never read: keys come only from the pool's JWKS.
 _UNSUPPORTED_HEADERS: Final = ("crit", "b64")
 _PADDING = PKCS1v15()
 _SHA256 = SHA256()
+_checked_headers: dict[str, str] = {}
+_JSON = json.JSONDecoder()
 
 
-@dataclass(frozen=True, slots=True)
-class ParsedToken:
-    header: dict[str, Any]
+class ParsedToken(NamedTuple):
+    kid: str
     claims: dict[str, Any]
     signing_input: bytes
     signature: bytes
 
 
-@dataclass(frozen=True, slots=True)
-class Verified:
+class Verified(NamedTuple):
     context: AuthContext
     kid: str
     key: RSAPublicKey
     expires_at: float
 
 
-def b64url_decode(segment: str) -> bytes:
-    """Strict base64url, PyJWT 2.15's rules: alphabet only, optional '=' padding, canonical."""
-    stripped = segment.rstrip("=")
-    padding = len(segment) - len(stripped)
-    if padding and (padding > 2 or len(segment) % 4):
-        raise MalformedToken("invalid base64url padding")
-    remainder = len(stripped) % 4
-    if remainder == 1 or not _B64URL.fullmatch(stripped):
-        raise MalformedToken("invalid base64url segment")
-    if remainder and _B64URL_ALPHABET.index(stripped[-1]) & _UNUSED_BITS_MASK[remainder]:
-        raise MalformedToken("non-canonical base64url segment")
+def _decode(segment: str, what: str) -> bytes:
     try:
-        return base64.urlsafe_b64decode(stripped + "=" * (-remainder % 4))
-    except (binascii.Error, ValueError):  # unreachable after the checks; kept to fail closed
-        raise MalformedToken("invalid base64url segment") from None
+        return b64url_decode(segment)
+    except ValueError:
+        raise MalformedToken(f"{what} is not strict base64url") from None
 
 
 def _json_object(data: bytes, what: str) -> dict[str, Any]:
     try:
-        value = json.loads(data)
+        if data[:1] == b"{" and data[1:2] != b"\x00":
+            # What json.loads(bytes) does for this prefix (its encoding sniffing
+            # picks UTF-8), minus the sniffing and the call overhead.
+            value = _JSON.decode(data.decode("utf-8", "surrogatepass"))
+        else:
+            value = json.loads(data)
     except (ValueError, RecursionError):
         raise MalformedToken(f"{what} is not valid JSON") from None
     if not isinstance(value, dict):
@@ -106,18 +97,23 @@ def _json_object(data: bytes, what: str) -> dict[str, Any]:
 
 
 def parse_token(token: str) -> ParsedToken:
-    """Split and decode a compact JWS; no trust in anything yet."""
+    """Split and decode a compact JWS and apply the header rules; nothing is trusted yet."""
     if len(token) > MAX_TOKEN_CHARS:
         raise MalformedToken("token is too long")
     parts = token.split(".")
     if len(parts) != 3:
         raise MalformedToken("token does not have three segments")
     header_b64, claims_b64, signature_b64 = parts
-    header = _json_object(b64url_decode(header_b64), "header")
-    claims = _json_object(b64url_decode(claims_b64), "claims")
-    signature = b64url_decode(signature_b64)
-    signing_input = f"{header_b64}.{claims_b64}".encode("ascii")
-    return ParsedToken(header, claims, signing_input, signature)
+    kid = _checked_headers.get(header_b64)
+    if kid is None:
+        kid = check_header(_json_object(_decode(header_b64, "header"), "header"))
+        if len(_checked_headers) >= HEADER_CACHE_SIZE:
+            _checked_headers.clear()  # only made-up headers get here; nothing worth an LRU
+        _checked_headers[header_b64] = kid
+    claims = _json_object(_decode(claims_b64, "claims"), "claims")
+    signature = _decode(signature_b64, "signature")
+    signing_input = token[: len(header_b64) + 1 + len(claims_b64)].encode("ascii")
+    return ParsedToken(kid, claims, signing_input, signature)
 
 
 def check_header(header: dict[str, Any]) -> str:
@@ -165,9 +161,8 @@ def _groups(claims: dict[str, Any]) -> tuple[str, ...]:
     if "cognito:groups" not in claims:
         return ()
     value = claims["cognito:groups"]
-    if isinstance(value, list) and all(
-        isinstance(item, str) and item and not any(ch.isspace() for ch in item) for item in value
-    ):
+    # item.split() == [item]: a non-empty name with no whitespace anywhere.
+    if isinstance(value, list) and all(isinstance(i, str) and i.split() == [i] for i in value):
         return tuple(value)
     raise InvalidClaim("cognito:groups must be a list of names without whitespace")
 
@@ -238,9 +233,8 @@ class TokenVerifier:
         self._config = config
         self._jwks = jwks
         self._clock = clock
-        self._verified: TLRUCache[str, Verified] = TLRUCache(
-            maxsize=cache_size, ttu=lambda _token, verified, _now: verified.expires_at, timer=clock
-        )
+        # Keyed by the whole token: only the exact bytes that were verified hit.
+        self._verified: LRUCache[str, Verified] = LRUCache(maxsize=cache_size)
 
     def verify(self, token: str) -> tuple[Verified, bool]:
         """The verified identity and whether it came from the verified-token cache.
@@ -248,8 +242,12 @@ class TokenVerifier:
         Raises a TokenError (deny) or a JwksError (cannot decide).
         """
         remembered = self._verified.get(token)
-        if remembered is not None and self._jwks.get_key(remembered.kid) is remembered.key:
-            return remembered, True
+        if remembered is not None:
+            if self._clock() < remembered.expires_at and (
+                self._jwks.get_key(remembered.kid) is remembered.key
+            ):
+                return remembered, True
+            del self._verified[token]
         verified = self._verify_fresh(token)
         self._verified[token] = verified
         return verified, False
@@ -273,7 +271,7 @@ def verify_token(
     signed: dict[str, Any] | None = None
     try:
         parsed = parse_token(token)
-        kid = check_header(parsed.header)
+        kid = parsed.kid
         key = get_key(kid)
         verify_signature(parsed, key)
         signed = parsed.claims

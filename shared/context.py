@@ -9,8 +9,7 @@ names and OAuth scopes contain no whitespace) and come back as tuples here.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from shared.exceptions import MissingAuthContext
 
@@ -25,9 +24,12 @@ EMAIL: Final = "email"
 REQUIRED_KEYS: Final = (SUB, USERNAME, TOKEN_USE, CLIENT_ID, GROUPS, SCOPE)
 
 
-@dataclass(frozen=True, slots=True)
-class AuthContext:
-    """Who the caller is, as the authorizer verified it."""
+class AuthContext(NamedTuple):
+    """Who the caller is, as the authorizer verified it.
+
+    Immutable; a NamedTuple rather than a frozen dataclass because it is built
+    on every fresh authorization and a tuple is several times cheaper to make.
+    """
 
     sub: str
     username: str
