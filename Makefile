@@ -45,11 +45,19 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# The offline stack (issue 4): local Cognito on 127.0.0.1:$(COGNITO_PORT) and the
+# HTTP API read from template.yaml on 127.0.0.1:$(API_PORT), until Ctrl-C.
+#   make run API_PORT=3001 COGNITO_PORT=9230 RUN_PARAMS="TokenUse=access AuthorizerCacheTtlSeconds=0"
+#   make token                 fresh id token for the demo user (last line of output)
+#   TOKEN_USE=access make token  an access token instead
+API_PORT ?= 3000
+COGNITO_PORT ?= 9229
 run: $(STAMP)
-	@echo "the offline stack is coming (issue 4)"; exit 1
+	@$(BIN)/python -m local run --api-port $(API_PORT) --cognito-port $(COGNITO_PORT) \
+		$(if $(RUN_PARAMS),--parameter-overrides "$(RUN_PARAMS)")
 
 token: $(STAMP)
-	@echo "make token comes with the offline stack (issue 4)"; exit 1
+	@$(BIN)/python -m local token --token-use "$(or $(TOKEN_USE),id)"
 
 # ---------------------------------------------------------------------------
 # Deploy (issue 3): sam build / deploy / delete with the pinned SAM CLI in .venv.

@@ -1,0 +1,113 @@
+"""``python -m local run|token``: what ``make run`` and ``make token`` call."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from local.stack import DEFAULT_STATE_FILE, StackOptions, StartupError, read_state
+
+
+def _port(value: str) -> int:
+    port = int(value)
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError("a port is 0..65535 (0 picks a free one)")
+    return port
+
+
+def _overrides(values: list[str]) -> dict[str, str]:
+    overrides: dict[str, str] = {}
+    for item in values:
+        for pair in item.split():
+            name, sep, value = pair.partition("=")
+            if not sep:
+                raise argparse.ArgumentTypeError(f"expected Name=Value, got {pair!r}")
+            overrides[name] = value
+    return overrides
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m local", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    state_help = "where `run` writes and `token` reads the local stack's details"
+    default_state = Path(os.environ.get("STATE_FILE", str(DEFAULT_STATE_FILE)))
+
+    run = commands.add_parser("run", help="serve the offline stack until Ctrl-C")
+    run.add_argument(
+        "--template", type=Path, default=Path(os.environ.get("TEMPLATE", "template.yaml"))
+    )
+    run.add_argument("--host", default="127.0.0.1", help="loopback address to bind")
+    run.add_argument("--api-port", type=_port, default=int(os.environ.get("API_PORT", "3000")))
+    run.add_argument(
+        "--cognito-port", type=_port, default=int(os.environ.get("COGNITO_PORT", "9229"))
+    )
+    run.add_argument("--state-file", type=Path, default=default_state, help=state_help)
+    run.add_argument(
+        "--parameter-overrides",
+        action="append",
+        default=[],
+        help="template parameters, 'Name=Value Name2=Value2' as sam deploy takes them",
+    )
+    run.add_argument("--api", help="logical id of the HTTP API when the template has several")
+
+    token = commands.add_parser("token", help="print a fresh token for the demo user (last line)")
+    token.add_argument(
+        "--token-use",
+        choices=("id", "access"),
+        default=os.environ.get("TOKEN_USE", "id").strip().lower() or "id",
+    )
+    token.add_argument("--state-file", type=Path, default=default_state, help=state_help)
+
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        from local.stack import serve_until_interrupted
+
+        if args.host not in ("127.0.0.1", "localhost", "::1"):
+            parser.error("the offline stack binds loopback only")
+        try:
+            overrides = _overrides(args.parameter_overrides)
+        except argparse.ArgumentTypeError as err:
+            parser.error(str(err))
+        options = StackOptions(
+            template=args.template,
+            host=args.host,
+            api_port=args.api_port,
+            cognito_port=args.cognito_port,
+            state_file=args.state_file,
+            parameter_overrides=overrides,
+            api_id=args.api,
+        )
+        return serve_until_interrupted(options)
+    return _token(args.state_file, args.token_use)
+
+
+def _token(state_file: Path, token_use: str) -> int:
+    from local.cognito import LocalPool, login
+
+    if token_use not in ("id", "access"):
+        print(f"error: TOKEN_USE must be id or access, got {token_use!r}", file=sys.stderr)
+        return 2
+    try:
+        state = read_state(state_file)
+        pool = LocalPool(**state["cognito"])
+    except (StartupError, TypeError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    try:
+        token = login(pool, token_use)
+    except Exception as err:  # noqa: BLE001 - refused, timed out, pool gone: say what to do
+        print(
+            f"error: cannot log in at {pool.endpoint} ({type(err).__name__}); "
+            "is `make run` still running?",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"{token_use} token for {pool.username} (pool {pool.user_pool_id}, valid 1 h):")
+    print(token)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,255 @@
+"""``make run``: the local Cognito, the functions and the HTTP API, up and down together."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any, Final
+
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from local.cfn import TemplateError
+from local.cognito import LocalCognito, LocalPool, bootstrap
+from local.console import Console
+from local.functions import InvocationError, LambdaFunction
+from local.gateway import HttpApiEmulator
+from local.template import ApiModel, load_api
+
+POOL_PARAMETER: Final = "UserPoolId"
+CLIENTS_PARAMETER: Final = "AppClientIds"
+DEFAULT_STATE_FILE: Final = Path(".local-state/stack.json")
+
+
+class StartupError(Exception):
+    """The offline stack cannot start; the message says why."""
+
+
+@dataclass
+class StackOptions:
+    template: Path = Path("template.yaml")
+    host: str = "127.0.0.1"
+    api_port: int = 3000
+    cognito_port: int = 9229
+    state_file: Path = DEFAULT_STATE_FILE
+    parameter_overrides: dict[str, str] = field(default_factory=dict)
+    api_id: str | None = None
+
+
+class OfflineStack:
+    """Starts in dependency order (Cognito, functions, API) and stops in reverse."""
+
+    def __init__(self, options: StackOptions, console: Console | None = None) -> None:
+        self.options = options
+        self.console = console or Console()
+        self.cognito: LocalCognito | None = None
+        self.pool: LocalPool | None = None
+        self.model: ApiModel | None = None
+        self.functions: dict[str, LambdaFunction] = {}
+        self.server: BaseWSGIServer | None = None
+        self._server_thread: threading.Thread | None = None
+
+    @property
+    def api_url(self) -> str:
+        assert self.server is not None
+        return f"http://{self.options.host}:{self.server.server_port}"
+
+    def start(self) -> None:
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> None:
+        options = self.options
+        # Our own access line replaces werkzeug's; moto's request lines are noise here.
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        self.cognito = _bind(
+            "local Cognito", lambda: LocalCognito(options.host, options.cognito_port)
+        )
+        self.cognito.start()
+        self.pool = bootstrap(self.cognito.endpoint)
+
+        self.model = load_api(
+            options.template,
+            self._parameters(options.template, self.pool),
+            api_id=options.api_id,
+        )
+        template_dir = options.template.resolve().parent
+        authorizer_functions = self.model.authorizer_functions()
+        for name, spec in self.model.functions.items():
+            # Only the authorizer learns where the local key set is; nothing else changes.
+            extra = {"JWKS_URL": self.pool.jwks_url} if name in authorizer_functions else {}
+            code_dirs = [spec.code_dir] + ([template_dir] if template_dir != spec.code_dir else [])
+            self.functions[name] = LambdaFunction(
+                spec, self.console, extra_env=extra, code_dirs=code_dirs
+            )
+        errors = []
+        for function in self.functions.values():
+            try:
+                function.warm()
+            except InvocationError as err:
+                errors.append(f"{function.name}: {err}")
+        if errors:
+            raise StartupError("cold start failed: " + "; ".join(errors))
+
+        app = HttpApiEmulator(self.model, self.functions, self.console)
+        self.server = _bind(
+            "local HTTP API",
+            lambda: make_server(options.host, options.api_port, app, threaded=True),
+        )
+        self._server_thread = threading.Thread(
+            target=self.server.serve_forever, name="local-http-api", daemon=True
+        )
+        self._server_thread.start()
+        self._write_state()
+
+    def _parameters(self, template: Path, pool: LocalPool) -> dict[str, str]:
+        from local.cfn import load_template
+
+        declared = load_template(template).get("Parameters") or {}
+        local: dict[str, str] = {}
+        if POOL_PARAMETER in declared:
+            local[POOL_PARAMETER] = pool.user_pool_id
+        if CLIENTS_PARAMETER in declared:
+            local[CLIENTS_PARAMETER] = pool.client_id
+        if len(local) < 2:
+            self.console.line(
+                "stack",
+                f"warning: {template} lacks a {POOL_PARAMETER}/{CLIENTS_PARAMETER} parameter; "
+                "the functions are not pointed at the local pool by parameters",
+            )
+        return {**local, **self.options.parameter_overrides}
+
+    def _write_state(self) -> None:
+        assert self.pool is not None
+        assert self.model is not None
+        state: dict[str, Any] = {
+            "pid": os.getpid(),
+            "apiUrl": self.api_url,
+            "cognito": self.pool.to_dict(),
+            "template": str(self.options.template),
+            "parameters": self.model.parameters,
+        }
+        path = self.options.state_file
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # The demo password is for a throwaway local pool; still, only this user reads it.
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            json.dump(state, handle, indent=2)
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None
+        for function in self.functions.values():
+            function.stop()
+        if self.cognito is not None:
+            self.cognito.stop()
+            self.cognito = None
+        state = self.options.state_file
+        try:
+            if json.loads(state.read_text(encoding="utf-8")).get("pid") == os.getpid():
+                state.unlink()
+        except (OSError, ValueError):
+            pass
+
+    def banner(self) -> str:
+        assert self.pool is not None
+        assert self.model is not None
+        pool, model = self.pool, self.model
+        lines = [
+            "",
+            "Offline stack is up (Ctrl-C stops it)",
+            "",
+            f"  Local Cognito   {pool.endpoint}",
+            f"    user pool     {pool.user_pool_id}",
+            f"    app client    {pool.client_id}",
+            f"    demo user     {pool.username} / {pool.password}  (group: {pool.group})",
+            f"    issuer        {pool.issuer}",
+            f"    JWKS          {pool.jwks_url}",
+            "",
+            f"  HTTP API        {self.api_url}  ({self.options.template}, {model.api_id})",
+        ]
+        for route in model.routes:
+            if route.authorizer is None:
+                guard = "no authorizer"
+            else:
+                spec = model.authorizers[route.authorizer]
+                guard = (
+                    f"{spec.name} -> {spec.function} "
+                    f"(identity {', '.join(spec.identity_source) or '-'}, "
+                    f"TTL {spec.ttl_seconds}s)"
+                )
+            lines.append(f"    {route.route_key:<22} -> {route.function:<20} {guard}")
+        lines += [
+            "",
+            "  Try it in another terminal (README.md, 'Try it offline'):",
+            f"    curl -i {self.api_url}/hello                      # 401: no token",
+            "    TOKEN=$(make -s token | tail -1)",
+            f'    curl -i -X POST {self.api_url}/hello -H "Authorization: Bearer $TOKEN" \\',
+            "      -H 'Content-Type: application/json' \\",
+            '      -d \'{"firstName": "Brian", "lastName": "Morrison"}\'',
+            "",
+            "  Below: one 'api' access line per request (authorizer=allow|deny|error|",
+            "  unauthorized|none; '(cached)' when the authorizer result cache answered),",
+            "  and each function's own log lines, prefixed with its name.",
+            "",
+        ]
+        return "\n".join(lines)
+
+
+def _bind(what: str, create: Any) -> Any:
+    try:
+        return create()
+    except OSError as err:
+        raise StartupError(f"cannot start the {what}: {err.strerror or err}") from None
+
+
+def serve_until_interrupted(options: StackOptions) -> int:
+    console = Console()
+    stop = threading.Event()
+
+    def request_stop(signum: int, _frame: FrameType | None) -> None:
+        if stop.is_set():
+            raise SystemExit(130)  # a second Ctrl-C: stop waiting for a clean shutdown
+        stop.set()
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    stack = OfflineStack(options, console)
+    try:
+        try:
+            stack.start()
+        except (StartupError, TemplateError) as err:
+            console.line("", f"error: {err}")
+            return 1
+        console.line("", stack.banner())
+        while not stop.wait(0.5):
+            pass
+        console.line("", "\nstopping...")
+    finally:
+        stack.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    console.line("", "stopped")
+    return 0
+
+
+def read_state(path: Path) -> Mapping[str, Any]:
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise StartupError(f"{path} not found: is `make run` running?") from None
+    except (OSError, ValueError) as err:
+        raise StartupError(f"cannot read {path}: {err}") from None
+    if not isinstance(state, dict) or not isinstance(state.get("cognito"), dict):
+        raise StartupError(f"{path} is not a state file written by `make run`")
+    return state

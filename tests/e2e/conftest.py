@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.e2e.stackproc import TEMPLATES, RunningStack, start_stack
+
+# Set in the emulator's own environment: no function may see them.
+PARENT_CANARIES = {
+    "OFFLINE_PARENT_CANARY": "parent-only",
+    "AWS_ACCESS_KEY_ID": "parent-credential-canary",
+    "PYTHONPATH": "/parent/canary",
+}
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    running = start_stack(
+        tmp_path_factory.mktemp("offline"),
+        TEMPLATES / "offline.yaml",
+        parameters={"AuthorizerCacheTtlSeconds": "2"},
+        extra_env=PARENT_CANARIES,
+    )
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture(scope="session")
+def id_token(stack: RunningStack) -> str:
+    return stack.token("id")

@@ -1,0 +1,153 @@
+"""Start ``python -m local run`` as a real process on free loopback ports, and read its output."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+START_TIMEOUT_SECONDS = 30.0
+ACCESS_LINE = re.compile(
+    r"^api\s+\| (?P<method>\S+) (?P<path>\S+) (?P<status>\d{3}) (?P<latency>[\d.]+)ms "
+    r"authorizer=(?P<decision>\S+)(?P<cached> \(cached\))? route='(?P<route>[^']*)' "
+    r"requestId=(?P<id>\S+)$"
+)
+
+
+@dataclass
+class RunningStack:
+    process: subprocess.Popen[str]
+    state_file: Path
+    lines: list[str] = field(default_factory=list)
+    state: dict[str, Any] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def url(self) -> str:
+        return str(self.state["apiUrl"])
+
+    @property
+    def cognito(self) -> dict[str, str]:
+        return dict(self.state["cognito"])
+
+    def output(self) -> list[str]:
+        with self._lock:
+            return list(self.lines)
+
+    def access_line(self, request_id: str, timeout: float = 5.0) -> re.Match[str]:
+        """The access line of one request, found by the apigw-requestid header API Gateway sets."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in self.output():
+                found = ACCESS_LINE.match(line)
+                if found and found["id"] == request_id:
+                    return found
+            time.sleep(0.01)
+        raise AssertionError(f"no access line for request {request_id}")
+
+    def function_lines(self, function: str) -> list[str]:
+        return [line for line in self.output() if line.startswith(f"{function} ")]
+
+    def decisions(self, function: str = "AuthorizerFunction") -> list[dict[str, Any]]:
+        """The authorizer's own decision log lines (one per invocation that decided)."""
+        found = []
+        for line in self.function_lines(function):
+            _, _, payload = line.partition("| ")
+            try:
+                record = json.loads(payload)
+            except ValueError:
+                continue
+            if record.get("message") == "authorization decision":
+                found.append(record)
+        return found
+
+    def token(self, token_use: str = "id") -> str:
+        result = subprocess.run(
+            [sys.executable, "-m", "local", "token", "--state-file", str(self.state_file)],
+            cwd=ROOT,
+            env={**os.environ, "TOKEN_USE": token_use},
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        )
+        return result.stdout.strip().splitlines()[-1]
+
+    def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        kwargs.setdefault("timeout", 15)
+        return requests.request(method, self.url + path, **kwargs)
+
+    def stop(self) -> int:
+        """Ctrl-C, as a user would; the exit status of a clean shutdown."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+
+def start_stack(
+    tmp_dir: Path,
+    template: Path,
+    parameters: Mapping[str, str] | None = None,
+    extra_env: Mapping[str, str] | None = None,
+) -> RunningStack:
+    state_file = tmp_dir / "stack.json"
+    command = [
+        sys.executable,
+        "-m",
+        "local",
+        "run",
+        "--template",
+        str(template),
+        "--api-port",
+        "0",
+        "--cognito-port",
+        "0",
+        "--state-file",
+        str(state_file),
+    ]
+    if parameters:
+        command += ["--parameter-overrides", " ".join(f"{k}={v}" for k, v in parameters.items())]
+    process = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env={**os.environ, **(extra_env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    stack = RunningStack(process=process, state_file=state_file)
+
+    def collect() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            with stack._lock:
+                stack.lines.append(line.rstrip("\n"))
+
+    threading.Thread(target=collect, daemon=True).start()
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while not state_file.exists():
+        if process.poll() is not None or time.monotonic() > deadline:
+            stack.stop()
+            output = "\n".join(stack.output())
+            raise RuntimeError(f"the offline stack did not start:\n{output}")
+        time.sleep(0.05)
+    stack.state = json.loads(state_file.read_text(encoding="utf-8"))
+    return stack

@@ -1,0 +1,260 @@
+"""The offline HTTP API over real HTTP on loopback, with moto's Cognito, as API Gateway behaves."""
+
+from __future__ import annotations
+
+import base64
+import time
+
+import pytest
+
+from tests.e2e.conftest import PARENT_CANARIES
+from tests.e2e.stackproc import RunningStack
+
+HELLO = {"firstName": "Brian", "lastName": "Morrison"}
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_without_token_401_and_the_authorizer_is_not_called(stack: RunningStack) -> None:
+    before = len(stack.decisions())
+    response = stack.request("POST", "/hello", json=HELLO)
+    assert response.status_code == 401
+    assert response.json() == {"message": "Unauthorized"}
+    line = stack.access_line(response.headers["apigw-requestid"])
+    assert line["decision"] == "unauthorized"
+    assert len(stack.decisions()) == before
+
+
+def test_empty_authorization_header_is_a_missing_identity_source(stack: RunningStack) -> None:
+    response = stack.request("GET", "/hello", headers={"Authorization": ""})
+    assert response.status_code == 401
+
+
+def test_id_token_reaches_the_greeter_with_the_authorizer_context(
+    stack: RunningStack, id_token: str
+) -> None:
+    response = stack.request("POST", "/hello", json=HELLO, headers=bearer(id_token))
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["message"] == "Hello Brian Morrison"
+    assert body["username"] == "brian"
+    assert body["sub"]
+    assert response.headers["content-type"] == "application/json"
+
+
+def test_get_greets_from_the_context_alone(stack: RunningStack, id_token: str) -> None:
+    response = stack.request("GET", "/hello", headers=bearer(id_token))
+    assert response.status_code == 200
+    assert response.json()["message"] == "Hello brian"
+
+
+def test_access_token_is_accepted(stack: RunningStack) -> None:
+    access = stack.token("access")
+    response = stack.request("GET", "/hello", headers={"Authorization": access})  # bare, no Bearer
+    assert response.status_code == 200, response.text
+    assert stack.decisions()[-1]["tokenUse"] == "access"
+
+
+def test_forged_token_is_denied_with_403(stack: RunningStack, id_token: str) -> None:
+    header, payload, signature = id_token.split(".")
+    tampered = f"{header}.{payload}.{signature[:-4]}AAAA"
+    response = stack.request("POST", "/hello", json=HELLO, headers=bearer(tampered))
+    assert response.status_code == 403
+    assert response.json() == {"message": "Forbidden"}
+    assert stack.access_line(response.headers["apigw-requestid"])["decision"] == "deny"
+
+
+def test_garbage_token_denied_and_the_deny_is_cached(stack: RunningStack) -> None:
+    token = f"not-a-jwt-{time.time_ns()}"
+    first = stack.request("GET", "/hello", headers=bearer(token))
+    second = stack.request("GET", "/hello", headers=bearer(token))
+    assert (first.status_code, second.status_code) == (403, 403)
+    assert not stack.access_line(first.headers["apigw-requestid"])["cached"]
+    assert stack.access_line(second.headers["apigw-requestid"])["cached"]
+
+
+def test_bad_body_is_the_greeters_400(stack: RunningStack, id_token: str) -> None:
+    response = stack.request(
+        "POST",
+        "/hello",
+        data=b'{"firstName": "Brian"',
+        headers={**bearer(id_token), "Content-Type": "application/json"},
+    )
+    assert response.status_code == 400
+    assert "message" in response.json()
+    missing = stack.request("POST", "/hello", json={"firstName": "Brian"}, headers=bearer(id_token))
+    assert missing.status_code == 400
+
+
+def test_unknown_route_and_unknown_method_404(stack: RunningStack, id_token: str) -> None:
+    for method, path in (("GET", "/nope"), ("DELETE", "/hello"), ("GET", "/hello/extra")):
+        response = stack.request(method, path, headers=bearer(id_token))
+        assert response.status_code == 404, (method, path)
+        assert response.json() == {"message": "Not Found"}
+
+
+def test_unprotected_route_skips_the_authorizer_and_the_greeter_fails_closed(
+    stack: RunningStack,
+) -> None:
+    before = len(stack.decisions())
+    response = stack.request("GET", "/open/hello")
+    assert response.status_code == 500
+    assert response.json() == {"message": "Internal Server Error"}
+    assert stack.access_line(response.headers["apigw-requestid"])["decision"] == "none"
+    assert len(stack.decisions()) == before
+    assert any(
+        "without an authorizer context" in line for line in stack.function_lines("GreeterFunction")
+    )
+
+
+def test_result_cache_per_identity_source_value_for_the_ttl(stack: RunningStack) -> None:
+    ttl = 2  # AuthorizerCacheTtlSeconds for this stack
+    token = stack.token("id")
+    other = stack.token("id")
+    assert token != other
+
+    invocations = len(stack.decisions())
+    first = stack.request("GET", "/hello", headers=bearer(token))
+    started = time.monotonic()
+    second = stack.request("GET", "/hello", headers=bearer(token))
+    assert (first.status_code, second.status_code) == (200, 200)
+    assert not stack.access_line(first.headers["apigw-requestid"])["cached"]
+    assert stack.access_line(second.headers["apigw-requestid"])["cached"]
+    assert len(stack.decisions()) == invocations + 1  # the second did not invoke the authorizer
+
+    different = stack.request("GET", "/hello", headers=bearer(other))
+    assert different.status_code == 200
+    assert not stack.access_line(different.headers["apigw-requestid"])["cached"]
+    assert len(stack.decisions()) == invocations + 2
+
+    time.sleep(max(0.0, ttl + 0.1 - (time.monotonic() - started)))
+    after = stack.request("GET", "/hello", headers=bearer(token))
+    assert after.status_code == 200
+    assert not stack.access_line(after.headers["apigw-requestid"])["cached"]
+    assert len(stack.decisions()) == invocations + 3
+
+
+def test_authorizer_errors_are_500_and_never_cached(stack: RunningStack) -> None:
+    for probe in ("raise", "malformed", "raise"):
+        response = stack.request("GET", "/probe/guarded/x", headers={"X-Probe": probe})
+        assert response.status_code == 500, probe
+        assert response.json() == {"message": "Internal Server Error"}
+        line = stack.access_line(response.headers["apigw-requestid"])
+        assert (line["decision"], line["cached"]) == ("error", None)
+    calls = [line for line in stack.function_lines("ProbeAuthorizerFunction") if "raise" in line]
+    assert len(calls) >= 2
+
+
+def test_authorizer_timeout_is_500_and_the_next_call_works(stack: RunningStack) -> None:
+    started = time.monotonic()
+    response = stack.request("GET", "/probe/guarded/x", headers={"X-Probe": "sleep"})
+    assert response.status_code == 500
+    assert time.monotonic() - started < 4  # the function's 1 s Timeout, not the 5 s sleep
+    assert stack.request("GET", "/probe/guarded/x", headers={"X-Probe": "allow"}).status_code == 200
+
+
+def test_probe_authorizer_deny_and_zero_ttl_never_caches(stack: RunningStack) -> None:
+    for _ in range(2):
+        response = stack.request("GET", "/probe/guarded/x", headers={"X-Probe": "deny"})
+        assert response.status_code == 403
+        assert not stack.access_line(response.headers["apigw-requestid"])["cached"]
+
+
+def test_integration_failures_are_500(stack: RunningStack) -> None:
+    for action in ("raise", "sleep", "malformed"):
+        response = stack.request("POST", f"/probe/do/{action}")
+        assert response.status_code == 500, action
+        assert response.json() == {"message": "Internal Server Error"}
+
+
+def test_response_passthrough_status_headers_cookies_and_base64_body(stack: RunningStack) -> None:
+    response = stack.request("GET", "/probe/do/binary")
+    assert response.status_code == 201
+    assert response.headers["x-probe"] == "yes"
+    assert response.content == b"\x00\x01probe"
+    assert response.raw.headers.getlist("Set-Cookie") == ["a=1; Path=/", "b=2"]
+    plain = stack.request("GET", "/probe/do/plain")
+    assert plain.status_code == 200
+    assert plain.json() == {"hello": "world"}
+
+
+def test_payload_v2_event_for_the_integration(stack: RunningStack) -> None:
+    response = stack.request(
+        "PUT",
+        "/probe/do/env?b=2&a=1&a=3",
+        headers={"X-Custom": "Value", "Cookie": "c1=v1; c2=v2"},
+        data=b"\xffbinary",
+    )
+    event = response.json()["event"]
+    assert event["version"] == "2.0"
+    assert event["routeKey"] == "ANY /probe/do/{action}"
+    assert event["rawPath"] == "/probe/do/env"
+    assert event["rawQueryString"] == "b=2&a=1&a=3"
+    assert event["queryStringParameters"] == {"a": "1,3", "b": "2"}
+    assert event["pathParameters"] == {"action": "env"}
+    assert event["cookies"] == ["c1=v1", "c2=v2"]
+    assert event["headers"]["x-custom"] == "Value"
+    assert all(name == name.lower() for name in event["headers"])
+    assert "cookie" not in event["headers"]
+    assert event["isBase64Encoded"] is True
+    assert base64.b64decode(event["body"]) == b"\xffbinary"
+    context = event["requestContext"]
+    assert context["http"]["method"] == "PUT"
+    assert context["http"]["path"] == "/probe/do/env"
+    assert context["routeKey"] == event["routeKey"]
+    assert context["requestId"] == response.headers["apigw-requestid"]
+    assert abs(context["timeEpoch"] / 1000 - time.time()) < 30
+    assert "authorizer" not in context
+    assert 0 < response.json()["remainingMs"] <= 1000
+
+
+def test_payload_v2_event_for_the_authorizer_and_its_context(stack: RunningStack) -> None:
+    response = stack.request("GET", "/probe/guarded/brian?x=1", headers={"X-Probe": "allow"})
+    assert response.status_code == 200
+    event = response.json()["event"]
+    assert event["pathParameters"] == {"name": "brian"}
+    context = event["requestContext"]["authorizer"]["lambda"]
+    assert context["probe"] == "allow"
+
+
+def test_each_function_sees_only_its_own_environment(stack: RunningStack) -> None:
+    function = stack.request("GET", "/probe/env").json()
+    env = function["env"]
+    assert function["functionName"] == "ProbeFunction"
+    assert env["PROBE_FUNCTION_MARKER"] == "function-only"
+    assert env["LOG_LEVEL"] == "INFO"
+    assert env["AWS_LAMBDA_FUNCTION_NAME"] == "ProbeFunction"
+    assert env["AWS_REGION"] == "us-east-1"
+    for leaked in (*PARENT_CANARIES, "PROBE_AUTHORIZER_MARKER", "JWKS_URL", "USER_POOL_ID"):
+        assert leaked not in env, leaked
+
+    guarded = stack.request("GET", "/probe/guarded/x", headers={"X-Probe": "env"}).json()
+    authorizer_env = set(
+        guarded["event"]["requestContext"]["authorizer"]["lambda"]["envKeys"].split()
+    )
+    assert {"PROBE_AUTHORIZER_MARKER", "STACK_REGION", "JWKS_URL"} <= authorizer_env
+    assert not authorizer_env & {"PROBE_FUNCTION_MARKER", *PARENT_CANARIES}
+
+
+def test_jwks_url_points_the_authorizer_at_the_local_cognito(stack: RunningStack) -> None:
+    loaded = [line for line in stack.function_lines("AuthorizerFunction") if "jwks loaded" in line]
+    assert loaded
+    assert f"{stack.cognito['endpoint']}/{stack.cognito['user_pool_id']}/.well-known" in loaded[0]
+
+
+@pytest.mark.parametrize("path", ["/hello", "/probe/env"])
+def test_servers_bind_loopback_only(stack: RunningStack, path: str) -> None:
+    assert stack.url.startswith("http://127.0.0.1:")
+    assert stack.cognito["endpoint"].startswith("http://127.0.0.1:")
+    assert stack.request("GET", path).status_code in (200, 401)
+
+
+def test_no_token_is_ever_logged(stack: RunningStack, id_token: str) -> None:
+    stack.request("GET", "/hello", headers=bearer(id_token))
+    signature = id_token.split(".")[2]
+    payload = id_token.split(".")[1]
+    output = "\n".join(stack.output())
+    assert signature not in output
+    assert payload not in output

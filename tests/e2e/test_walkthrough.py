@@ -1,0 +1,43 @@
+"""The README's walkthrough against the real template.yaml, start to Ctrl-C."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.stackproc import ROOT, start_stack
+
+TEMPLATE = ROOT / "template.yaml"
+
+
+@pytest.mark.skipif(not TEMPLATE.exists(), reason="template.yaml not written yet")
+def test_readme_walkthrough_on_the_real_template(tmp_path: Path) -> None:
+    stack = start_stack(tmp_path, TEMPLATE)
+    try:
+        banner = "\n".join(stack.output())
+        assert "demo user" in banner
+        assert "POST /hello" in banner
+
+        refused = stack.request(
+            "POST", "/hello", json={"firstName": "Brian", "lastName": "Morrison"}
+        )
+        assert refused.status_code == 401
+        assert refused.json() == {"message": "Unauthorized"}
+
+        token = stack.token("id")
+        greeted = stack.request(
+            "POST",
+            "/hello",
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+            data='{"firstName": "Brian", "lastName": "Morrison"}',
+        )
+        assert greeted.status_code == 200, greeted.text
+        assert greeted.json()["message"] == "Hello Brian Morrison"
+        decision = stack.decisions()[-1]
+        assert (decision["decision"], decision["routeKey"]) == ("allow", "POST /hello")
+    finally:
+        status = stack.stop()
+    assert status == 0, "\n".join(stack.output())
+    assert stack.output()[-1] == "stopped"
+    assert not stack.state_file.exists()
