@@ -71,8 +71,9 @@ SAM := $(BIN)/sam
 SAM_ENV := SAM_CLI_TELEMETRY=$${SAM_CLI_TELEMETRY:-0}
 SAM_REGION := $(if $(REGION),--region $(REGION))
 
+# PARAMS reaches the artifact build so scripts/bake_jwks.py can find UserPoolId.
 build: $(STAMP)
-	$(SAM_ENV) $(SAM) build $(SAM_REGION)
+	$(SAM_ENV) PARAMS='$(PARAMS)' $(SAM) build $(SAM_REGION)
 
 deploy: build
 	$(SAM_ENV) $(SAM) deploy $(SAM_REGION) $(if $(GUIDED),--guided) \
@@ -118,10 +119,10 @@ endef
 
 build-AuthorizerFunction:
 	$(call lambda_artifact,authorizer)
-	@# >>> JWKS bake hook (reserved, intentionally a no-op for now) <<<
-	@# A later step writes the user pool's key set into $(ARTIFACTS_DIR)/authorizer/
-	@# here, so a cold start can verify without fetching. Nothing is baked yet.
-	@:
+	@# The pool's current key set, when the pool exists and answers (best effort):
+	@# a cold start then verifies without a network call. See scripts/bake_jwks.py.
+	$(if $(wildcard $(ROOT)/$(BIN)/python),$(ROOT)/$(BIN)/python,python3) \
+		$(ROOT)/scripts/bake_jwks.py "$(ARTIFACTS_DIR)/authorizer"
 
 build-GreeterFunction:
 	$(call lambda_artifact,greeter)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, Final
 
 from authorizer.config import AuthorizerConfig
@@ -16,6 +18,8 @@ from shared.exceptions import JwksError, MalformedToken, TokenError
 from shared.jsonlog import get_logger, log_line
 
 DENY: Final = {"isAuthorized": False}
+# Written into the artifact by `make build` (scripts/bake_jwks.py); absent in the source tree.
+BAKED_JWKS: Final = Path(__file__).with_name("baked_jwks.json")
 # kid is attacker-chosen text; log enough of it to recognise, never a whole blob.
 MAX_LOGGED_KID: Final = 64
 
@@ -81,8 +85,15 @@ class Authorizer:
         )
 
 
-def build_authorizer(config: AuthorizerConfig, *, warm: bool = True) -> Authorizer:
-    """Wire an authorizer for ``config``; ``warm`` fetches the key set now (initialisation)."""
+def build_authorizer(
+    config: AuthorizerConfig, *, warm: bool = True, baked: Path = BAKED_JWKS
+) -> Authorizer:
+    """Wire an authorizer for ``config`` and get its keys during initialisation.
+
+    Keys baked into the artifact at build time (for this very JWKS URL) are
+    installed as if just fetched, so a cold start needs no network; otherwise
+    ``warm`` fetches them now rather than inside the first request.
+    """
     logger = get_logger("authorizer", config.log_level)
     jwks = JwksCache(
         config.jwks_url,
@@ -90,6 +101,34 @@ def build_authorizer(config: AuthorizerConfig, *, warm: bool = True) -> Authoriz
         miss_cooldown_seconds=config.jwks_miss_cooldown_seconds,
         logger=logger,
     )
-    if warm:
+    if not _load_baked(jwks, baked, logger) and warm:
         jwks.warm()
     return Authorizer(TokenVerifier(config, jwks), logger)
+
+
+def _load_baked(jwks: JwksCache, path: Path, logger: logging.Logger) -> bool:
+    try:
+        baked = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        return False
+    except (OSError, ValueError):
+        logger.warning(
+            "baked key set is unreadable; fetching", extra={"fields": {"path": str(path)}}
+        )
+        return False
+    if not isinstance(baked, dict) or baked.get("jwksUrl") != jwks.url:
+        logger.info(
+            "baked key set is for another JWKS URL; fetching",
+            extra={
+                "fields": {"bakedFor": baked.get("jwksUrl") if isinstance(baked, dict) else None}
+            },
+        )
+        return False
+    try:
+        jwks.load(json.dumps(baked.get("jwks")).encode(), source="baked")
+    except JwksError as err:
+        logger.warning(
+            "baked key set is unusable; fetching", extra={"fields": {"reason": err.reason}}
+        )
+        return False
+    return True

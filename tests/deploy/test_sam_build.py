@@ -5,11 +5,15 @@ Needs the package registry (pip downloads the aarch64 wheels); CI has it.
 
 from __future__ import annotations
 
+import http.server
+import json
 import os
 import subprocess
 import sys
+import threading
 import time
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,12 +28,12 @@ from tests.deploy.samtemplate import (
     load_sam_template,
     tree_size,
 )
+from tests.forge import forged_key, jwks_body
 
 BIN = Path(sys.executable).parent
 
 # Distributions the authorizer may ship: its requirements and what they pull in.
 AUTHORIZER_DISTRIBUTIONS = {
-    "pyjwt",
     "cryptography",
     "cffi",
     "pycparser",
@@ -69,7 +73,33 @@ DEV_TOOLS = {
 
 
 @pytest.fixture(scope="module")
-def build_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def pool_jwks() -> Iterator[str]:
+    """A user pool's JWKS endpoint on loopback, for the build to bake."""
+    body = jwks_body(forged_key("baked-kid"))
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/pool/.well-known/jwks.json"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="module")
+def build_dir(tmp_path_factory: pytest.TempPathFactory, pool_jwks: str) -> Path:
     """One real `sam build`, with the repository's samconfig.toml, into a temp dir."""
     tmp = tmp_path_factory.mktemp("sam")
     build = tmp / "build"
@@ -80,6 +110,7 @@ def build_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         AWS_SHARED_CREDENTIALS_FILE=str(tmp / "no-credentials"),
         SAM_CLI_TELEMETRY="0",
         HOME=str(tmp),
+        BAKE_JWKS_URL=pool_jwks,
     )
     # `make test` runs us under make: the builder's own make must not inherit that.
     for name in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEFILES"):
@@ -179,8 +210,9 @@ def test_authorizer_artifact_holds_its_runtime_dependencies_and_nothing_else(bui
     artifact = build_dir / "AuthorizerFunction"
     assert distributions(artifact) == AUTHORIZER_DISTRIBUTIONS
     names = top_level(artifact)
-    assert {"authorizer", "shared", "jwt", "cryptography", "requests", "cachetools"} <= names
-    assert "greeter" not in names
+    assert {"authorizer", "shared", "cryptography", "requests", "cachetools"} <= names
+    # PyJWT is the test oracle, not a runtime dependency; greeter is another function.
+    assert {"greeter", "jwt"} & names == set()
     # every other top-level entry belongs to one of the shipped distributions
     recorded: set[str] = set()
     for dist_info in artifact.glob("*.dist-info"):
@@ -227,3 +259,12 @@ def test_artifact_report(build_dir, capsys):
     assert "ELF e_machine=183 (aarch64)" in reports[0]
     with capsys.disabled():
         print("\n\nsam build artifacts:\n" + "\n".join(reports))
+
+
+def test_build_bakes_the_pools_key_set_into_the_authorizer(build_dir, pool_jwks):
+    baked = json.loads(
+        (build_dir / "AuthorizerFunction" / "authorizer" / "baked_jwks.json").read_text()
+    )
+    assert baked["jwksUrl"] == pool_jwks
+    assert [key["kid"] for key in baked["jwks"]["keys"]] == ["baked-kid"]
+    assert not (build_dir / "GreeterFunction" / "greeter" / "baked_jwks.json").exists()

@@ -1,0 +1,107 @@
+"""Bake the user pool's current JWKS into the authorizer's artifact (run by `make build`).
+
+A cold start then verifies tokens without a network call; the baked keys are
+treated like a fetched set (same TTL, same unknown-kid refresh), so rotation
+still works. Baking is best effort: when the pool is not known yet (the stack
+creates it) or its JWKS cannot be fetched, nothing is written and the
+authorizer fetches during initialisation, as without baking.
+
+Which key set: BAKE_JWKS_URL if set; else the JWKS URL of the pool named by
+USER_POOL_ID, or by UserPoolId in PARAMS (`make deploy PARAMS=...`) or in
+samconfig.toml's parameter_overrides. ISSUER, when set, replaces the default
+issuer host exactly as it does for the authorizer.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import re
+import shlex
+import sys
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from authorizer.config import load_config  # noqa: E402 - needs ROOT on sys.path
+from authorizer.jwks import fetch_jwks, parse_jwks  # noqa: E402
+from shared.exceptions import ConfigurationError, JwksError  # noqa: E402
+
+BAKED_NAME = "baked_jwks.json"
+
+
+def pool_id_from_parameters(text: str) -> str:
+    for item in shlex.split(text):
+        match = re.fullmatch(r"UserPoolId=(.*)", item)
+        if match:
+            return match[1].strip("\"'")
+    return ""
+
+
+def samconfig_pool_id(path: Path) -> str:
+    try:
+        config = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError):
+        return ""
+    for section in ("deploy", "build"):
+        overrides = config.get("default", {}).get(section, {}).get("parameters", {})
+        found = overrides.get("parameter_overrides", "")
+        if isinstance(found, list):
+            found = " ".join(found)
+        pool = pool_id_from_parameters(found) if isinstance(found, str) else ""
+        if pool:
+            return pool
+    return ""
+
+
+def jwks_url(env: dict[str, str]) -> str:
+    if env.get("BAKE_JWKS_URL"):
+        return env["BAKE_JWKS_URL"]
+    pool = (
+        env.get("USER_POOL_ID")
+        or pool_id_from_parameters(env.get("PARAMS", ""))
+        or samconfig_pool_id(ROOT / "samconfig.toml")
+    )
+    if not pool:
+        return ""
+    # The authorizer's own rules derive the URL, so build time and run time agree.
+    settings = {"USER_POOL_ID": pool, "APP_CLIENT_IDS": "bake", "ISSUER": env.get("ISSUER", "")}
+    return load_config(settings).jwks_url
+
+
+def main(out_dir: str, env: dict[str, str]) -> int:
+    try:
+        url = jwks_url(env)
+    except ConfigurationError as err:
+        print(f"bake: nothing baked: {err}")
+        return 0
+    if not url:
+        print(
+            "bake: nothing baked: no UserPoolId yet (the stack creates the pool); "
+            "the authorizer fetches its keys during initialisation"
+        )
+        return 0
+    try:
+        body = fetch_jwks(url)
+        kids = sorted(parse_jwks(body))
+    except JwksError as err:
+        print(f"bake: nothing baked: {err}; the authorizer fetches its keys during initialisation")
+        return 0
+    baked = {
+        "jwksUrl": url,
+        "bakedAt": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "jwks": json.loads(body),
+    }
+    target = Path(out_dir) / BAKED_NAME
+    target.write_text(json.dumps(baked, indent=1) + "\n")
+    print(f"bake: baked {len(kids)} key(s) {kids} from {url} into {target}")
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit("usage: bake_jwks.py <authorizer artifact dir>")
+    sys.exit(main(sys.argv[1], dict(os.environ)))

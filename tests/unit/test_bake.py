@@ -1,0 +1,131 @@
+"""Keys baked into the artifact at build time: no network on a cold start, rotation unchanged."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import responses
+
+from authorizer.handler import build_authorizer
+from scripts import bake_jwks
+from tests.conftest import make_config
+from tests.forge import JWKS_URL, POOL_ID, authorizer_event, claims, forged_key, jwks_body, sign
+
+
+def write_baked(path: Path, url: str = JWKS_URL, *kids: str) -> Path:
+    document = json.loads(jwks_body(*(forged_key(k) for k in kids or ("key-1",))))
+    path.write_text(
+        json.dumps({"jwksUrl": url, "bakedAt": "2026-11-26T00:00:00+00:00", "jwks": document})
+    )
+    return path
+
+
+def test_baked_keys_mean_no_fetch_at_init_or_first_request(tmp_path: Path) -> None:
+    baked = write_baked(tmp_path / "baked_jwks.json")
+    with responses.RequestsMock() as mock:  # any request would fail: none is registered
+        authorizer = build_authorizer(make_config(), baked=baked)
+        assert authorizer.handle(authorizer_event(sign(claims())))["isAuthorized"] is True
+        assert len(mock.calls) == 0
+
+
+def test_unknown_kid_after_baking_refetches_at_once(tmp_path: Path) -> None:
+    baked = write_baked(tmp_path / "baked_jwks.json")
+    with responses.RequestsMock() as mock:
+        mock.get(
+            JWKS_URL,
+            body=jwks_body(forged_key(), forged_key("key-2")),
+            content_type="application/json",
+        )
+        authorizer = build_authorizer(make_config(), baked=baked)
+        token = sign(claims(), forged_key("key-2"))
+        assert authorizer.handle(authorizer_event(token))["isAuthorized"] is True
+        assert len(mock.calls) == 1
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        None,  # no file: fetched during initialisation
+        "not json",
+        json.dumps({"jwksUrl": "https://elsewhere.example/jwks.json", "jwks": {"keys": []}}),
+        json.dumps({"jwksUrl": JWKS_URL, "jwks": {"keys": []}}),
+    ],
+)
+def test_missing_foreign_or_broken_baked_keys_fall_back_to_a_fetch(
+    tmp_path: Path, content: str | None
+) -> None:
+    baked = tmp_path / "baked_jwks.json"
+    if content is not None:
+        baked.write_text(content)
+    with responses.RequestsMock() as mock:
+        mock.get(JWKS_URL, body=jwks_body(forged_key()), content_type="application/json")
+        authorizer = build_authorizer(make_config(), baked=baked)
+        assert len(mock.calls) == 1  # during initialisation, not in the first request
+        assert authorizer.handle(authorizer_event(sign(claims())))["isAuthorized"] is True
+        assert len(mock.calls) == 1
+
+
+# --- the build step ------------------------------------------------------------
+
+
+def test_bake_writes_the_pools_key_set(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with responses.RequestsMock() as mock:
+        mock.get(JWKS_URL, body=jwks_body(forged_key()), content_type="application/json")
+        assert bake_jwks.main(str(tmp_path), {"USER_POOL_ID": POOL_ID}) == 0
+    baked = json.loads((tmp_path / "baked_jwks.json").read_text())
+    assert baked["jwksUrl"] == JWKS_URL == make_config().jwks_url
+    assert [k["kid"] for k in baked["jwks"]["keys"]] == ["key-1"]
+    assert "baked 1 key(s)" in capsys.readouterr().out
+    # and the runtime accepts exactly what the build wrote
+    with responses.RequestsMock():
+        authorizer = build_authorizer(make_config(), baked=tmp_path / "baked_jwks.json")
+        assert authorizer.handle(authorizer_event(sign(claims())))["isAuthorized"] is True
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"PARAMS": f"AppClientIds=abc UserPoolId={POOL_ID} TokenUse=id"}, JWKS_URL),
+        ({"PARAMS": "UserPoolId='' AppClientIds=abc"}, ""),
+        ({"BAKE_JWKS_URL": "http://127.0.0.1:9/x"}, "http://127.0.0.1:9/x"),
+        (
+            {
+                "USER_POOL_ID": POOL_ID,
+                "ISSUER": f"https://issuer-cognito-idp.us-east-1.amazonaws.com/{POOL_ID}",
+            },
+            f"https://issuer-cognito-idp.us-east-1.amazonaws.com/{POOL_ID}/.well-known/jwks.json",
+        ),
+    ],
+)
+def test_bake_finds_the_pool(
+    env: dict[str, str], expected: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(bake_jwks, "ROOT", Path("/nonexistent"))  # no samconfig.toml
+    assert bake_jwks.jwks_url(env) == expected
+
+
+def test_bake_reads_samconfig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "samconfig.toml").write_text(
+        "version = 0.1\n[default.deploy.parameters]\n"
+        f'parameter_overrides = "UserPoolId={POOL_ID} AppClientIds=abc"\n'
+    )
+    monkeypatch.setattr(bake_jwks, "ROOT", tmp_path)
+    assert bake_jwks.jwks_url({}) == JWKS_URL
+
+
+@pytest.mark.parametrize("env", [{}, {"USER_POOL_ID": "not-a-pool"}])
+def test_bake_without_a_pool_writes_nothing(
+    tmp_path: Path, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(bake_jwks, "ROOT", tmp_path)
+    assert bake_jwks.main(str(tmp_path), env) == 0
+    assert not (tmp_path / "baked_jwks.json").exists()
+
+
+def test_bake_with_an_unreachable_pool_writes_nothing(tmp_path: Path) -> None:
+    with responses.RequestsMock() as mock:
+        mock.get(JWKS_URL, status=503, body="{}", content_type="application/json")
+        assert bake_jwks.main(str(tmp_path), {"USER_POOL_ID": POOL_ID}) == 0
+    assert not (tmp_path / "baked_jwks.json").exists()
