@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 import logging
 from collections.abc import Iterator
 
@@ -21,6 +20,7 @@ from tests.forge import (
     sign,
     sign_raw,
 )
+from tests.leakcheck import assert_clean
 
 
 @pytest.fixture
@@ -57,31 +57,6 @@ def hostile_tokens(now: float) -> list[str]:
         f"{header}.{payload}",
         "garbage-token-value-that-must-not-appear",
     ]
-
-
-def secrets_of(token: str) -> list[str]:
-    parts = token.split(".")
-    found = [token]
-    found += [p for p in parts[1:] if len(p) >= WINDOW]  # payload and signature segments
-    if len(parts) >= 2:
-        try:
-            body = json.loads(__import__("base64").urlsafe_b64decode(parts[1] + "=="))
-        except ValueError:
-            return found
-        found += [str(body.get(k)) for k in ("jti", "origin_jti", "email") if body.get(k)]
-    return found
-
-
-WINDOW = 16  # any 16 characters of a secret in a log line count as a leak
-
-
-def assert_clean(log_text: str, tokens: list[str]) -> None:
-    assert "authorization decision" in log_text  # we did capture the decisions
-    for token in tokens:
-        for secret in secrets_of(token):
-            windows = {secret[i : i + WINDOW] for i in range(max(1, len(secret) - WINDOW + 1))}
-            leaked = [w for w in windows if w in log_text]
-            assert not leaked, f"log holds part of a token: {leaked[0]!r}"
 
 
 def test_decisions_never_log_secrets(
