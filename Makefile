@@ -126,3 +126,7 @@ build-AuthorizerFunction:
 
 build-GreeterFunction:
 	$(call lambda_artifact,greeter)
+
+# Performance (issue 6): ratios measured in one run; see bench/run.py.
+bench: $(STAMP)
+	@$(BIN)/python bench/run.py $(BENCH_ARGS)

@@ -12,7 +12,7 @@ from typing import Any, Final
 from authorizer.config import AuthorizerConfig
 from authorizer.jwks import JwksCache
 from authorizer.token import extract_token
-from authorizer.verify import TokenVerifier
+from authorizer.verify import TokenVerifier, warm_up
 from shared.context import encode_context
 from shared.exceptions import JwksError, MalformedToken, TokenError
 from shared.jsonlog import get_logger, log_line
@@ -103,6 +103,7 @@ def build_authorizer(
     )
     if not _load_baked(jwks, baked, logger) and warm:
         jwks.warm()
+    warm_up(jwks.held_keys())
     return Authorizer(TokenVerifier(config, jwks), logger)
 
 

@@ -227,6 +227,6 @@ class JwksCache:
             extra={"fields": {"source": source, "jwksUrl": self.url, "kids": sorted(keys)}},
         )
 
-    def current_key(self, kid: str) -> RSAPublicKey | None:
-        """The key we hold for ``kid`` right now, fresh or stale, without fetching."""
-        return self._keys.get(kid)
+    def held_keys(self) -> list[RSAPublicKey]:
+        """The keys held right now, fresh or stale, without fetching."""
+        return list(self._keys.values())

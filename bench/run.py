@@ -1,0 +1,311 @@
+"""`make bench`: what one authorization costs, as ratios measured in one run.
+
+Every row is timed on the same machine in the same run, on the same tokens,
+so the ratios (not the microseconds) are what to compare across machines.
+Timings take the best of several repeats to cut this noisy machine's jitter.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import timeit
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import jwt  # noqa: E402 - the straightforward baseline uses PyJWT
+from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey  # noqa: E402
+from cryptography.hazmat.primitives.hashes import SHA256  # noqa: E402
+
+from authorizer.b64url import b64url_decode  # noqa: E402
+from authorizer.handler import build_authorizer  # noqa: E402
+from authorizer.verify import TokenVerifier  # noqa: E402
+from tests.conftest import make_config  # noqa: E402
+from tests.forge import (  # noqa: E402
+    CLIENT_ID,
+    ISSUER,
+    JWKS_URL,
+    authorizer_event,
+    claims,
+    forged_key,
+    jwks_body,
+    sign,
+)
+
+ENV = {"USER_POOL_ID": "us-east-1_TestPool1", "APP_CLIENT_IDS": CLIENT_ID, "LOG_LEVEL": "INFO"}
+
+
+def per_call(run: Callable[[], object], calls: int, repeat: int) -> float:
+    """Best-of-``repeat`` seconds per call of a loop that makes ``calls`` calls."""
+    return min(timeit.repeat(run, number=1, repeat=repeat)) / calls
+
+
+@contextlib.contextmanager
+def stdout_to_devnull() -> Iterator[None]:
+    """Decision lines go where Lambda's would: a file descriptor, not a terminal."""
+    with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
+        yield
+
+
+def straightforward(keys: dict[str, RSAPublicKey]) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """The issue's baseline: get_unverified_header + jwt.decode with a cached key, plus checks."""
+
+    def handle(event: dict[str, Any]) -> dict[str, Any]:
+        token = event["identitySource"][0].split()[-1]
+        try:
+            header = jwt.get_unverified_header(token)
+            payload = jwt.decode(
+                token,
+                keys[header["kid"]],
+                algorithms=["RS256"],
+                issuer=ISSUER,
+                options={"require": ["exp", "iat", "token_use"], "verify_aud": False},
+            )
+        except (jwt.InvalidTokenError, KeyError):
+            return {"isAuthorized": False}
+        client = payload.get("aud" if payload["token_use"] == "id" else "client_id")
+        if client != CLIENT_ID:
+            return {"isAuthorized": False}
+        return {
+            "isAuthorized": True,
+            "context": {
+                "sub": payload["sub"],
+                "username": payload.get("cognito:username", ""),
+                "groups": " ".join(payload.get("cognito:groups", [])),
+            },
+        }
+
+    return handle
+
+
+def micro(tokens: int, repeat: int) -> dict[str, float]:
+    key = forged_key()
+    public = key.private_key.public_key()
+    minted = [sign(claims("id")) for _ in range(tokens)]
+    events = [authorizer_event(t) for t in minted]
+    split = [t.split(".") for t in minted]
+    raw = [(b64url_decode(s), f"{h}.{p}".encode()) for h, p, s in split]
+    padding, sha256 = PKCS1v15(), SHA256()
+
+    def floor() -> None:
+        for signature, message in raw:
+            public.verify(signature, message, padding, sha256)
+
+    config = make_config(LOG_LEVEL="INFO")
+    with tempfile.TemporaryDirectory() as tmp:
+        baked = Path(tmp) / "baked_jwks.json"
+        baked.write_text(json.dumps({"jwksUrl": JWKS_URL, "jwks": json.loads(jwks_body(key))}))
+        ours = build_authorizer(config, baked=baked)
+        quiet = build_authorizer(make_config(LOG_LEVEL="WARNING"), baked=baked)
+    verifier: TokenVerifier = ours._verifier
+    baseline = straightforward({key.kid: public})
+
+    def fresh(authorizer: Any) -> Callable[[], None]:
+        def run() -> None:
+            authorizer._verifier._verified.clear()
+            for event in events:
+                authorizer.handle(event)
+
+        return run
+
+    def repeated() -> None:
+        event = events[0]
+        for _ in range(tokens):
+            ours.handle(event)
+
+    def repeated_verify() -> None:
+        token = minted[0]
+        for _ in range(tokens):
+            verifier.verify(token)
+
+    def base() -> None:
+        for event in events:
+            baseline(event)
+
+    with stdout_to_devnull():
+        assert all(ours.handle(e)["isAuthorized"] for e in events[:5])
+        assert all(baseline(e)["isAuthorized"] for e in events[:5])
+        return {
+            "floor": per_call(floor, tokens, repeat),
+            "fresh": per_call(fresh(ours), tokens, repeat),
+            "fresh_quiet": per_call(fresh(quiet), tokens, repeat),
+            "repeat": per_call(repeated, tokens, repeat),
+            "repeat_verify": per_call(repeated_verify, tokens, repeat),
+            "baseline": per_call(base, tokens, repeat),
+        }
+
+
+def artifact_copy(tmp: Path) -> Path:
+    """Code and baked keys laid out as in the Lambda artifact, so a cold start needs no network."""
+    for package in ("authorizer", "shared"):
+        shutil.copytree(ROOT / package, tmp / package, ignore=shutil.ignore_patterns("__pycache__"))
+    (tmp / "authorizer" / "baked_jwks.json").write_text(
+        json.dumps({"jwksUrl": JWKS_URL, "jwks": json.loads(jwks_body(forged_key()))})
+    )
+    return tmp
+
+
+def run_python(code: str, tmp: Path, stdin: str = "") -> dict[str, Any]:
+    env = {**os.environ, **ENV, "PYTHONPATH": str(tmp), "PYTHONDONTWRITEBYTECODE": "1"}
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        input=stdin,
+        env=env,
+        cwd=tmp,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return dict(json.loads(result.stdout.strip().splitlines()[-1]))
+
+
+COLD = """
+import json, sys, time
+t0 = time.perf_counter()
+import {module}
+out = {{"import": time.perf_counter() - t0}}
+if "{module}" == "authorizer.app":
+    event = json.loads(sys.stdin.read())
+    t1 = time.perf_counter()
+    out["ok"] = authorizer.app.lambda_handler(event, None)["isAuthorized"]
+    out["first_call"] = time.perf_counter() - t1
+    out["requests_imported"] = "requests" in sys.modules
+    out["jwt_imported"] = "jwt" in sys.modules
+print(json.dumps(out))
+"""
+
+
+def cold(runs: int) -> dict[str, Any]:
+    """Fresh interpreters importing the artifact-like copy."""
+    event = json.dumps(authorizer_event(sign(claims("id"))))
+    with tempfile.TemporaryDirectory() as name:
+        tmp = artifact_copy(Path(name))
+        for module in ("jwt", "authorizer.app"):  # warm the OS file cache first
+            run_python(COLD.format(module=module), tmp, event)
+        jwt_runs = [run_python(COLD.format(module="jwt"), tmp) for _ in range(runs)]
+        our_runs = [
+            run_python(COLD.format(module="authorizer.app"), tmp, event) for _ in range(runs)
+        ]
+    assert all(r["ok"] for r in our_runs)
+    return {
+        "import_jwt": statistics.median(r["import"] for r in jwt_runs),
+        "import_ours": statistics.median(r["import"] for r in our_runs),
+        "first_call": statistics.median(r["first_call"] for r in our_runs),
+        "requests_imported": any(r["requests_imported"] for r in our_runs),
+        "jwt_imported": any(r["jwt_imported"] for r in our_runs),
+    }
+
+
+RSS = """
+import contextlib, io, json, os, sys
+from authorizer.app import lambda_handler
+def rss():
+    with open("/proc/self/status") as status:
+        return next(int(l.split()[1]) for l in status if l.startswith("VmRSS:")) / 1024
+event = {"identitySource": [""], "routeKey": "GET /hello"}
+start = rss()
+allowed = 0
+with open(sys.argv[1]) as tokens, open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
+    for line in tokens:  # streamed: the tokens themselves never pile up in this process
+        event["identitySource"][0] = "Bearer " + line.strip()
+        allowed += lambda_handler(event, None)["isAuthorized"]
+print(json.dumps({"start": start, "end": rss(), "allowed": allowed}))
+"""
+
+
+def memory(tokens: int) -> dict[str, float]:
+    """RSS of a fresh authorizer process before and after ``tokens`` distinct valid tokens."""
+    with tempfile.TemporaryDirectory() as name:
+        tmp = artifact_copy(Path(name))
+        token_file = tmp / "tokens.txt"
+        with token_file.open("w") as out:
+            for _ in range(tokens):
+                out.write(sign(claims("id")) + "\n")
+        env = {**os.environ, **ENV, "PYTHONPATH": str(tmp), "PYTHONDONTWRITEBYTECODE": "1"}
+        result = subprocess.run(
+            [sys.executable, "-c", RSS, str(token_file)],
+            env=env,
+            cwd=tmp,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    measured = dict(json.loads(result.stdout.strip().splitlines()[-1]))
+    assert measured["allowed"] == tokens
+    return measured
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--tokens", type=int, default=2000, help="distinct tokens per timing loop")
+    parser.add_argument("--repeat", type=int, default=7, help="repeats; the best one counts")
+    parser.add_argument(
+        "--cold-runs", type=int, default=15, help="fresh interpreters per import row"
+    )
+    parser.add_argument(
+        "--rss-tokens", type=int, default=10_000, help="distinct tokens for the RSS row"
+    )
+    args = parser.parse_args()
+
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    )
+    print(f"command: make bench ({args.tokens} tokens x best of {args.repeat})\n")
+    m = micro(args.tokens, args.repeat)
+    c = cold(args.cold_runs)
+    r = memory(args.rss_tokens)
+    floor = m["floor"]
+
+    def row(what: str, seconds: float, ratio: float | None, note: str = "") -> None:
+        ratio_text = f"{ratio:6.2f}x" if ratio is not None else "       "
+        print(f"| {what:<46} | {seconds * 1e6:9.1f} µs | {ratio_text} | {note}")
+
+    print(f"| {'what':<46} | {'cost':>12} | {'ratio':>7} | target")
+    print(f"|{'-' * 48}|{'-' * 14}|{'-' * 9}|-------")
+    row("raw RSA-2048 PKCS#1 v1.5 check (the floor)", floor, 1.0)
+    row("ours, fresh token, whole handler, INFO log", m["fresh"], m["fresh"] / floor, "<= 1.3x")
+    row("ours, fresh token, whole handler, no log", m["fresh_quiet"], m["fresh_quiet"] / floor)
+    row(
+        "ours, repeated token, TokenVerifier.verify",
+        m["repeat_verify"],
+        m["repeat_verify"] / floor,
+        "<= 0.1x",
+    )
+    row("ours, repeated token, whole handler, INFO log", m["repeat"], m["repeat"] / floor)
+    row("straightforward: get_unverified_header+decode", m["baseline"], m["baseline"] / floor)
+    print()
+    print(f"| {f'cold start (median of {args.cold_runs} fresh interpreters)':<46} | {'':>12} |")
+    row("bare `import jwt`", c["import_jwt"], None)
+    row(
+        "`import authorizer.app` (baked keys)",
+        c["import_ours"],
+        c["import_ours"] / c["import_jwt"],
+        "<= 1.1x of import jwt",
+    )
+    row("first call after import", c["first_call"], c["first_call"] / floor)
+    print(
+        f"  imported on that cold start: requests {c['requests_imported']}, jwt {c['jwt_imported']}"
+    )
+    print()
+    print(
+        f"RSS of the authorizer process: {r['start']:.1f} MB after import, {r['end']:.1f} MB after "
+        f"{args.rss_tokens} distinct tokens (target < 50 MB)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
