@@ -7,7 +7,8 @@ import os
 import sys
 from pathlib import Path
 
-from local.stack import DEFAULT_STATE_FILE, StackOptions, StartupError, read_state
+from local.stack import DEFAULT_STATE_FILE, StackOptions, read_state
+from shared.exceptions import StartupError
 
 
 def _port(value: str) -> int:

@@ -18,16 +18,10 @@ from typing import Any, Final
 import yaml
 from samtranslator.yaml_helper import intrinsics_multi_constructor
 
+from shared.exceptions import TemplateError, Unresolvable
+
 ACCOUNT_ID: Final = "123456789012"
 REGION: Final = "us-east-1"
-
-
-class TemplateError(Exception):
-    """The template cannot be served offline; the message says where and why."""
-
-
-class Unresolvable(TemplateError):
-    """An intrinsic function whose value exists only in a deployed stack."""
 
 
 class _CfnLoader(yaml.SafeLoader):  # type: ignore[misc]

@@ -27,34 +27,19 @@ from typing import IO, Any, Final
 from local.cfn import REGION
 from local.console import Console
 from local.template import FunctionSpec
+from shared.exceptions import (
+    FunctionCrashed,
+    FunctionRaised,
+    FunctionTimeout,
+    InitFailed,
+    InvocationError,
+)
 
 WORKER: Final = Path(__file__).resolve().with_name("worker.py")
 END_MARKER: Final = "\x1eEND "  # as local/worker.py writes it
 OUTPUT_GRACE_SECONDS: Final = 1.0
 INIT_TIMEOUT_SECONDS: Final = 10.0  # Lambda's limit for the init phase
 MAX_ENVIRONMENTS: Final = 4
-
-
-class InvocationError(Exception):
-    """The function gave no usable result; API Gateway answers 500."""
-
-    reason = "invocation_failed"
-
-
-class FunctionTimeout(InvocationError):
-    reason = "timeout"
-
-
-class FunctionCrashed(InvocationError):
-    reason = "crashed"
-
-
-class InitFailed(InvocationError):
-    reason = "init_failed"
-
-
-class FunctionRaised(InvocationError):
-    reason = "unhandled_error"
 
 
 def lambda_environment(spec: FunctionSpec, extra: Mapping[str, str]) -> dict[str, str]:

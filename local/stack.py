@@ -15,20 +15,16 @@ from typing import Any, Final
 
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from local.cfn import TemplateError
 from local.cognito import LocalCognito, LocalPool, bootstrap
 from local.console import Console
-from local.functions import InvocationError, LambdaFunction
+from local.functions import LambdaFunction
 from local.gateway import HttpApiEmulator
 from local.template import ApiModel, load_api
+from shared.exceptions import InvocationError, StartupError, TemplateError
 
 POOL_PARAMETER: Final = "UserPoolId"
 CLIENTS_PARAMETER: Final = "AppClientIds"
 DEFAULT_STATE_FILE: Final = Path(".local-state/stack.json")
-
-
-class StartupError(Exception):
-    """The offline stack cannot start; the message says why."""
 
 
 @dataclass

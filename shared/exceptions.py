@@ -167,3 +167,54 @@ class MissingAuthContext(ProductError):
     """A request reached a protected function without an authorizer context."""
 
     reason = "missing_auth_context"
+
+
+# --- the offline stack (local/): never raised inside a Lambda ------------------
+
+
+class TemplateError(ProductError):
+    """The template cannot be served offline; the message says where and why."""
+
+    reason = "template"
+
+
+class Unresolvable(TemplateError):
+    """An intrinsic function whose value exists only in a deployed stack."""
+
+    reason = "unresolvable"
+
+
+class StartupError(ProductError):
+    """The offline stack cannot start; the message says why."""
+
+    reason = "startup"
+
+
+class InvocationError(ProductError):
+    """The function gave no usable result; API Gateway answers 500."""
+
+    reason = "invocation_failed"
+
+
+class FunctionTimeout(InvocationError):
+    """The function ran past its Timeout."""
+
+    reason = "timeout"
+
+
+class FunctionCrashed(InvocationError):
+    """The function's process died."""
+
+    reason = "crashed"
+
+
+class InitFailed(InvocationError):
+    """The function failed during initialisation (import)."""
+
+    reason = "init_failed"
+
+
+class FunctionRaised(InvocationError):
+    """The handler raised."""
+
+    reason = "unhandled_error"

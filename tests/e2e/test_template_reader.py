@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from local.cfn import TemplateError, Unresolvable
 from local.console import Console
 from local.gateway import HttpApiEmulator
 from local.template import load_api
+from shared.exceptions import TemplateError, Unresolvable
 from tests.e2e.stackproc import ROOT
 
 ROUTING = """
