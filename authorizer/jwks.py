@@ -40,10 +40,38 @@ Fetcher = Callable[[str], bytes]
 
 
 def fetch_jwks(url: str) -> bytes:
-    """GET the key set with bounded time and size, no redirects, our User-Agent."""
-    import requests  # only when a fetch is really needed: keeps it off the cold-start path
+    """GET the key set with bounded time and size, no redirects, our User-Agent.
 
+    The whole fetch, headers included, is bounded by TOTAL_FETCH_SECONDS of
+    wall time: a connect and read timeout alone bound each wait for a byte,
+    not the sum, so an endpoint trickling a byte at a time could hold a
+    request far past API Gateway's 10 s. The fetch runs in a daemon thread we
+    stop waiting for; that thread gives up at its own next read.
+    """
     deadline = time.monotonic() + TOTAL_FETCH_SECONDS
+    outcome: list[bytes | JwksError] = []
+
+    def run() -> None:
+        try:
+            outcome.append(_fetch(url, deadline))
+        except Exception as err:  # noqa: BLE001 - a thread's exception is otherwise lost
+            outcome.append(JwksFetchError(f"{type(err).__name__} fetching {url}"))
+
+    worker = threading.Thread(target=run, name="jwks-fetch", daemon=True)
+    worker.start()
+    worker.join(TOTAL_FETCH_SECONDS)
+    if not outcome:
+        raise JwksFetchError(f"fetching {url} took over {TOTAL_FETCH_SECONDS} s")
+    if isinstance(outcome[0], JwksError):
+        raise outcome[0]
+    return outcome[0]
+
+
+def _fetch(url: str, deadline: float) -> bytes | JwksError:
+    # Only when a fetch is really needed: keeps both off the cold-start path.
+    import requests
+    import urllib3
+
     try:
         with requests.get(
             url,
@@ -53,24 +81,25 @@ def fetch_jwks(url: str) -> bytes:
             stream=True,
         ) as response:
             if response.status_code != 200:
-                raise JwksFetchError(f"HTTP {response.status_code} from {url}")
+                return JwksFetchError(f"HTTP {response.status_code} from {url}")
             content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
             if not (content_type == "application/json" or content_type.endswith("+json")):
-                raise JwksFetchError(f"unexpected content type {content_type!r} from {url}")
+                return JwksFetchError(f"unexpected content type {content_type!r} from {url}")
             declared = response.headers.get("Content-Length", "")
             if declared.isdigit() and int(declared) > MAX_JWKS_BYTES:
-                raise JwksFetchError(f"key set from {url} is over {MAX_JWKS_BYTES} bytes")
+                return JwksFetchError(f"key set from {url} is over {MAX_JWKS_BYTES} bytes")
             body = bytearray()
-            for chunk in response.iter_content(chunk_size=16384):
+            # read1 returns what one read gives, so the deadline is checked at every byte batch.
+            while chunk := response.raw.read1(16384, decode_content=True):
                 body += chunk
                 if len(body) > MAX_JWKS_BYTES:
-                    raise JwksFetchError(f"key set from {url} is over {MAX_JWKS_BYTES} bytes")
+                    return JwksFetchError(f"key set from {url} is over {MAX_JWKS_BYTES} bytes")
                 if time.monotonic() > deadline:
-                    raise JwksFetchError(f"fetching {url} took over {TOTAL_FETCH_SECONDS} s")
+                    return JwksFetchError(f"fetching {url} took over {TOTAL_FETCH_SECONDS} s")
             return bytes(body)
-    except requests.RequestException as err:
+    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as err:
         # The class name says what failed; the message may carry library detail we do not need.
-        raise JwksFetchError(f"{type(err).__name__} fetching {url}") from None
+        return JwksFetchError(f"{type(err).__name__} fetching {url}")
 
 
 def parse_jwks(body: bytes) -> dict[str, RSAPublicKey]:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from shared.exceptions import MalformedToken, MissingToken
 
 
-def extract_token(event: Mapping[str, Any]) -> str:
+def extract_token(event: dict[str, Any]) -> str:
     """``identitySource[0]``, else the ``authorization`` header (any case).
 
     Accepts ``Bearer <jwt>`` (scheme in any case) and a bare ``<jwt>``.
@@ -26,16 +25,16 @@ def extract_token(event: Mapping[str, Any]) -> str:
     raise MalformedToken("Authorization is neither 'Bearer <jwt>' nor a bare JWT")
 
 
-def _identity_source(event: Mapping[str, Any]) -> str | None:
+def _identity_source(event: dict[str, Any]) -> str | None:
     source = event.get("identitySource")
     if isinstance(source, list) and source and isinstance(source[0], str) and source[0].strip():
         return source[0]
     return None
 
 
-def _authorization_header(event: Mapping[str, Any]) -> str | None:
+def _authorization_header(event: dict[str, Any]) -> str | None:
     headers = event.get("headers")
-    if not isinstance(headers, Mapping):
+    if not isinstance(headers, dict):
         return None
     for name, value in headers.items():
         if isinstance(name, str) and name.lower() == "authorization" and isinstance(value, str):

@@ -233,6 +233,7 @@ class TokenVerifier:
     A remembered token is answered without the RSA check until its exp, and
     only while the key that verified it is still the one the key set holds
     for its kid (a rotation or a refreshed set with new material forgets it).
+    Not thread-safe: a Lambda instance serves one request at a time.
     """
 
     def __init__(
@@ -261,12 +262,11 @@ class TokenVerifier:
             ):
                 return remembered, True
             del self._verified[token]
-        verified = self._verify_fresh(token)
-        self._verified[token] = verified
+        now = self._clock()
+        verified = verify_token(token, self._jwks.get_key, self._config, now)
+        if verified.expires_at > now:  # past exp but inside the leeway: not worth keeping
+            self._verified[token] = verified
         return verified, False
-
-    def _verify_fresh(self, token: str) -> Verified:
-        return verify_token(token, self._jwks.get_key, self._config, self._clock())
 
 
 def verify_token(

@@ -406,14 +406,6 @@ def test_refused_connection_is_a_real_refusal(jwks_server: LocalJwksServer) -> N
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "core bug: fetch_jwks checks TOTAL_FETCH_SECONDS only between 16 KB chunks and "
-        "READ_TIMEOUT_SECONDS per recv, so an endpoint that trickles bytes keeps a fetch "
-        "going far past API Gateway's 10 s (see the issue 5 report)"
-    ),
-)
 @pytest.mark.parametrize("headers_too", [False, True], ids=["body", "headers"])
 def test_trickling_endpoint_is_cut_off_in_time(
     rig: Rig, jwks_server: LocalJwksServer, headers_too: bool
