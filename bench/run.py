@@ -108,8 +108,9 @@ def micro(tokens: int, repeat: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         baked = Path(tmp) / "baked_jwks.json"
         baked.write_text(json.dumps({"jwksUrl": JWKS_URL, "jwks": json.loads(jwks_body(key))}))
-        ours = build_authorizer(config, baked=baked)
-        quiet = build_authorizer(make_config(LOG_LEVEL="WARNING"), baked=baked)
+        with stdout_to_devnull():
+            ours = build_authorizer(config, baked=baked)
+            quiet = build_authorizer(make_config(LOG_LEVEL="WARNING"), baked=baked)
     verifier: TokenVerifier = ours._verifier
     baseline = straightforward({key.kid: public})
 
