@@ -10,7 +10,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install test lint format run token bench build deploy destroy \
+.PHONY: help install test lint format run token bench build deploy destroy fuzz soak \
 	build-AuthorizerFunction build-GreeterFunction
 
 help:
@@ -20,6 +20,8 @@ help:
 	@echo "make run       the offline stack: local Cognito + local HTTP API"
 	@echo "make token     print a fresh token for the demo user (TOKEN_USE=access for an access token)"
 	@echo "make bench     performance table"
+	@echo "make fuzz      long property-based fuzz of the authorizer (fresh random examples)"
+	@echo "make soak      30,000 mixed requests through the offline stack (about a minute)"
 	@echo "make build     sam build (arm64 artifacts)"
 	@echo "make deploy    sam build + sam deploy"
 	@echo "make destroy   sam delete"
@@ -130,3 +132,13 @@ build-GreeterFunction:
 # Performance (issue 6): ratios measured in one run; see bench/run.py.
 bench: $(STAMP)
 	@$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+# Hardening (issue 5). make test runs both in short form; these are the long runs.
+#   make fuzz FUZZ_FACTOR=100     more examples per fuzz test (default 25x the make-test budget)
+#   make soak SOAK_ARGS="--requests 50000 --seconds 85"
+fuzz: $(STAMP)
+	FUZZ_PROFILE=fuzz-long FUZZ_FACTOR=$${FUZZ_FACTOR:-25} $(BIN)/python -m pytest -q \
+		tests/security/test_fuzz_handler.py
+
+soak: $(STAMP)
+	$(BIN)/python -m tests.soak.run $(SOAK_ARGS)
