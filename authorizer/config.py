@@ -60,6 +60,9 @@ def load_config(env: Mapping[str, str]) -> AuthorizerConfig:
         f"https://cognito-idp.{region}.amazonaws.com/{user_pool_id}"
     )
     _check_url("ISSUER", issuer)
+    if not issuer.endswith(f"/{user_pool_id}"):
+        # A typo here would trust tokens of whatever pool the issuer names.
+        raise ConfigurationError("ISSUER", f"must end with /{user_pool_id} (USER_POOL_ID)")
     jwks_url = env.get("JWKS_URL", "").strip() or f"{issuer}/.well-known/jwks.json"
     _check_url("JWKS_URL", jwks_url)
 

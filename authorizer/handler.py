@@ -45,6 +45,10 @@ class Authorizer:
         except JwksError as err:
             self._log(logging.ERROR, "error", err.reason, route, started, error=str(err))
             raise
+        except Exception as err:
+            # A bug: fail closed (API Gateway answers 500 and caches nothing), but say so.
+            self._log(logging.ERROR, "error", "internal", route, started, error=type(err).__name__)
+            raise
         context = verified.context
         self._log(
             logging.INFO,
@@ -102,7 +106,10 @@ def build_authorizer(
         miss_cooldown_seconds=config.jwks_miss_cooldown_seconds,
         logger=logger,
     )
-    if not _load_baked(jwks, baked, logger) and warm:
+    # Baked keys older than the cache period are refreshed now, as a fetched set
+    # would be; they remain the fallback if Cognito cannot be reached.
+    loaded = _load_baked(jwks, baked, logger)
+    if warm and not (loaded and jwks.is_fresh):
         jwks.warm()
     warm_up(jwks.held_keys())
     return Authorizer(TokenVerifier(config, jwks), logger)
@@ -126,8 +133,13 @@ def _load_baked(jwks: JwksCache, path: Path, logger: logging.Logger) -> bool:
             },
         )
         return False
+    baked_at = baked.get("bakedAtEpoch")
+    if not isinstance(baked_at, int | float) or isinstance(baked_at, bool):
+        logger.warning("baked key set has no bakedAtEpoch; fetching")
+        return False
     try:
-        jwks.load(json.dumps(baked.get("jwks")).encode(), source="baked")
+        age = time.time() - baked_at
+        jwks.load(json.dumps(baked.get("jwks")).encode(), source="baked", age_seconds=age)
     except JwksError as err:
         logger.warning(
             "baked key set is unusable; fetching", extra={"fields": {"reason": err.reason}}

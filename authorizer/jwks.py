@@ -75,7 +75,12 @@ def _fetch(url: str, deadline: float) -> bytes | JwksError:
     try:
         with requests.get(
             url,
-            headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+            # identity: the size cap must count the bytes we parse, not compressed ones.
+            headers={
+                "User-Agent": USER_AGENT,
+                "Accept": "application/json",
+                "Accept-Encoding": "identity",
+            },
             timeout=(CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS),
             allow_redirects=False,
             stream=True,
@@ -85,12 +90,14 @@ def _fetch(url: str, deadline: float) -> bytes | JwksError:
             content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
             if not (content_type == "application/json" or content_type.endswith("+json")):
                 return JwksFetchError(f"unexpected content type {content_type!r} from {url}")
+            if response.headers.get("Content-Encoding", "identity").lower() != "identity":
+                return JwksFetchError(f"{url} sent a compressed body although we asked for none")
             declared = response.headers.get("Content-Length", "")
             if declared.isdigit() and int(declared) > MAX_JWKS_BYTES:
                 return JwksFetchError(f"key set from {url} is over {MAX_JWKS_BYTES} bytes")
             body = bytearray()
             # read1 returns what one read gives, so the deadline is checked at every byte batch.
-            while chunk := response.raw.read1(16384, decode_content=True):
+            while chunk := response.raw.read1(16384, decode_content=False):
                 body += chunk
                 if len(body) > MAX_JWKS_BYTES:
                     return JwksFetchError(f"key set from {url} is over {MAX_JWKS_BYTES} bytes")
@@ -202,22 +209,30 @@ class JwksCache:
     def warm(self) -> None:
         """Fetch during initialisation so the first request does not wait for the network.
 
-        A failure here is logged, not raised, and does not start the cooldown:
-        the first request tries again.
+        A failure here is logged, not raised; like any failed fetch it is
+        retried by a request once the cooldown has passed (retrying at once
+        would make the first request wait for a second timeout, close to API
+        Gateway's 10 s, for the same 500).
         """
         with self._lock:
             self._refresh(self._clock())
-            if self._last_error is not None:
-                self._next_fetch_at = float("-inf")
 
-    def load(self, body: bytes, *, source: str) -> None:
-        """Install a key set obtained elsewhere (baked at build time) as if just fetched.
+    def load(self, body: bytes, *, source: str, age_seconds: float) -> None:
+        """Install a key set fetched elsewhere ``age_seconds`` ago (baked at build time).
 
+        It is trusted like a set we fetched then: for what is left of
+        ``cache_seconds``, then refreshed (and still served if that fails).
         An unknown kid may refetch at once: these keys were not fetched now.
         """
         with self._lock:
-            self._install(parse_jwks(body), self._clock(), source=source)
+            now = self._clock()
+            self._install(parse_jwks(body), now - max(0.0, age_seconds), source=source)
             self._next_fetch_at = float("-inf")
+
+    @property
+    def is_fresh(self) -> bool:
+        """Whether the held set is inside its ``cache_seconds``."""
+        return self._clock() < self._expires_at
 
     def _refresh(self, now: float) -> None:
         self._next_fetch_at = now + self._cooldown
@@ -241,7 +256,7 @@ class JwksCache:
             return
         self._install(keys, now, source="fetch")
 
-    def _install(self, keys: dict[str, RSAPublicKey], now: float, *, source: str) -> None:
+    def _install(self, keys: dict[str, RSAPublicKey], fetched_at: float, *, source: str) -> None:
         # Keep the very objects of unchanged keys: the verified-token cache
         # recognises its key set by identity.
         for kid, key in keys.items():
@@ -249,7 +264,7 @@ class JwksCache:
             if old is not None and old.public_numbers() == key.public_numbers():
                 keys[kid] = old
         self._keys = keys
-        self._expires_at = now + self._cache_seconds
+        self._expires_at = fetched_at + self._cache_seconds
         self._last_error = None
         self._logger.info(
             "jwks loaded",

@@ -152,9 +152,11 @@ def _numeric_date(claims: dict[str, Any], name: str) -> int | None:
     if name not in claims:
         return None
     value = claims[name]
-    if type(value) not in (int, float) or not math.isfinite(value):
-        raise InvalidClaim(f"{name} must be a number")
-    return int(value)  # PyJWT and RFC 7519 NumericDate compare whole seconds
+    if type(value) is int:  # any size: Python compares big ints exactly
+        return value
+    if type(value) is float and math.isfinite(value):
+        return int(value)  # PyJWT and RFC 7519 NumericDate compare whole seconds
+    raise InvalidClaim(f"{name} must be a number")
 
 
 def _string(claims: dict[str, Any], name: str, *, required: bool = True) -> str | None:
@@ -295,4 +297,6 @@ def verify_token(
         sub = signed.get("sub") if signed is not None else None
         err.sub = sub if isinstance(sub, str) else None
         raise
-    return Verified(context=context, kid=kid, key=key, expires_at=float(parsed.claims["exp"]))
+    # min(): a valid exp may be an int too large for a float (10**400 means "never").
+    expires_at = float(min(parsed.claims["exp"], 2**53))
+    return Verified(context=context, kid=kid, key=key, expires_at=expires_at)

@@ -17,6 +17,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 import timeit
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -38,6 +39,7 @@ from tests.forge import (  # noqa: E402
     CLIENT_ID,
     ISSUER,
     JWKS_URL,
+    ForgedKey,
     authorizer_event,
     claims,
     forged_key,
@@ -58,6 +60,12 @@ def stdout_to_devnull() -> Iterator[None]:
     """Decision lines go where Lambda's would: a file descriptor, not a terminal."""
     with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
         yield
+
+
+def baked_file(key: ForgedKey) -> str:
+    """What `make build` bakes into the artifact, just baked."""
+    document = json.loads(jwks_body(key))
+    return json.dumps({"jwksUrl": JWKS_URL, "bakedAtEpoch": time.time(), "jwks": document})
 
 
 def straightforward(keys: dict[str, RSAPublicKey]) -> Callable[[dict[str, Any]], dict[str, Any]]:
@@ -107,7 +115,7 @@ def micro(tokens: int, repeat: int) -> dict[str, float]:
     config = make_config(LOG_LEVEL="INFO")
     with tempfile.TemporaryDirectory() as tmp:
         baked = Path(tmp) / "baked_jwks.json"
-        baked.write_text(json.dumps({"jwksUrl": JWKS_URL, "jwks": json.loads(jwks_body(key))}))
+        baked.write_text(baked_file(key))
         with stdout_to_devnull():
             ours = build_authorizer(config, baked=baked)
             quiet = build_authorizer(make_config(LOG_LEVEL="WARNING"), baked=baked)
@@ -153,9 +161,7 @@ def artifact_copy(tmp: Path) -> Path:
     """Code and baked keys laid out as in the Lambda artifact, so a cold start needs no network."""
     for package in ("authorizer", "shared"):
         shutil.copytree(ROOT / package, tmp / package, ignore=shutil.ignore_patterns("__pycache__"))
-    (tmp / "authorizer" / "baked_jwks.json").write_text(
-        json.dumps({"jwksUrl": JWKS_URL, "jwks": json.loads(jwks_body(forged_key()))})
-    )
+    (tmp / "authorizer" / "baked_jwks.json").write_text(baked_file(forged_key()))
     return tmp
 
 

@@ -13,11 +13,19 @@ from typing import Any
 
 from greeter.greeting import parse_name, read_body
 from shared.context import AuthContext, decode_context
-from shared.exceptions import BadRequest, MissingAuthContext
+from shared.exceptions import BadRequest, ConfigurationError, MissingAuthContext
 from shared.http import error_response, json_response
-from shared.jsonlog import get_logger
+from shared.jsonlog import LEVELS, get_logger
 
-LOGGER = get_logger("greeter", os.environ.get("LOG_LEVEL", "INFO").strip().upper() or "INFO")
+
+def _log_level() -> str:
+    level = os.environ.get("LOG_LEVEL", "").strip().upper() or "INFO"
+    if level not in LEVELS:
+        raise ConfigurationError("LOG_LEVEL", f"must be one of {', '.join(LEVELS)}")
+    return level
+
+
+LOGGER = get_logger("greeter", _log_level())
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

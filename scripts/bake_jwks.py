@@ -7,8 +7,8 @@ creates it) or its JWKS cannot be fetched, nothing is written and the
 authorizer fetches during initialisation, as without baking.
 
 Which key set: BAKE_JWKS_URL if set; else the JWKS URL of the pool named by
-USER_POOL_ID, or by UserPoolId in PARAMS (`make deploy PARAMS=...`) or in
-samconfig.toml's parameter_overrides. ISSUER, when set, replaces the default
+UserPoolId in PARAMS (`make deploy PARAMS=...`), or by USER_POOL_ID, or by
+UserPoolId in samconfig.toml's parameter_overrides. ISSUER, when set, replaces the default
 issuer host exactly as it does for the authorizer.
 """
 
@@ -20,6 +20,7 @@ import os
 import re
 import shlex
 import sys
+import time
 import tomllib
 from pathlib import Path
 
@@ -60,9 +61,10 @@ def samconfig_pool_id(path: Path) -> str:
 def jwks_url(env: dict[str, str]) -> str:
     if env.get("BAKE_JWKS_URL"):
         return env["BAKE_JWKS_URL"]
+    # What this deploy passes wins over a USER_POOL_ID left in the shell.
     pool = (
-        env.get("USER_POOL_ID")
-        or pool_id_from_parameters(env.get("PARAMS", ""))
+        pool_id_from_parameters(env.get("PARAMS", ""))
+        or env.get("USER_POOL_ID")
         or samconfig_pool_id(ROOT / "samconfig.toml")
     )
     if not pool:
@@ -90,9 +92,12 @@ def main(out_dir: str, env: dict[str, str]) -> int:
     except JwksError as err:
         print(f"bake: nothing baked: {err}; the authorizer fetches its keys during initialisation")
         return 0
+    now = time.time()
     baked = {
         "jwksUrl": url,
-        "bakedAt": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "bakedAt": datetime.datetime.fromtimestamp(now, datetime.UTC).isoformat(timespec="seconds"),
+        # What the authorizer reads: the keys are trusted for JWKS_CACHE_SECONDS from here.
+        "bakedAtEpoch": now,
         "jwks": json.loads(body),
     }
     target = Path(out_dir) / BAKED_NAME

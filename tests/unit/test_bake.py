@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -14,11 +15,10 @@ from tests.conftest import make_config
 from tests.forge import JWKS_URL, POOL_ID, authorizer_event, claims, forged_key, jwks_body, sign
 
 
-def write_baked(path: Path, url: str = JWKS_URL, *kids: str) -> Path:
+def write_baked(path: Path, *kids: str, age: float = 60.0, url: str = JWKS_URL) -> Path:
     document = json.loads(jwks_body(*(forged_key(k) for k in kids or ("key-1",))))
-    path.write_text(
-        json.dumps({"jwksUrl": url, "bakedAt": "2026-11-26T00:00:00+00:00", "jwks": document})
-    )
+    baked = {"jwksUrl": url, "bakedAtEpoch": time.time() - age, "jwks": document}
+    path.write_text(json.dumps(baked))
     return path
 
 
@@ -49,8 +49,11 @@ def test_unknown_kid_after_baking_refetches_at_once(tmp_path: Path) -> None:
     [
         None,  # no file: fetched during initialisation
         "not json",
-        json.dumps({"jwksUrl": "https://elsewhere.example/jwks.json", "jwks": {"keys": []}}),
-        json.dumps({"jwksUrl": JWKS_URL, "jwks": {"keys": []}}),
+        json.dumps(
+            {"jwksUrl": "https://elsewhere.example/jwks.json", "bakedAtEpoch": 0, "jwks": {}}
+        ),
+        json.dumps({"jwksUrl": JWKS_URL, "bakedAtEpoch": time.time(), "jwks": {"keys": []}}),
+        jwks_body(forged_key()).decode(),  # a bare JWKS: no URL, no age
     ],
 )
 def test_missing_foreign_or_broken_baked_keys_fall_back_to_a_fetch(
@@ -67,6 +70,24 @@ def test_missing_foreign_or_broken_baked_keys_fall_back_to_a_fetch(
         assert len(mock.calls) == 1
 
 
+def test_baked_keys_older_than_the_cache_period_are_refreshed_at_init(tmp_path: Path) -> None:
+    baked = write_baked(tmp_path / "baked_jwks.json", age=3601)
+    with responses.RequestsMock() as mock:
+        mock.get(JWKS_URL, body=jwks_body(forged_key("key-2")), content_type="application/json")
+        authorizer = build_authorizer(make_config(), baked=baked)
+        assert len(mock.calls) == 1  # during initialisation
+        # the refreshed set replaced the baked one: key-1 is gone from the pool
+        assert authorizer.handle(authorizer_event(sign(claims()))) == {"isAuthorized": False}
+
+
+def test_stale_baked_keys_still_serve_when_the_refresh_fails(tmp_path: Path) -> None:
+    baked = write_baked(tmp_path / "baked_jwks.json", age=7200)
+    with responses.RequestsMock() as mock:
+        mock.get(JWKS_URL, status=503, body="{}", content_type="application/json")
+        authorizer = build_authorizer(make_config(), baked=baked)
+        assert authorizer.handle(authorizer_event(sign(claims())))["isAuthorized"] is True
+
+
 # --- the build step ------------------------------------------------------------
 
 
@@ -76,6 +97,7 @@ def test_bake_writes_the_pools_key_set(tmp_path: Path, capsys: pytest.CaptureFix
         assert bake_jwks.main(str(tmp_path), {"USER_POOL_ID": POOL_ID}) == 0
     baked = json.loads((tmp_path / "baked_jwks.json").read_text())
     assert baked["jwksUrl"] == JWKS_URL == make_config().jwks_url
+    assert abs(baked["bakedAtEpoch"] - time.time()) < 60
     assert [k["kid"] for k in baked["jwks"]["keys"]] == ["key-1"]
     assert "baked 1 key(s)" in capsys.readouterr().out
     # and the runtime accepts exactly what the build wrote
@@ -89,6 +111,7 @@ def test_bake_writes_the_pools_key_set(tmp_path: Path, capsys: pytest.CaptureFix
     [
         ({"PARAMS": f"AppClientIds=abc UserPoolId={POOL_ID} TokenUse=id"}, JWKS_URL),
         ({"PARAMS": "UserPoolId='' AppClientIds=abc"}, ""),
+        ({"PARAMS": f"UserPoolId={POOL_ID}", "USER_POOL_ID": "eu-west-1_Stale"}, JWKS_URL),
         ({"BAKE_JWKS_URL": "http://127.0.0.1:9/x"}, "http://127.0.0.1:9/x"),
         (
             {

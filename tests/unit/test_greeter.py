@@ -111,3 +111,20 @@ def test_no_authorizer_context_fails_closed(
     logs = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [line["level"] for line in logs] == ["ERROR"]
     assert logs[0]["reason"] == "missing_auth_context"
+
+
+def test_bad_log_level_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+    import sys
+
+    from shared.exceptions import ConfigurationError
+
+    monkeypatch.setenv("LOG_LEVEL", "LOUD")
+    sys.modules.pop("greeter.app", None)
+    try:
+        with pytest.raises(ConfigurationError, match="LOG_LEVEL"):
+            importlib.import_module("greeter.app")
+    finally:
+        sys.modules.pop("greeter.app", None)
+        monkeypatch.delenv("LOG_LEVEL")
+        importlib.import_module("greeter.app")

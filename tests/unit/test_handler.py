@@ -159,10 +159,41 @@ def test_a_refresh_with_the_same_keys_keeps_remembered_tokens(
     assert len(stack.fetches) == 2
 
 
-def test_denied_tokens_are_not_remembered(stack: Stack) -> None:
+def test_denied_tokens_are_not_remembered(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    import authorizer.verify as verify
+
+    checks: list[str] = []
+    real = verify.verify_signature
+
+    def counting(parsed: Any, key: Any) -> None:
+        checks.append(parsed.kid)
+        real(parsed, key)
+
+    monkeypatch.setattr(verify, "verify_signature", counting)
     token = sign(claims(), forged_key("impostor"), kid="key-1")
     for _ in range(2):
         assert stack.handle(authorizer_event(token)) == {"isAuthorized": False}
+    assert len(checks) == 2  # checked again, not answered from memory
+
+
+def test_a_bug_is_logged_and_fails_closed(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import authorizer.verify as verify
+
+    def broken(*_: Any) -> None:
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(verify, "check_claims", broken)
+    capsys.readouterr()
+    with pytest.raises(RuntimeError):
+        stack.handle(authorizer_event(sign(claims())))
+    [line] = decisions(capsys.readouterr().out)
+    assert (line["decision"], line["reason"], line["error"]) == (
+        "error",
+        "internal",
+        "RuntimeError",
+    )
 
 
 # --- the Lambda entry point ----------------------------------------------------

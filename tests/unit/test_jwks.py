@@ -260,11 +260,41 @@ def test_warm_fetches_before_the_first_request(
     assert len(stack.fetches) == 1
 
 
-def test_failed_warm_lets_the_first_request_retry(
+def test_failed_warm_is_retried_after_the_cooldown(
     stack: Stack, jwks_endpoint: responses.RequestsMock
 ) -> None:
     serve(jwks_endpoint, body=requests.exceptions.ConnectionError())
     stack.jwks.warm()
     serve_keys(jwks_endpoint, "key-1")
+    with pytest.raises(JwksError):  # at once: no second wait inside the first request
+        allowed(stack)
+    assert len(stack.fetches) == 1
+    stack.clock.advance(10)
     assert allowed(stack)
     assert len(stack.fetches) == 2
+
+
+def test_unknown_kid_while_serving_stale_keys_raises(
+    stack: Stack, jwks_endpoint: responses.RequestsMock
+) -> None:
+    """A deny here would be cached by API Gateway for a user whose new key we cannot fetch."""
+    assert allowed(stack)
+    serve(jwks_endpoint, status=503, body="{}", content_type="application/json")
+    stack.clock.advance(3601)
+    assert allowed(stack)  # stale keys serve the known kid
+    with pytest.raises(JwksError):
+        allowed(stack, "key-2")
+
+
+def test_compressed_body_is_refused(jwks_endpoint: responses.RequestsMock) -> None:
+    import gzip
+
+    serve(
+        jwks_endpoint,
+        body=gzip.compress(jwks_body(forged_key())),
+        content_type="application/json",
+        headers={"Content-Encoding": "gzip"},
+    )
+    with pytest.raises(JwksFetchError, match="compressed"):
+        fetch_jwks(JWKS_URL)
+    assert jwks_endpoint.calls[0].request.headers["Accept-Encoding"] == "identity"

@@ -345,6 +345,13 @@ def test_non_finite_exp(stack: Stack, value: str, capsys: pytest.CaptureFixture[
     assert_denied(stack, token, "invalid_claim", capsys)
 
 
+@pytest.mark.parametrize(("exp", "allowed"), [(10**400, True), (-(10**400), False)])
+def test_huge_integer_dates(stack: Stack, exp: int, allowed: bool) -> None:
+    # json reads these as exact ints; math.isfinite(10**400) would overflow.
+    token = sign_raw({"alg": "RS256", "kid": "key-1"}, claims(exp=exp), forged_key().sign_bytes)
+    assert decide(stack, token)["isAuthorized"] is allowed
+
+
 def test_empty_sub(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
     assert_denied(stack, sign(claims(sub="")), "missing_claim", capsys)
 
@@ -354,7 +361,7 @@ def test_oversized_token(stack: Stack, capsys: pytest.CaptureFixture[str]) -> No
     assert_denied(stack, token, "malformed_token", capsys)
 
 
-def test_token_for_another_pool_signed_by_pyjwt_defaults(stack: Stack) -> None:
+def test_forged_tokens_are_what_pyjwt_itself_accepts(stack: Stack) -> None:
     # A sanity check that our forged tokens are what PyJWT itself would accept.
     token = sign(claims())
     key = forged_key().private_key.public_key()
