@@ -238,6 +238,11 @@ def test_a_first_deploy_creates_a_pool_a_client_for_hosted_ui_and_password_auth_
     template = transform_template({})
     stack = Stack(template, {})
     assert set(stack.resources("AWS::Cognito::UserPool")) == {"UserPool"}
+    pool = stack.properties("UserPool")
+    # Real usernames (GET /hello greets by cognito:username), email as a sign-in alias.
+    assert pool["AliasAttributes"] == ["email"]
+    assert "UsernameAttributes" not in pool
+    assert pool["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is True
     client = stack.properties("UserPoolClient")
     assert client["UserPoolId"] == ResourceRef("UserPool")
     assert client["GenerateSecret"] is False
