@@ -255,6 +255,23 @@ def memory(tokens: int) -> dict[str, float]:
     return measured
 
 
+def local_stack(requests: int) -> dict[str, Any]:
+    """The offline stack (`make run`) under mixed load from a second process, cache off."""
+    from tests.soak.run import KIB, soak
+
+    result = soak(
+        requests=requests,
+        seconds=60,
+        concurrency=8,
+        distinct_valid=max(100, requests // 4),
+        warmup=200,
+        max_growth_kib=16 * KIB,
+    )
+    if not result.ok:
+        raise SystemExit(f"the local stack run failed: {result.problems}")
+    return dict(result.report)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tokens", type=int, default=2000, help="distinct tokens per timing loop")
@@ -265,6 +282,9 @@ def main() -> int:
     parser.add_argument(
         "--rss-tokens", type=int, default=10_000, help="distinct tokens for the RSS row"
     )
+    parser.add_argument(
+        "--stack-requests", type=int, default=3000, help="requests through make run's stack"
+    )
     args = parser.parse_args()
 
     print(
@@ -274,6 +294,7 @@ def main() -> int:
     m = micro(args.tokens, args.repeat)
     c = cold(args.cold_runs)
     r = memory(args.rss_tokens)
+    s = local_stack(args.stack_requests)
     floor = m["floor"]
 
     def row(what: str, seconds: float, ratio: float | None, note: str = "") -> None:
@@ -310,6 +331,11 @@ def main() -> int:
     print(
         f"RSS of the authorizer process: {r['start']:.1f} MB after import, {r['end']:.1f} MB after "
         f"{args.rss_tokens} distinct tokens (target < 50 MB)"
+    )
+    print(
+        f"local stack (make run, result cache off, {s['concurrency']} connections, "
+        f"{s['sent']} mixed requests): {s['requestsPerSecond']} requests/s, "
+        f"p50 {s['p50Ms']} ms, p99 {s['p99Ms']} ms, {s['wrong']} wrong decisions"
     )
     return 0
 
