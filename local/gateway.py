@@ -14,7 +14,8 @@ API Gateway does:
    context under ``requestContext.authorizer.lambda``, and pass its status,
    headers, cookies and body through.
 
-One access line per request names the decision and whether it came from the cache.
+One access line per request names the decision and whether it came from the cache;
+it logs the path without the query string, which may carry a token.
 """
 
 from __future__ import annotations
@@ -128,9 +129,10 @@ class HttpApiEmulator:
             outcome = _Outcome(_message(500, "Internal Server Error"), decision="error")
         outcome.response.headers["apigw-requestid"] = request_id
         latency = (time.perf_counter() - started) * 1000
+        # The path only: a query string may carry a token ($request.querystring.* sources).
         self.console.line(
             "api",
-            f"{request.method} {request.full_path.rstrip('?')} {outcome.response.status_code} "
+            f"{request.method} {request.path} {outcome.response.status_code} "
             f"{latency:.1f}ms authorizer={outcome.decision}"
             f"{' (cached)' if outcome.cached else ''} route={outcome.route_key!r} "
             f"requestId={request_id}",

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import signal
+import tempfile
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -105,7 +107,6 @@ class OfflineStack:
             target=self.server.serve_forever, name="local-http-api", daemon=True
         )
         self._server_thread.start()
-        self._write_state()
 
     def _parameters(self, template: Path, pool: LocalPool) -> dict[str, str]:
         from local.cfn import load_template
@@ -124,7 +125,13 @@ class OfflineStack:
             )
         return {**local, **self.options.parameter_overrides}
 
-    def _write_state(self) -> None:
+    def write_state(self) -> None:
+        """Publish the state file (``make token`` and tests read it) atomically.
+
+        Readers take the file's existence as "the stack is up", so it appears
+        complete or not at all: written to a temporary file in the same
+        directory, then renamed over the final name.
+        """
         assert self.pool is not None
         assert self.model is not None
         state: dict[str, Any] = {
@@ -136,10 +143,19 @@ class OfflineStack:
         }
         path = self.options.state_file
         path.parent.mkdir(parents=True, exist_ok=True)
-        # The demo password is for a throwaway local pool; still, only this user reads it.
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            json.dump(state, handle, indent=2)
+        # The demo password is for a throwaway local pool; still, only this user reads it:
+        # mkstemp creates the file with mode 0600, and os.replace keeps that mode.
+        descriptor, temporary = tempfile.mkstemp(
+            dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
+        )
+        try:
+            with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+                json.dump(state, handle, indent=2)
+            os.replace(temporary, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+            raise
 
     def stop(self) -> None:
         if self.server is not None:
@@ -228,6 +244,12 @@ def serve_until_interrupted(options: StackOptions) -> int:
             console.line("", f"error: {err}")
             return 1
         console.line("", stack.banner())
+        # Only now: whoever waits for the state file finds the banner already printed.
+        try:
+            stack.write_state()
+        except OSError as err:
+            console.line("", f"error: cannot write {options.state_file}: {err}")
+            return 1
         while not stop.wait(0.5):
             pass
         console.line("", "\nstopping...")

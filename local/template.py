@@ -46,7 +46,6 @@ class AuthorizerSpec:
     identity_source: tuple[str, ...]
     ttl_seconds: int
     simple_responses: bool
-    payload_version: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +55,6 @@ class Route:
     path: str  # "/hello"; "$default" for the default route
     function: str
     authorizer: str | None
-    payload_version: str
     param_names: tuple[str, ...] = ()
     pattern: re.Pattern[str] | None = None
 
@@ -296,7 +294,6 @@ def _authorizers(
             identity_source=tuple(str(source) for source in identity),
             ttl_seconds=ttl,
             simple_responses=simple is True or str(simple).lower() == "true",
-            payload_version=payload,
         )
     return found
 
@@ -316,8 +313,11 @@ def _routes(
                 continue
             integration = operation.get("x-amazon-apigateway-integration", {})
             route_key = DEFAULT_ROUTE if path == DEFAULT_ROUTE else f"{method} {path}"
-            if str(integration.get("payloadFormatVersion", "2.0")) != "2.0":
-                raise TemplateError(f"route {route_key}: only payload format 2.0 is emulated")
+            version = str(integration.get("payloadFormatVersion", "2.0"))
+            if version != "2.0":
+                raise TemplateError(
+                    f"route {route_key}: only payload format 2.0 is emulated, not {version}"
+                )
             if integration.get("type") != "aws_proxy":
                 raise TemplateError(
                     f"route {route_key}: only Lambda proxy integrations run offline"
@@ -335,7 +335,6 @@ def _routes(
                     path,
                     function,
                     _route_authorizer(route_key, security, authorizers),
-                    str(integration.get("payloadFormatVersion", "2.0")),
                 )
             )
     if not routes:
@@ -362,10 +361,9 @@ def _route(
     path: str,
     function: str,
     authorizer: str | None,
-    payload_version: str,
 ) -> Route:
     if path == DEFAULT_ROUTE:
-        return Route(route_key, "ANY", path, function, authorizer, payload_version)
+        return Route(route_key, "ANY", path, function, authorizer)
     names: list[str] = []
     parts: list[str] = []
     for segment in path.strip("/").split("/"):
@@ -378,9 +376,7 @@ def _route(
         else:
             parts.append(re.escape(segment))
     pattern = re.compile("/" + "/".join(parts))
-    return Route(
-        route_key, method, path, function, authorizer, payload_version, tuple(names), pattern
-    )
+    return Route(route_key, method, path, function, authorizer, tuple(names), pattern)
 
 
 def _function(

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,21 +58,39 @@ class RunningStack:
             time.sleep(0.01)
         raise AssertionError(f"no access line for request {request_id}")
 
+    def wait_for_output(self, *texts: str, timeout: float = 5.0) -> str:
+        """The output so far, once every one of ``texts`` is in it (the reader thread lags)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            output = "\n".join(self.output())
+            if all(text in output for text in texts):
+                return output
+            if time.monotonic() >= deadline:
+                missing = [text for text in texts if text not in output]
+                raise AssertionError(f"not in the output after {timeout} s: {missing}")
+            time.sleep(0.01)
+
+    def decision_of(self, request_id: str, function: str = "AuthorizerFunction") -> dict[str, Any]:
+        """The authorizer's decision for one request that invoked it.
+
+        A function's log lines are printed before its request's access line, so
+        this is the last decision line before that access line (the tests send
+        one request at a time); a cached answer invoked nothing and fails here.
+        """
+        access = self.access_line(request_id)
+        assert not access["cached"], f"request {request_id} was answered from the cache"
+        lines = self.output()
+        before = lines[: lines.index(access.string)]
+        decisions = _decisions(line for line in before if line.startswith(f"{function} "))
+        assert decisions, f"no {function} decision before the access line of {request_id}"
+        return decisions[-1]
+
     def function_lines(self, function: str) -> list[str]:
         return [line for line in self.output() if line.startswith(f"{function} ")]
 
     def decisions(self, function: str = "AuthorizerFunction") -> list[dict[str, Any]]:
         """The authorizer's own decision log lines (one per invocation that decided)."""
-        found = []
-        for line in self.function_lines(function):
-            _, _, payload = line.partition("| ")
-            try:
-                record = json.loads(payload)
-            except ValueError:
-                continue
-            if record.get("message") == "authorization decision":
-                found.append(record)
-        return found
+        return _decisions(self.function_lines(function))
 
     def token(self, token_use: str = "id") -> str:
         result = subprocess.run(
@@ -100,6 +118,19 @@ class RunningStack:
                 self.process.kill()
                 self.process.wait()
         return self.process.returncode
+
+
+def _decisions(lines: Iterable[str]) -> list[dict[str, Any]]:
+    found = []
+    for line in lines:
+        _, _, payload = line.partition("| ")
+        try:
+            record = json.loads(payload)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and record.get("message") == "authorization decision":
+            found.append(record)
+    return found
 
 
 def start_stack(

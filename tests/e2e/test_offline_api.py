@@ -9,6 +9,7 @@ import pytest
 
 from tests.e2e.conftest import PARENT_CANARIES
 from tests.e2e.stackproc import RunningStack
+from tests.leakcheck import assert_clean
 
 HELLO = {"firstName": "Brian", "lastName": "Morrison"}
 
@@ -54,7 +55,7 @@ def test_access_token_is_accepted(stack: RunningStack) -> None:
     access = stack.token("access")
     response = stack.request("GET", "/hello", headers={"Authorization": access})  # bare, no Bearer
     assert response.status_code == 200, response.text
-    assert stack.decisions()[-1]["tokenUse"] == "access"
+    assert stack.decision_of(response.headers["apigw-requestid"])["tokenUse"] == "access"
 
 
 def test_forged_token_is_denied_with_403(stack: RunningStack, id_token: str) -> None:
@@ -252,9 +253,39 @@ def test_servers_bind_loopback_only(stack: RunningStack, path: str) -> None:
 
 
 def test_no_token_is_ever_logged(stack: RunningStack, id_token: str) -> None:
-    stack.request("GET", "/hello", headers=bearer(id_token))
-    signature = id_token.split(".")[2]
-    payload = id_token.split(".")[1]
+    access = stack.token("access")
+    forged = f"{access[:-4]}AAAA"
+    sent = [
+        stack.request("GET", "/hello", headers=bearer(id_token)),
+        stack.request("POST", "/hello", json=HELLO, headers=bearer(access)),
+        stack.request("GET", "/hello", headers=bearer(forged)),
+    ]
+    assert [response.status_code for response in sent] == [200, 200, 403]
+    for response in sent:  # every line of these requests has been read before we look
+        stack.access_line(response.headers["apigw-requestid"])
     output = "\n".join(stack.output())
-    assert signature not in output
-    assert payload not in output
+    assert_clean(output, [id_token, access, forged])
+    for token in (id_token, access):
+        assert token.split(".")[2] not in output
+        assert token.split(".")[1] not in output
+
+
+def test_a_token_in_the_query_string_never_reaches_the_console(
+    stack: RunningStack, id_token: str
+) -> None:
+    # QueryAuthorizer reads $request.querystring.access_token: the token is in the URL.
+    response = stack.request("GET", "/query/hello", params={"access_token": id_token, "x": "1"})
+    assert response.status_code == 200, response.text
+    assert response.json()["message"] == "Hello brian"
+    line = stack.access_line(response.headers["apigw-requestid"])
+    assert (line["path"], line["decision"]) == ("/query/hello", "allow")
+    assert stack.decision_of(response.headers["apigw-requestid"])["decision"] == "allow"
+    output = "\n".join(stack.output())
+    assert "access_token=" not in output
+    assert_clean(output, [id_token])
+
+    missing = stack.request("GET", "/query/hello", params={"token": id_token})
+    assert missing.status_code == 401
+    line = stack.access_line(missing.headers["apigw-requestid"])
+    assert (line["path"], line["decision"]) == ("/query/hello", "unauthorized")
+    assert_clean("\n".join(stack.output()), [id_token])

@@ -100,3 +100,50 @@ def test_the_real_template_reads_as_the_contract_says() -> None:
     env = model.functions["AuthorizerFunction"].environment
     assert (env["USER_POOL_ID"], env["APP_CLIENT_IDS"]) == ("us-east-1_AbC123", "client1")
     assert "USER_POOL_ID" not in model.functions["GreeterFunction"].environment
+
+
+PAYLOAD_V1 = """
+Transform: AWS::Serverless-2016-10-31
+Globals:
+  Function: {{Runtime: python3.13, CodeUri: ., Handler: x.handler}}
+Resources:
+  Api:
+    Type: AWS::Serverless::HttpApi
+    Properties:
+      Auth:
+        DefaultAuthorizer: Lambda
+        Authorizers:
+          Lambda:
+            FunctionArn: !GetAtt Auth.Arn
+            AuthorizerPayloadFormatVersion: "{authorizer}"
+            EnableSimpleResponses: {simple}
+            Identity: {{Headers: [Authorization]}}
+  Auth:
+    Type: AWS::Serverless::Function
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties:
+      Events:
+        Get:
+          Type: HttpApi
+          Properties: {{ApiId: !Ref Api, Path: /x, Method: GET, PayloadFormatVersion: "{route}"}}
+"""
+
+
+@pytest.mark.parametrize(
+    ("authorizer", "route", "message"),
+    [
+        ("1.0", "2.0", r"authorizer Lambda: only payload format 2\.0 is emulated, not 1\.0"),
+        ("2.0", "1.0", r"route GET /x: only payload format 2\.0 is emulated, not 1\.0"),
+    ],
+)
+def test_only_payload_format_2_is_emulated(
+    tmp_path: Path, authorizer: str, route: str, message: str
+) -> None:
+    path = tmp_path / "template.yaml"
+    simple = "true" if authorizer == "2.0" else "false"
+    path.write_text(
+        PAYLOAD_V1.format(authorizer=authorizer, route=route, simple=simple), encoding="utf-8"
+    )
+    with pytest.raises(TemplateError, match=message):
+        load_api(path, {})

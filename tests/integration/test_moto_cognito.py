@@ -3,28 +3,19 @@
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from authorizer.config import load_config
 from authorizer.handler import Authorizer, build_authorizer
 from greeter.app import lambda_handler as greeter
+from local.cognito import LocalCognito, bootstrap, cognito_client
 from tests.forge import authorizer_event, load_event
 
 REGION = "us-east-1"
-PASSWORD = "Correct-Horse-9-Battery"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass(frozen=True)
@@ -32,6 +23,7 @@ class Pool:
     endpoint: str
     pool_id: str
     client_id: str
+    group: str
     tokens: dict[str, str]
 
 
@@ -43,41 +35,25 @@ def pool(monkeypatch_module: pytest.MonkeyPatch) -> Iterator[Pool]:
         "AWS_DEFAULT_REGION": REGION,
     }.items():
         monkeypatch_module.setenv(name, value)
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    # Port 0: the socket is bound (to a port the OS picks) before anything uses it.
+    server = LocalCognito("127.0.0.1", 0)
     server.start()
     try:
-        endpoint = f"http://127.0.0.1:{port}"
-        idp = boto3.client("cognito-idp", region_name=REGION, endpoint_url=endpoint)
-        pool_id = idp.create_user_pool(PoolName="it-pool")["UserPool"]["Id"]
-        client_id = idp.create_user_pool_client(
-            UserPoolId=pool_id,
-            ClientName="it-client",
-            ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
-            ReadAttributes=["email"],
-        )["UserPoolClient"]["ClientId"]
-        idp.create_group(GroupName="admins", UserPoolId=pool_id)
-        idp.admin_create_user(
-            UserPoolId=pool_id,
-            Username="brian",
-            UserAttributes=[{"Name": "email", "Value": "brian@example.com"}],
-            MessageAction="SUPPRESS",
-        )
-        idp.admin_set_user_password(
-            UserPoolId=pool_id, Username="brian", Password=PASSWORD, Permanent=True
-        )
-        idp.admin_add_user_to_group(UserPoolId=pool_id, Username="brian", GroupName="admins")
-        result = idp.initiate_auth(
-            ClientId=client_id,
+        # The offline stack's own set-up: a pool, a client that may read email and
+        # refresh, a group, and a confirmed user with an email who is in the group.
+        local = bootstrap(server.endpoint)
+        assert (local.username, local.email) == ("brian", "brian@example.com")
+        result = cognito_client(local.endpoint).initiate_auth(
+            ClientId=local.client_id,
             AuthFlow="USER_PASSWORD_AUTH",
-            AuthParameters={"USERNAME": "brian", "PASSWORD": PASSWORD},
+            AuthParameters={"USERNAME": local.username, "PASSWORD": local.password},
         )["AuthenticationResult"]
         tokens = {
             "id": result["IdToken"],
             "access": result["AccessToken"],
             "refresh": result["RefreshToken"],
         }
-        yield Pool(endpoint, pool_id, client_id, tokens)
+        yield Pool(local.endpoint, local.user_pool_id, local.client_id, local.group, tokens)
     finally:
         server.stop()
 
@@ -117,7 +93,7 @@ def test_id_token_is_allowed_and_greeted(pool: Pool) -> None:
     assert context["username"] == "brian"
     assert context["tokenUse"] == "id"
     assert context["clientId"] == pool.client_id
-    assert context["groups"] == "admins"
+    assert context["groups"] == pool.group == "greeters"
     assert context["email"] == "brian@example.com"
     assert greet(context)["message"] == "Hello Brian Morrison"
     assert greet(context, "GET")["message"] == "Hello brian"
