@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 from urllib.parse import urlsplit
 
+from authorizer.rules import RouteRule, parse_route_rules
 from shared.exceptions import ConfigurationError
 from shared.jsonlog import LEVELS
 
@@ -34,6 +35,7 @@ class AuthorizerConfig:
     jwks_miss_cooldown_seconds: int
     leeway_seconds: int
     log_level: str
+    route_rules: Mapping[str, RouteRule] = field(default_factory=dict)
 
 
 def load_config(env: Mapping[str, str]) -> AuthorizerConfig:
@@ -87,6 +89,7 @@ def load_config(env: Mapping[str, str]) -> AuthorizerConfig:
             env, "LEEWAY_SECONDS", DEFAULT_LEEWAY_SECONDS, minimum=0, maximum=300
         ),
         log_level=log_level,
+        route_rules=parse_route_rules(env.get("ROUTE_RULES", "")),
     )
 
 

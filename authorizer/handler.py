@@ -5,14 +5,16 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
 from authorizer.config import AuthorizerConfig
 from authorizer.jwks import JwksCache
+from authorizer.rules import RouteRule, enforce
 from authorizer.token import extract_token
 from authorizer.verify import TokenVerifier, warm_up
-from shared.context import encode_context
+from shared.context import AuthContext, encode_context
 from shared.exceptions import JwksError, MalformedToken, TokenError
 from shared.jsonlog import get_logger, log_line
 
@@ -24,9 +26,15 @@ MAX_LOGGED_KID: Final = 64
 
 
 class Authorizer:
-    def __init__(self, verifier: TokenVerifier, logger: logging.Logger) -> None:
+    def __init__(
+        self,
+        verifier: TokenVerifier,
+        logger: logging.Logger,
+        route_rules: Mapping[str, RouteRule] | None = None,
+    ) -> None:
         self._verifier = verifier
         self._logger = logger
+        self._route_rules = route_rules or {}
 
     def handle(self, event: Any) -> dict[str, Any]:
         """Allow with context, deny on any token problem, raise only when keys cannot be had."""
@@ -39,6 +47,9 @@ class Authorizer:
                 raise MalformedToken("event is not an object")
             token = extract_token(event)
             verified, from_cache = self._verifier.verify(token)
+            rule = self._route_rules.get(route) if route else None
+            if rule is not None:
+                enforce_route_rule(rule, verified.context, verified.kid)
         except TokenError as err:
             self._log(logging.INFO, "deny", err.reason, route, started, kid=err.kid, sub=err.sub)
             return dict(DENY)
@@ -90,6 +101,15 @@ class Authorizer:
         )
 
 
+def enforce_route_rule(rule: RouteRule, context: AuthContext, kid: str) -> None:
+    """The route's group/scope rule; the deny names the verified caller in the log."""
+    try:
+        enforce(rule, context)
+    except TokenError as err:
+        err.kid, err.sub = kid, context.sub
+        raise
+
+
 def build_authorizer(
     config: AuthorizerConfig, *, warm: bool = True, baked: Path = BAKED_JWKS
 ) -> Authorizer:
@@ -112,7 +132,7 @@ def build_authorizer(
     if warm and not (loaded and jwks.is_fresh):
         jwks.warm()
     warm_up(jwks.held_keys())
-    return Authorizer(TokenVerifier(config, jwks), logger)
+    return Authorizer(TokenVerifier(config, jwks), logger, config.route_rules)
 
 
 def _load_baked(jwks: JwksCache, path: Path, logger: logging.Logger) -> bool:

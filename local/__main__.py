@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -21,7 +22,8 @@ def _port(value: str) -> int:
 def _overrides(values: list[str]) -> dict[str, str]:
     overrides: dict[str, str] = {}
     for item in values:
-        for pair in item.split():
+        # Shell-style quoting, as sam deploy takes it: RouteRules='{"GET /x": ...}'.
+        for pair in shlex.split(item):
             name, sep, value = pair.partition("=")
             if not sep:
                 raise argparse.ArgumentTypeError(f"expected Name=Value, got {pair!r}")

@@ -133,6 +133,18 @@ class InvalidClaim(TokenError):
     reason = "invalid_claim"
 
 
+class MissingGroup(TokenError):
+    """The caller is in none of the Cognito groups the route requires (ROUTE_RULES)."""
+
+    reason = "missing_group"
+
+
+class MissingScope(TokenError):
+    """The token carries none of the scopes the route requires (ROUTE_RULES)."""
+
+    reason = "missing_scope"
+
+
 # --- key set problems: the authorizer cannot decide and raises ---------------
 
 

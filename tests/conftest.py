@@ -81,7 +81,7 @@ def build_stack(config: AuthorizerConfig, clock: FakeClock, fetch: Fetcher = fet
         clock=clock,
     )
     verifier = TokenVerifier(config, jwks, clock=clock)
-    return Stack(Authorizer(verifier, logger), jwks, verifier, clock, fetches)
+    return Stack(Authorizer(verifier, logger, config.route_rules), jwks, verifier, clock, fetches)
 
 
 @pytest.fixture

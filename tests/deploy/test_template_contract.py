@@ -57,7 +57,9 @@ def test_authorizer_is_a_lambda_request_authorizer_with_simple_responses(transfo
     assert scheme["type"] == "request"
     assert scheme["authorizerPayloadFormatVersion"] == "2.0"
     assert scheme["enableSimpleResponses"] is True
-    assert scheme["identitySource"] == ["$request.header.Authorization"]
+    # The token first (the authorizer reads identitySource[0]); routeKey keys the
+    # result cache per route, so an allow on one route never opens another.
+    assert scheme["identitySource"] == ["$request.header.Authorization", "$context.routeKey"]
     uri = scheme["authorizerUri"]["Fn::Sub"]
     assert uri[1]["__FunctionArn__"] == AUTHORIZER_ARN
     assert uri[0].endswith("/functions/${__FunctionArn__}/invocations")
@@ -169,6 +171,7 @@ def test_authorizer_environment_with_a_created_pool():
         "USER_POOL_ID": ResourceRef("UserPool"),
         "APP_CLIENT_IDS": ResourceRef("UserPoolClient"),
         "TOKEN_USE": "any",
+        "ROUTE_RULES": "",
         "LOG_LEVEL": "INFO",
     }
     with_extra = Stack(template, {"AppClientIds": "3example", "TokenUse": "access"})
@@ -178,13 +181,15 @@ def test_authorizer_environment_with_a_created_pool():
 
 
 def test_authorizer_environment_with_an_existing_pool():
-    parameters = {**EXISTING_POOL, "TokenUse": "id", "LogLevel": "DEBUG"}
+    rules = '{"POST /hello": {"groups": ["greeters"]}}'
+    parameters = {**EXISTING_POOL, "TokenUse": "id", "LogLevel": "DEBUG", "RouteRules": rules}
     stack = Stack(transform_template(parameters), parameters)
     env = stack.properties("AuthorizerFunction")["Environment"]["Variables"]
     assert env == {
         "USER_POOL_ID": "eu-west-1_AbC123xyz",
         "APP_CLIENT_IDS": "1example23456789,2example23456789",
         "TOKEN_USE": "id",
+        "ROUTE_RULES": rules,
         "LOG_LEVEL": "DEBUG",
     }
     greeter_env = stack.properties("GreeterFunction")["Environment"]["Variables"]

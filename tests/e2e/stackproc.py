@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -155,7 +156,8 @@ def start_stack(
         str(state_file),
     ]
     if parameters:
-        command += ["--parameter-overrides", " ".join(f"{k}={v}" for k, v in parameters.items())]
+        pairs = (f"{name}={shlex.quote(value)}" for name, value in parameters.items())
+        command += ["--parameter-overrides", " ".join(pairs)]
     process = subprocess.Popen(
         command,
         cwd=ROOT,

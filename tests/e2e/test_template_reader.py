@@ -94,7 +94,7 @@ def test_the_real_template_reads_as_the_contract_says() -> None:
     assert all(route.authorizer == "CognitoAuthorizer" for route in model.routes)
     authorizer = model.authorizers["CognitoAuthorizer"]
     assert authorizer.function == "AuthorizerFunction"
-    assert authorizer.identity_source == ("$request.header.Authorization",)
+    assert authorizer.identity_source == ("$request.header.Authorization", "$context.routeKey")
     assert authorizer.ttl_seconds == 7
     assert authorizer.simple_responses
     env = model.functions["AuthorizerFunction"].environment
