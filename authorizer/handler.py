@@ -71,7 +71,7 @@ class Authorizer:
             sub=context.sub,
             tokenUse=context.token_use,
             clientId=context.client_id,
-            cached=from_cache,
+            verifiedTokenCache=from_cache,
         )
         return {"isAuthorized": True, "context": encode_context(context)}
 

@@ -30,7 +30,7 @@ def test_allow_log_line(stack: Stack, capsys: pytest.CaptureFixture[str]) -> Non
     assert line["kid"] == "key-1"
     assert line["routeKey"] == "POST /hello"
     assert line["tokenUse"] == "access"
-    assert line["cached"] is False
+    assert line["verifiedTokenCache"] is False
     assert isinstance(line["latencyMs"], float)
 
 
@@ -102,7 +102,7 @@ def test_repeated_token_skips_the_signature_check(
     capsys.readouterr()
     assert stack.handle(authorizer_event(token)) == first
     [line] = decisions(capsys.readouterr().out)
-    assert line["cached"] is True
+    assert line["verifiedTokenCache"] is True
 
 
 def test_remembered_token_expires_at_exp(stack: Stack) -> None:
@@ -155,7 +155,7 @@ def test_a_refresh_with_the_same_keys_keeps_remembered_tokens(
     capsys.readouterr()
     stack.handle(authorizer_event(token))
     [line] = decisions(capsys.readouterr().out)
-    assert line["cached"] is True
+    assert line["verifiedTokenCache"] is True
     assert len(stack.fetches) == 2
 
 
