@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives.hashes import SHA256  # noqa: E402
 
 from authorizer.b64url import b64url_decode  # noqa: E402
 from authorizer.handler import build_authorizer  # noqa: E402
-from authorizer.verify import TokenVerifier  # noqa: E402
+from authorizer.verify import TokenVerifier, check_claims, parse_token  # noqa: E402
 from tests.conftest import make_config  # noqa: E402
 from tests.forge import (  # noqa: E402
     CLIENT_ID,
@@ -140,6 +140,17 @@ def micro(tokens: int, repeat: int) -> dict[str, float]:
         for _ in range(tokens):
             verifier.verify(token)
 
+    parsed = [parse_token(t) for t in minted]
+    now = time.time()
+
+    def parse_only() -> None:
+        for token in minted:
+            parse_token(token)
+
+    def claims_only() -> None:
+        for token in parsed:
+            check_claims(token.claims, config, now)
+
     def base() -> None:
         for event in events:
             baseline(event)
@@ -154,6 +165,8 @@ def micro(tokens: int, repeat: int) -> dict[str, float]:
             "repeat": per_call(repeated, tokens, repeat),
             "repeat_verify": per_call(repeated_verify, tokens, repeat),
             "baseline": per_call(base, tokens, repeat),
+            "parse": per_call(parse_only, tokens, repeat),
+            "claims": per_call(claims_only, tokens, repeat),
         }
 
 
@@ -314,6 +327,8 @@ def main() -> int:
     )
     row("ours, repeated token, whole handler, INFO log", m["repeat"], m["repeat"] / floor)
     row("straightforward: get_unverified_header+decode", m["baseline"], m["baseline"] / floor)
+    row("  where ours goes: parse (base64url, JSON)", m["parse"], m["parse"] / floor)
+    row("  where ours goes: Cognito claim rules", m["claims"], m["claims"] / floor)
     print()
     print(f"| {f'cold start (median of {args.cold_runs} fresh interpreters)':<46} | {'':>12} |")
     row("bare `import jwt`", c["import_jwt"], None)
