@@ -186,7 +186,6 @@ class JwksCache:
         self._expires_at = float("-inf")
         self._next_fetch_at = float("-inf")
         self._last_error: JwksError | None = None
-        self.fetch_count = 0
 
     def get_key(self, kid: str) -> RSAPublicKey:
         """The key for ``kid``; UnknownKeyId (deny) or JwksError (cannot decide) otherwise."""
@@ -236,7 +235,6 @@ class JwksCache:
 
     def _refresh(self, now: float) -> None:
         self._next_fetch_at = now + self._cooldown
-        self.fetch_count += 1
         try:
             keys = parse_jwks(self._fetch(self.url))
         except JwksError as err:
