@@ -47,7 +47,7 @@ class Authorizer:
                 raise MalformedToken("event is not an object")
             token = extract_token(event)
             verified, from_cache = self._verifier.verify(token)
-            rule = self._route_rules.get(route) if route else None
+            rule = self._route_rules.get(route) if isinstance(route, str) else None
             if rule is not None:
                 enforce_route_rule(rule, verified.context, verified.kid)
         except TokenError as err:

@@ -108,6 +108,13 @@ def test_groups_and_scopes_both_apply(ruled: Stack, capsys: pytest.CaptureFixtur
     assert reasons(capsys.readouterr().out) == ["missing_scope"]
 
 
+@pytest.mark.parametrize("route", [None, ["POST /hello"], {"k": 1}, 7])
+def test_odd_route_keys_are_not_a_crash(ruled: Stack, route: Any) -> None:
+    event = authorizer_event(sign(grouped(None)))
+    event["routeKey"] = route
+    assert ruled.handle(event)["isAuthorized"] is True  # no rule matches a non-route
+
+
 def test_unlisted_routes_need_only_a_valid_token(ruled: Stack) -> None:
     token = sign(grouped(None))
     assert on_route(ruled, "GET /hello", token)["isAuthorized"] is True
