@@ -54,59 +54,64 @@ def fetch_jwks(url: str) -> bytes:
     def run() -> None:
         try:
             outcome.append(_fetch(url, deadline))
-        except Exception as err:  # noqa: BLE001 - a thread's exception is otherwise lost
+        except JwksError as err:
+            outcome.append(err)
+        except Exception as err:  # noqa: BLE001 - network, HTTP and decoding errors alike
+            # The class name says what failed; the message may carry detail we do not need.
             outcome.append(JwksFetchError(f"{type(err).__name__} fetching {url}"))
 
     worker = threading.Thread(target=run, name="jwks-fetch", daemon=True)
     worker.start()
     worker.join(TOTAL_FETCH_SECONDS)
     if not outcome:
-        raise JwksFetchError(f"fetching {url} took over {TOTAL_FETCH_SECONDS} s")
+        raise _too_slow(url)
     if isinstance(outcome[0], JwksError):
         raise outcome[0]
     return outcome[0]
 
 
-def _fetch(url: str, deadline: float) -> bytes | JwksError:
-    # Only when a fetch is really needed: keeps both off the cold-start path.
-    import requests
-    import urllib3
+def _too_slow(url: str) -> JwksFetchError:
+    return JwksFetchError(f"fetching {url} took over {TOTAL_FETCH_SECONDS} s")
 
-    try:
-        with requests.get(
-            url,
-            # identity: the size cap must count the bytes we parse, not compressed ones.
-            headers={
-                "User-Agent": USER_AGENT,
-                "Accept": "application/json",
-                "Accept-Encoding": "identity",
-            },
-            timeout=(CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS),
-            allow_redirects=False,
-            stream=True,
-        ) as response:
-            if response.status_code != 200:
-                return JwksFetchError(f"HTTP {response.status_code} from {url}")
-            content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
-            if not (content_type == "application/json" or content_type.endswith("+json")):
-                return JwksFetchError(f"unexpected content type {content_type!r} from {url}")
-            if response.headers.get("Content-Encoding", "identity").lower() != "identity":
-                return JwksFetchError(f"{url} sent a compressed body although we asked for none")
-            declared = response.headers.get("Content-Length", "")
-            if declared.isdigit() and int(declared) > MAX_JWKS_BYTES:
-                return JwksFetchError(f"key set from {url} is over {MAX_JWKS_BYTES} bytes")
-            body = bytearray()
-            # read1 returns what one read gives, so the deadline is checked at every byte batch.
-            while chunk := response.raw.read1(16384, decode_content=False):
-                body += chunk
-                if len(body) > MAX_JWKS_BYTES:
-                    return JwksFetchError(f"key set from {url} is over {MAX_JWKS_BYTES} bytes")
-                if time.monotonic() > deadline:
-                    return JwksFetchError(f"fetching {url} took over {TOTAL_FETCH_SECONDS} s")
-            return bytes(body)
-    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as err:
-        # The class name says what failed; the message may carry library detail we do not need.
-        return JwksFetchError(f"{type(err).__name__} fetching {url}")
+
+def _too_big(url: str) -> JwksFetchError:
+    return JwksFetchError(f"key set from {url} is over {MAX_JWKS_BYTES} bytes")
+
+
+def _fetch(url: str, deadline: float) -> bytes:
+    import requests  # only when a fetch is really needed: keeps it off the cold-start path
+
+    with requests.get(
+        url,
+        # identity: the size cap must count the bytes we parse, not compressed ones.
+        headers={
+            "User-Agent": USER_AGENT,
+            "Accept": "application/json",
+            "Accept-Encoding": "identity",
+        },
+        timeout=(CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS),
+        allow_redirects=False,
+        stream=True,
+    ) as response:
+        if response.status_code != 200:
+            raise JwksFetchError(f"HTTP {response.status_code} from {url}")
+        content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        if not (content_type == "application/json" or content_type.endswith("+json")):
+            raise JwksFetchError(f"unexpected content type {content_type!r} from {url}")
+        if response.headers.get("Content-Encoding", "identity").lower() != "identity":
+            raise JwksFetchError(f"{url} sent a compressed body although we asked for none")
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > MAX_JWKS_BYTES:
+            raise _too_big(url)
+        body = bytearray()
+        # read1 returns what one read gives, so the deadline is checked at every byte batch.
+        while chunk := response.raw.read1(16384, decode_content=False):
+            body += chunk
+            if len(body) > MAX_JWKS_BYTES:
+                raise _too_big(url)
+            if time.monotonic() > deadline:
+                raise _too_slow(url)
+        return bytes(body)
 
 
 def parse_jwks(body: bytes) -> dict[str, RSAPublicKey]:

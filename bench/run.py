@@ -178,10 +178,11 @@ def artifact_copy(tmp: Path) -> Path:
     return tmp
 
 
-def run_python(code: str, tmp: Path, stdin: str = "") -> dict[str, Any]:
+def run_python(code: str, tmp: Path, stdin: str = "", *args: str) -> dict[str, Any]:
+    """Run ``code`` in a fresh interpreter on the artifact copy; its last line is JSON."""
     env = {**os.environ, **ENV, "PYTHONPATH": str(tmp), "PYTHONDONTWRITEBYTECODE": "1"}
     result = subprocess.run(
-        [sys.executable, "-c", code],
+        [sys.executable, "-c", code, *args],
         input=stdin,
         env=env,
         cwd=tmp,
@@ -254,16 +255,7 @@ def memory(tokens: int) -> dict[str, float]:
         with token_file.open("w") as out:
             for _ in range(tokens):
                 out.write(sign(claims("id")) + "\n")
-        env = {**os.environ, **ENV, "PYTHONPATH": str(tmp), "PYTHONDONTWRITEBYTECODE": "1"}
-        result = subprocess.run(
-            [sys.executable, "-c", RSS, str(token_file)],
-            env=env,
-            cwd=tmp,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-    measured = dict(json.loads(result.stdout.strip().splitlines()[-1]))
+        measured = run_python(RSS, tmp, "", str(token_file))
     assert measured["allowed"] == tokens
     return measured
 

@@ -72,9 +72,6 @@ def log_line(logger: logging.Logger, level: int, message: str, fields: Mapping[s
 class StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """Writes to whatever ``sys.stdout`` is now (test captures replace it)."""
 
-    def __init__(self) -> None:
-        super().__init__()
-
     @property
     def stream(self) -> Any:
         return sys.stdout

@@ -1,13 +1,16 @@
 from __future__ import annotations
 
 import base64
+import importlib
 import json
+import sys
 from typing import Any
 
 import pytest
 
 from greeter.app import lambda_handler
 from greeter.greeting import MAX_BODY_BYTES
+from shared.exceptions import ConfigurationError
 from tests.forge import load_event
 
 
@@ -114,11 +117,6 @@ def test_no_authorizer_context_fails_closed(
 
 
 def test_bad_log_level_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
-    import importlib
-    import sys
-
-    from shared.exceptions import ConfigurationError
-
     monkeypatch.setenv("LOG_LEVEL", "LOUD")
     sys.modules.pop("greeter.app", None)
     try:

@@ -10,8 +10,18 @@ from typing import Any
 import pytest
 import responses
 
-from tests.conftest import BASE_ENV, Stack
-from tests.forge import JWKS_URL, authorizer_event, claims, forged_key, jwks_body, sign
+import authorizer.verify as verify
+from shared.exceptions import ConfigurationError
+from tests.conftest import BASE_ENV, Stack, make_config
+from tests.forge import (
+    JWKS_URL,
+    authorizer_event,
+    b64url_json,
+    claims,
+    forged_key,
+    jwks_body,
+    sign,
+)
 
 
 def decisions(out: str) -> list[dict[str, Any]]:
@@ -41,8 +51,6 @@ def test_deny_log_names_unverified_sub_only_after_signature(
     capsys.readouterr()
     stack.handle(authorizer_event(sign(claims(iat=now - 7200, exp=now - 3600))))
     header, _, signature = sign(claims(sub="victim")).split(".")
-    from tests.forge import b64url_json
-
     stack.handle(authorizer_event(f"{header}.{b64url_json(claims(sub='victim'))}.{signature}x"))
     expired, forged = decisions(capsys.readouterr().out)
     assert (expired["reason"], expired["sub"]) == (
@@ -77,8 +85,6 @@ def test_non_object_event_is_denied(stack: Stack, event: Any) -> None:
 def test_log_level_warning_silences_decisions(
     make_stack: Any, jwks_endpoint: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from tests.conftest import make_config
-
     stack = make_stack(make_config(LOG_LEVEL="WARNING"))
     capsys.readouterr()
     stack.handle(authorizer_event(sign(claims())))
@@ -93,7 +99,6 @@ def test_repeated_token_skips_the_signature_check(
 ) -> None:
     token = sign(claims())
     first = stack.handle(authorizer_event(token))
-    import authorizer.verify as verify
 
     def no_rsa(*_: Any) -> None:
         raise AssertionError("the RSA check ran for a remembered token")
@@ -160,8 +165,6 @@ def test_a_refresh_with_the_same_keys_keeps_remembered_tokens(
 
 
 def test_denied_tokens_are_not_remembered(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
-    import authorizer.verify as verify
-
     checks: list[str] = []
     real = verify.verify_signature
 
@@ -179,8 +182,6 @@ def test_denied_tokens_are_not_remembered(stack: Stack, monkeypatch: pytest.Monk
 def test_a_bug_is_logged_and_fails_closed(
     stack: Stack, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import authorizer.verify as verify
-
     def broken(*_: Any) -> None:
         raise RuntimeError("bug")
 
@@ -216,8 +217,6 @@ def test_app_module_wires_config_and_warms_keys(
 
 
 def test_app_module_refuses_bad_config(monkeypatch: pytest.MonkeyPatch) -> None:
-    from shared.exceptions import ConfigurationError
-
     monkeypatch.setenv("USER_POOL_ID", "nonsense")
     monkeypatch.setenv("APP_CLIENT_IDS", "abc")
     sys.modules.pop("authorizer.app", None)

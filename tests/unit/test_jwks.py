@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from collections.abc import Callable
 
@@ -287,8 +288,6 @@ def test_unknown_kid_while_serving_stale_keys_raises(
 
 
 def test_compressed_body_is_refused(jwks_endpoint: responses.RequestsMock) -> None:
-    import gzip
-
     serve(
         jwks_endpoint,
         body=gzip.compress(jwks_body(forged_key())),

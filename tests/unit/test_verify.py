@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives import hashes, hmac, serialization
 from tests.conftest import Stack, make_config
 from tests.forge import (
     CLIENT_ID,
+    JWKS_URL,
     OTHER_CLIENT_ID,
     authorizer_event,
     b64url,
@@ -239,8 +240,6 @@ def test_newer_issuer_host_needs_the_issuer_setting(make_stack: Any, jwks_endpoi
     newer = "https://issuer-cognito-idp.us-east-1.amazonaws.com/us-east-1_TestPool1"
     token = sign(claims(iss=newer))
     assert make_stack().handle(authorizer_event(token)) == {"isAuthorized": False}
-    from tests.forge import JWKS_URL
-
     configured = make_config(ISSUER=newer, JWKS_URL=JWKS_URL)
     assert make_stack(configured).handle(authorizer_event(token))["isAuthorized"] is True
 
