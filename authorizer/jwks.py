@@ -1,6 +1,6 @@
 """The user pool's signing keys: fetched, parsed once into key objects, and cached.
 
-Rules (DESIGN.md, "JWKS cache"):
+Rules:
 - a set is trusted for ``cache_seconds``; after that the next request refreshes it;
 - a ``kid`` missing from the set triggers a refetch, at most once per
   ``miss_cooldown_seconds`` (so a flood of made-up kids costs one fetch per cooldown);
@@ -20,9 +20,9 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
-from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey, RSAPublicNumbers
+import jwt
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
-from authorizer.b64url import b64url_decode
 from shared.exceptions import JwksError, JwksFetchError, JwksParseError, UnknownKeyId
 
 USER_AGENT: Final = "cognito-lambda-authorizer/0.1 (+jwks-fetch)"
@@ -114,7 +114,7 @@ def _fetch(url: str, deadline: float) -> bytes:
         return bytes(body)
 
 
-def parse_jwks(body: bytes) -> dict[str, RSAPublicKey]:
+def parse_jwks(body: bytes) -> dict[str, jwt.PyJWK]:
     """Usable RS256 signing keys by kid. Unusable entries are skipped; none usable is an error.
 
     A kid that appears twice with different key material is dropped: we will not
@@ -127,14 +127,14 @@ def parse_jwks(body: bytes) -> dict[str, RSAPublicKey]:
     if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
         raise JwksParseError('key set has no "keys" list')
 
-    keys: dict[str, RSAPublicKey] = {}
+    keys: dict[str, jwt.PyJWK] = {}
     ambiguous: set[str] = set()
     for jwk in document["keys"]:
         try:
             kid, key = _parse_jwk(jwk)
         except JwksParseError:
             continue
-        if kid in keys and keys[kid].public_numbers() != key.public_numbers():
+        if kid in keys and not same_key(keys[kid], key):
             ambiguous.add(kid)
         keys.setdefault(kid, key)
     for kid in ambiguous:
@@ -144,7 +144,11 @@ def parse_jwks(body: bytes) -> dict[str, RSAPublicKey]:
     return keys
 
 
-def _parse_jwk(jwk: Any) -> tuple[str, RSAPublicKey]:
+def same_key(a: jwt.PyJWK, b: jwt.PyJWK) -> bool:
+    return bool(a.key.public_numbers() == b.key.public_numbers())
+
+
+def _parse_jwk(jwk: Any) -> tuple[str, jwt.PyJWK]:
     if not isinstance(jwk, dict):
         raise JwksParseError("key is not an object")
     kid, n, e = jwk.get("kid"), jwk.get("n"), jwk.get("e")
@@ -157,12 +161,13 @@ def _parse_jwk(jwk: Any) -> tuple[str, RSAPublicKey]:
     if not isinstance(n, str) or not isinstance(e, str):
         raise JwksParseError("key lacks n or e")
     try:
-        modulus = int.from_bytes(b64url_decode(n), "big")
-        exponent = int.from_bytes(b64url_decode(e), "big")
-        key = RSAPublicNumbers(exponent, modulus).public_key()
-    except (ValueError, TypeError):
+        # Only the public members: PyJWT would build a private key from "d".
+        key = jwt.PyJWK({"kty": "RSA", "n": n, "e": e}, algorithm="RS256")
+    except (jwt.PyJWTError, ValueError, TypeError):
         raise JwksParseError("key material is invalid") from None
-    if not MIN_RSA_BITS <= key.key_size <= MAX_RSA_BITS:
+    if not isinstance(key.key, RSAPublicKey):
+        raise JwksParseError("key material is invalid")
+    if not MIN_RSA_BITS <= key.key.key_size <= MAX_RSA_BITS:
         raise JwksParseError("key size is outside 2048..8192 bits")
     return kid, key
 
@@ -187,12 +192,17 @@ class JwksCache:
         self._fetch = fetch
         self._clock = clock
         self._lock = threading.Lock()
-        self._keys: Mapping[str, RSAPublicKey] = {}
+        self._keys: Mapping[str, jwt.PyJWK] = {}
         self._expires_at = float("-inf")
         self._next_fetch_at = float("-inf")
         self._last_error: JwksError | None = None
 
-    def get_key(self, kid: str) -> RSAPublicKey:
+    def fresh_key(self, kid: str) -> jwt.PyJWK | None:
+        """The key for ``kid`` if the held set is inside its cache period; never fetches."""
+        key = self._keys.get(kid)
+        return key if key is not None and self._clock() < self._expires_at else None
+
+    def get_key(self, kid: str) -> jwt.PyJWK:
         """The key for ``kid``; UnknownKeyId (deny) or JwksError (cannot decide) otherwise."""
         key = self._keys.get(kid)
         if key is not None and self._clock() < self._expires_at:
@@ -259,12 +269,12 @@ class JwksCache:
             return
         self._install(keys, now, source="fetch")
 
-    def _install(self, keys: dict[str, RSAPublicKey], fetched_at: float, *, source: str) -> None:
+    def _install(self, keys: dict[str, jwt.PyJWK], fetched_at: float, *, source: str) -> None:
         # Keep the very objects of unchanged keys: the verified-token cache
         # recognises its key set by identity.
         for kid, key in keys.items():
             old = self._keys.get(kid)
-            if old is not None and old.public_numbers() == key.public_numbers():
+            if old is not None and same_key(old, key):
                 keys[kid] = old
         self._keys = keys
         self._expires_at = fetched_at + self._cache_seconds
@@ -274,6 +284,6 @@ class JwksCache:
             extra={"fields": {"source": source, "jwksUrl": self.url, "kids": sorted(keys)}},
         )
 
-    def held_keys(self) -> list[RSAPublicKey]:
+    def held_keys(self) -> list[jwt.PyJWK]:
         """The keys held right now, fresh or stale, without fetching."""
         return list(self._keys.values())

@@ -1,30 +1,25 @@
-"""Verify a Cognito JWT: strict compact-JWS parse, RS256 signature, then Cognito's claims.
+"""Verify a Cognito JWT: PyJWT checks the token, then Cognito's rules are applied on its output.
 
-The parse is written here rather than delegated to ``jwt.decode`` for speed:
-PyJWT checks base64url characters one at a time in Python and a token checked
-with ``get_unverified_header`` + ``decode`` is parsed twice. It follows PyJWT's
-own rules (same alphabet, padding and canonical-encoding checks, same JSON
-loader) and hands the signature to cryptography, as PyJWT does;
-``tests/unit/test_verify_differential.py`` proves the two agree on every
-accept and reject.
+PyJWT (``jwt.decode``) does everything it knows how to do: the compact-JWS
+structure and strict base64url, the header (including ``crit``), the RS256
+signature with the key bound to its algorithm, ``exp`` / ``nbf`` / ``iat``
+with the leeway, ``iss``, and the required claims. This module adds only what
+PyJWT cannot know: which key (by ``kid``, from our JWKS cache), Cognito's
+``token_use`` / ``aud`` vs ``client_id`` / groups / scopes / usernames, and
+claim types stricter than PyJWT's (it reads ``"123"`` and ``true`` as dates
+and ``null`` as absent). Nothing here decodes a token's base64url or JSON.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import math
 import time
 from collections.abc import Callable
 from typing import Any, Final, NamedTuple
 
+import jwt
 from cachetools import LRUCache
-from cryptography.exceptions import InvalidSignature as CryptoInvalidSignature
-from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
-from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
-from cryptography.hazmat.primitives.hashes import SHA256
 
-from authorizer.b64url import b64url_decode
 from authorizer.config import AuthorizerConfig
 from authorizer.jwks import JwksCache
 from shared.context import AuthContext
@@ -49,76 +44,103 @@ from shared.exceptions import (
 MAX_TOKEN_CHARS: Final = 16 * 1024
 VERIFIED_CACHE_SIZE: Final = 2048
 # A user pool signs with one or two keys, so its tokens carry one or two distinct
-# header segments; remembering the checked ones skips a decode and a JSON parse.
+# header segments; remembering the checked ones saves PyJWT a second parse.
 HEADER_CACHE_SIZE: Final = 64
+ALGORITHMS: Final = ["RS256"]
 
 # Header parameters that would change how the token must be read; Cognito uses none.
 # jku, x5u, jwk and x5c are simply never read: keys come only from the pool's JWKS.
 _UNSUPPORTED_HEADERS: Final = ("crit", "b64")
-_PADDING = PKCS1v15()
-_SHA256 = SHA256()
-_checked_headers: dict[str, str] = {}
-_JSON = json.JSONDecoder()
-
-
-class ParsedToken(NamedTuple):
-    kid: str
-    claims: dict[str, Any]
-    signing_input: bytes
-    signature: bytes
+_NUMERIC_DATES: Final = ("exp", "iat", "nbf")
+_STRING_CLAIMS: Final = ("iss", "sub", "jti")
 
 
 class Verified(NamedTuple):
     context: AuthContext
     kid: str
-    key: RSAPublicKey
+    key: jwt.PyJWK
     expires_at: float
 
 
-def _decode(segment: str, what: str) -> bytes:
-    try:
-        return b64url_decode(segment)
-    except ValueError:
-        raise MalformedToken(f"{what} is not strict base64url") from None
+class _CognitoJWT(jwt.PyJWT):
+    """PyJWT with our claim types checked where PyJWT offers the seam for it.
+
+    ``_decode_payload`` is PyJWT's documented override point ("intended to be
+    overridden by subclasses"): it runs after the signature check and the JSON
+    parse, and before PyJWT's required-claim, time and issuer checks, so a
+    wrongly typed date or issuer is named ``invalid_claim`` rather than being
+    coerced (``int("123")``) or misreported as expired or a wrong issuer.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(
+            options={
+                "require": ["exp", "iat", "iss", "sub"],
+                # Cognito puts the app client in aud (id tokens) or client_id
+                # (access tokens); check_claims picks the right one.
+                "verify_aud": False,
+                "enforce_minimum_key_length": True,
+            }
+        )
+        # The claims of the last token whose signature verified, kept so a
+        # deny for an expired token can still say whose it was.
+        self.signed_claims: dict[str, Any] | None = None
+
+    def _decode_payload(self, decoded: dict[str, Any]) -> dict[str, Any]:
+        payload = super()._decode_payload(decoded)
+        self.signed_claims = payload
+        check_claim_types(payload)
+        return payload
 
 
-def _json_object(data: bytes, what: str) -> dict[str, Any]:
-    try:
-        if data[:1] == b"{" and data[1:2] != b"\x00":
-            # What json.loads(bytes) does for this prefix (its encoding sniffing
-            # picks UTF-8), minus the sniffing and the call overhead.
-            value = _JSON.decode(data.decode("utf-8", "surrogatepass"))
-        else:
-            value = json.loads(data)
-    except (ValueError, RecursionError):
-        raise MalformedToken(f"{what} is not valid JSON") from None
-    if not isinstance(value, dict):
-        raise MalformedToken(f"{what} is not a JSON object")
-    return value
+def check_claim_types(claims: dict[str, Any]) -> None:
+    """Dates are JSON numbers and iss/sub/jti strings; present-but-null is the wrong type."""
+    for name in _NUMERIC_DATES:
+        if name in claims:
+            value = claims[name]
+            # bool is an int in Python; any size of int compares exactly.
+            if not (type(value) is int or (type(value) is float and math.isfinite(value))):
+                raise InvalidClaim(f"{name} must be a number")
+    for name in _STRING_CLAIMS:
+        if name in claims and not isinstance(claims[name], str):
+            raise InvalidClaim(f"{name} must be a string")
 
 
-def parse_token(token: str) -> ParsedToken:
-    """Split and decode a compact JWS and apply the header rules; nothing is trusted yet."""
-    if len(token) > MAX_TOKEN_CHARS:
-        raise MalformedToken("token is too long")
-    parts = token.split(".")
-    if len(parts) != 3:
-        raise MalformedToken("token does not have three segments")
-    header_b64, claims_b64, signature_b64 = parts
-    kid = _checked_headers.get(header_b64)
-    if kid is None:
-        kid = check_header(_json_object(_decode(header_b64, "header"), "header"))
-        if len(_checked_headers) >= HEADER_CACHE_SIZE:
-            _checked_headers.clear()  # only made-up headers get here; nothing worth an LRU
-        _checked_headers[header_b64] = kid
-    claims = _json_object(_decode(claims_b64, "claims"), "claims")
-    signature = _decode(signature_b64, "signature")
-    signing_input = token[: len(header_b64) + 1 + len(claims_b64)].encode("ascii")
-    return ParsedToken(kid, claims, signing_input, signature)
+def token_error(err: jwt.PyJWTError) -> TokenError:
+    """Our stable reason code for each of PyJWT's rejections: the one place they are mapped.
+
+    Where PyJWT uses one class for two of our reasons, its (pinned) message
+    tells them apart; tests pin every row. The algorithm, the kid and the
+    claim types are checked by our own rules before PyJWT could object to
+    them, so its errors for those never arrive here; an unknown rejection is
+    still a deny, with the generic ``invalid_token`` reason.
+    """
+    message = str(err)
+    if isinstance(err, jwt.InvalidSignatureError):  # a DecodeError: test it first
+        return InvalidSignature("signature does not verify")
+    if isinstance(err, jwt.ExpiredSignatureError):
+        return TokenExpired("token has expired")
+    if isinstance(err, jwt.ImmatureSignatureError):
+        if "(iat)" in message:
+            return TokenIssuedInFuture("token was issued in the future (iat)")
+        return TokenNotYetValid("token is not valid yet (nbf)")
+    if isinstance(err, jwt.InvalidIssuerError):
+        return WrongIssuer("iss is not the configured user pool")
+    if isinstance(err, jwt.MissingRequiredClaimError):
+        return MissingClaim(f"{err.claim} is required")
+    if "'b64'" in message:  # detached payloads (RFC 7797), a DecodeError or not
+        return UnsupportedHeader("crit/b64 header parameters are not supported")
+    if isinstance(err, jwt.DecodeError):
+        return MalformedToken("token is not a well-formed JWS with JSON header and claims")
+    if "Key ID" in message:
+        return MissingKeyId("header kid is not a string")
+    if "crit" in message:
+        return UnsupportedHeader("crit/b64 header parameters are not supported")
+    return TokenError("PyJWT rejected the token")
 
 
 def check_header(header: dict[str, Any]) -> str:
-    """Apply the header rules and return the kid."""
+    """Our header rules on PyJWT's parsed header; returns the kid."""
     if header.get("alg") != "RS256":
         raise UnsupportedAlgorithm("alg is not RS256")
     if any(name in header for name in _UNSUPPORTED_HEADERS):
@@ -129,34 +151,30 @@ def check_header(header: dict[str, Any]) -> str:
     return kid
 
 
-def warm_up(keys: list[RSAPublicKey]) -> None:
-    """Run one throwaway check per key during initialisation.
+def warm_up(keys: list[jwt.PyJWK]) -> None:
+    """Run one throwaway check per key through PyJWT during initialisation.
 
     OpenSSL sets up its RSA and SHA-256 machinery on first use, which costs
     about 40 checks' worth of time; better in the init phase than in the
     first request.
     """
     for key in keys:
-        with contextlib.suppress(CryptoInvalidSignature):
-            key.verify(b"\x00" * (key.key_size // 8), b"warm-up", _PADDING, _SHA256)
+        key.Algorithm.verify(b"warm-up", key.key, b"\x00" * (key.key.key_size // 8))
 
 
-def verify_signature(parsed: ParsedToken, key: RSAPublicKey) -> None:
+def _groups(claims: dict[str, Any]) -> tuple[str, ...]:
+    """``cognito:groups``: a list of names; the context joins them with spaces."""
+    if "cognito:groups" not in claims:
+        return ()
+    value = claims["cognito:groups"]
+    # Splitting the joined names gives them back exactly when every one is a
+    # non-empty string with no whitespace anywhere (one C-level pass, no loop).
     try:
-        key.verify(parsed.signature, parsed.signing_input, _PADDING, _SHA256)
-    except CryptoInvalidSignature:
-        raise InvalidSignature("signature does not verify") from None
-
-
-def _numeric_date(claims: dict[str, Any], name: str) -> int | None:
-    if name not in claims:
-        return None
-    value = claims[name]
-    if type(value) is int:  # any size: Python compares big ints exactly
-        return value
-    if type(value) is float and math.isfinite(value):
-        return int(value)  # PyJWT and RFC 7519 NumericDate compare whole seconds
-    raise InvalidClaim(f"{name} must be a number")
+        if isinstance(value, list) and " ".join(value).split() == value:
+            return tuple(value)
+    except TypeError:  # a name that is not a string
+        pass
+    raise InvalidClaim("cognito:groups must be a list of names without whitespace")
 
 
 def _string(claims: dict[str, Any], name: str, *, required: bool = True) -> str | None:
@@ -171,35 +189,8 @@ def _string(claims: dict[str, Any], name: str, *, required: bool = True) -> str 
     return value
 
 
-def _groups(claims: dict[str, Any]) -> tuple[str, ...]:
-    """``cognito:groups``: a list of names; the context joins them with spaces."""
-    if "cognito:groups" not in claims:
-        return ()
-    value = claims["cognito:groups"]
-    # item.split() == [item]: a non-empty name with no whitespace anywhere.
-    if isinstance(value, list) and all(isinstance(i, str) and i.split() == [i] for i in value):
-        return tuple(value)
-    raise InvalidClaim("cognito:groups must be a list of names without whitespace")
-
-
-def check_claims(claims: dict[str, Any], config: AuthorizerConfig, now: float) -> AuthContext:
-    """Cognito's rules for id and access tokens; returns the context for the backend."""
-    leeway = config.leeway_seconds
-    exp = _numeric_date(claims, "exp")
-    iat = _numeric_date(claims, "iat")
-    nbf = _numeric_date(claims, "nbf")
-    if exp is None or iat is None:
-        raise MissingClaim("exp and iat are required")
-    if exp <= now - leeway:
-        raise TokenExpired("token has expired")
-    if nbf is not None and nbf > now + leeway:
-        raise TokenNotYetValid("token is not valid yet (nbf)")
-    if iat > now + leeway:
-        raise TokenIssuedInFuture("token was issued in the future (iat)")
-
-    if _string(claims, "iss") != config.issuer:
-        raise WrongIssuer("iss is not the configured user pool")
-
+def check_claims(claims: dict[str, Any], config: AuthorizerConfig) -> AuthContext:
+    """Cognito's rules on claims PyJWT has verified; returns the context for the backend."""
     token_use = claims.get("token_use")
     if token_use not in ("id", "access"):
         raise WrongTokenUse("token_use must be id or access")
@@ -211,8 +202,7 @@ def check_claims(claims: dict[str, Any], config: AuthorizerConfig, now: float) -
     if client_id not in config.app_client_ids:
         raise WrongAudience("aud/client_id is not an allowed app client")
 
-    _string(claims, "jti", required=False)
-    sub = _string(claims, "sub")
+    sub: str = claims["sub"]  # PyJWT required it; check_claim_types made it a string
     if not sub:
         raise MissingClaim("sub is empty")
     # Machine-to-machine access tokens (client credentials) carry no username.
@@ -236,6 +226,9 @@ class TokenVerifier:
     only while the key that verified it is still the one the key set holds
     for its kid (a rotation or a refreshed set with new material forgets it).
     Not thread-safe: a Lambda instance serves one request at a time.
+
+    ``clock`` is wall-clock seconds for the remembered tokens' exp; PyJWT reads
+    the time itself for its own exp/nbf/iat checks.
     """
 
     def __init__(
@@ -251,6 +244,9 @@ class TokenVerifier:
         self._clock = clock
         # Keyed by the whole token: only the exact bytes that were verified hit.
         self._verified: LRUCache[str, Verified] = LRUCache(maxsize=cache_size)
+        # Header segment -> kid, for headers that passed check_header.
+        self._checked_headers: dict[str, str] = {}
+        self._decoder = _CognitoJWT()
 
     def verify(self, token: str) -> tuple[Verified, bool]:
         """The verified identity and whether it came from the verified-token cache.
@@ -264,39 +260,64 @@ class TokenVerifier:
             ):
                 return remembered, True
             del self._verified[token]
-        now = self._clock()
-        verified = verify_token(token, self._jwks.get_key, self._config, now)
-        if verified.expires_at > now:  # past exp but inside the leeway: not worth keeping
+        verified = self._verify_fresh(token)
+        if verified.expires_at > self._clock():  # past exp but inside the leeway: not kept
             self._verified[token] = verified
         return verified, False
 
+    def forget_tokens(self) -> None:
+        """Drop every remembered token: the next sight of each is verified afresh."""
+        self._verified.clear()
 
-def verify_token(
-    token: str,
-    get_key: Callable[[str], RSAPublicKey],
-    config: AuthorizerConfig,
-    now: float,
-) -> Verified:
-    """Parse, find the key, check the signature, then the claims; TokenError on any problem.
+    def _verify_fresh(self, token: str) -> Verified:
+        kid: str | None = None
+        self._decoder.signed_claims = None
+        try:
+            if len(token) > MAX_TOKEN_CHARS:
+                raise MalformedToken("token is too long")
+            kid, key = self._key_for(token)
+            try:
+                payload = self._decoder.decode(
+                    token,
+                    key,
+                    algorithms=ALGORITHMS,
+                    issuer=self._config.issuer,
+                    leeway=self._config.leeway_seconds,
+                )
+            except jwt.PyJWTError as err:
+                raise token_error(err) from None
+            context = check_claims(payload, self._config)
+        except TokenError as err:
+            err.kid = kid
+            # Only a signature-checked sub says who it was; an unsigned one is a claim.
+            signed = self._decoder.signed_claims
+            sub = signed.get("sub") if signed is not None else None
+            err.sub = sub if isinstance(sub, str) else None
+            raise
+        # min(): a valid exp may be an int too large for a float (10**400 means "never").
+        expires_at = float(min(payload["exp"], 2**53))
+        return Verified(context=context, kid=kid, key=key, expires_at=expires_at)
 
-    A garbage token is rejected by the parse before ``get_key`` runs, so it can
-    never cause a key fetch.
-    """
-    kid: str | None = None
-    signed: dict[str, Any] | None = None
-    try:
-        parsed = parse_token(token)
-        kid = parsed.kid
-        key = get_key(kid)
-        verify_signature(parsed, key)
-        signed = parsed.claims
-        context = check_claims(signed, config, now)
-    except TokenError as err:
-        err.kid = kid
-        # Only a signature-checked sub says who it was; an unsigned one is a claim.
-        sub = signed.get("sub") if signed is not None else None
-        err.sub = sub if isinstance(sub, str) else None
-        raise
-    # min(): a valid exp may be an int too large for a float (10**400 means "never").
-    expires_at = float(min(parsed.claims["exp"], 2**53))
-    return Verified(context=context, kid=kid, key=key, expires_at=expires_at)
+    def _key_for(self, token: str) -> tuple[str, jwt.PyJWK]:
+        """The kid and key for ``token``; a garbage token never reaches a key fetch.
+
+        A header seen before (the common case) with its key in the fresh set
+        needs no parse here: PyJWT's decode then checks the whole token. Any
+        other token is parsed by PyJWT first (every segment, the header's JSON
+        and crit), so only a well-formed token can make the cache fetch.
+        """
+        header_segment = token.partition(".")[0]
+        kid = self._checked_headers.get(header_segment)
+        if kid is not None:
+            key = self._jwks.fresh_key(kid)
+            if key is not None:
+                return kid, key
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as err:
+            raise token_error(err) from None
+        kid = check_header(header)
+        if len(self._checked_headers) >= HEADER_CACHE_SIZE:
+            self._checked_headers.clear()  # only made-up headers get here; nothing worth an LRU
+        self._checked_headers[header_segment] = kid
+        return kid, self._jwks.get_key(kid)

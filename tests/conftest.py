@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import datetime
 import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
+import jwt
 import pytest
 import responses
 
@@ -34,15 +36,41 @@ def config() -> AuthorizerConfig:
 
 @dataclass
 class FakeClock:
-    """Wall-clock seconds for claims and verified tokens; the JWKS cache uses the same timeline."""
+    """Wall-clock seconds for claims and verified tokens; the JWKS cache uses the same timeline.
+
+    PyJWT reads the time itself for exp/nbf/iat; while a test runs, it reads
+    the most recently made FakeClock instead (see ``_pyjwt_reads_the_fake_clock``).
+    """
 
     now: float = field(default_factory=time.time)
+    latest: ClassVar[FakeClock | None] = None
+
+    def __post_init__(self) -> None:
+        FakeClock.latest = self
 
     def __call__(self) -> float:
         return self.now
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+
+class _FakeClockDatetime(datetime.datetime):
+    """What PyJWT's ``datetime.now(tz=timezone.utc)`` returns during a test."""
+
+    @classmethod
+    def now(cls, tz: datetime.tzinfo | None = None) -> Any:
+        fake = FakeClock.latest
+        if fake is None:
+            return datetime.datetime.now(tz)
+        return datetime.datetime.fromtimestamp(fake.now, tz)
+
+
+@pytest.fixture(autouse=True)
+def _pyjwt_reads_the_fake_clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setattr(jwt.api_jwt, "datetime", _FakeClockDatetime)
+    yield
+    FakeClock.latest = None
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ For every input, while the key set is available:
   allow with a flat context;
 - it allows only what an independent oracle allows: an untouched valid token, or a
   re-signed token that PyJWT plus Cognito's rules written out separately
-  (``reference`` in tests/unit/test_verify_differential.py) accept with the pool's
+  (``reference`` in tests/oracle.py) accept with the pool's
   key. A changed byte, a changed signature, a foreign key or a rule-breaking claim
   is a deny;
 - it answers within BOUND_SECONDS: a correctness bound against pathological input
@@ -39,8 +39,8 @@ from authorizer.verify import MAX_TOKEN_CHARS
 from tests.conftest import FakeClock, Stack, build_stack, make_config
 from tests.forge import authorizer_event, b64url, b64url_json, claims, forged_key, jwks_body
 from tests.leakcheck import assert_clean
+from tests.oracle import reference
 from tests.security.conftest import EXAMPLES, fuzz_settings
-from tests.unit.test_verify_differential import reference
 
 KEY: Final = forged_key()
 OTHER: Final = forged_key("impostor")

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import responses
+from jwt.algorithms import RSAAlgorithm
 
 import authorizer.verify as verify
 from shared.exceptions import ConfigurationError
@@ -100,10 +101,10 @@ def test_repeated_token_skips_the_signature_check(
     token = sign(claims())
     first = stack.handle(authorizer_event(token))
 
-    def no_rsa(*_: Any) -> None:
+    def no_rsa(*_: Any) -> bool:
         raise AssertionError("the RSA check ran for a remembered token")
 
-    monkeypatch.setattr(verify, "verify_signature", no_rsa)
+    monkeypatch.setattr(RSAAlgorithm, "verify", no_rsa)
     capsys.readouterr()
     assert stack.handle(authorizer_event(token)) == first
     [line] = decisions(capsys.readouterr().out)
@@ -165,14 +166,14 @@ def test_a_refresh_with_the_same_keys_keeps_remembered_tokens(
 
 
 def test_denied_tokens_are_not_remembered(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
-    checks: list[str] = []
-    real = verify.verify_signature
+    checks: list[bytes] = []
+    real = RSAAlgorithm.verify
 
-    def counting(parsed: Any, key: Any) -> None:
-        checks.append(parsed.kid)
-        real(parsed, key)
+    def counting(self: RSAAlgorithm, msg: bytes, key: Any, sig: bytes) -> bool:
+        checks.append(msg)
+        return real(self, msg, key, sig)
 
-    monkeypatch.setattr(verify, "verify_signature", counting)
+    monkeypatch.setattr(RSAAlgorithm, "verify", counting)
     token = sign(claims(), forged_key("impostor"), kid="key-1")
     for _ in range(2):
         assert stack.handle(authorizer_event(token)) == {"isAuthorized": False}

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import ast
 import base64
 import json
+import sys
+from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import jwt
@@ -367,3 +371,64 @@ def test_forged_tokens_are_what_pyjwt_itself_accepts(stack: Stack) -> None:
     decoded = jwt.decode(token, key, algorithms=["RS256"], audience=CLIENT_ID)
     assert decoded["token_use"] == "id"
     assert base64.urlsafe_b64decode(token.split(".")[0] + "==")
+
+
+# --- PyJWT does the verification; garbage never reaches a key fetch -------------
+
+
+def test_pyjwt_decodes_and_checks_the_signature_of_a_fresh_token(stack: Stack) -> None:
+    called: set[str] = set()
+
+    def profile(frame: FrameType, event: str, _arg: object) -> None:
+        module = frame.f_globals.get("__name__", "")
+        if event == "call" and module.startswith("jwt."):
+            called.add(f"{module}:{frame.f_code.co_qualname}")
+
+    token = sign(claims())
+    sys.setprofile(profile)
+    try:
+        response = decide(stack, token)
+    finally:
+        sys.setprofile(None)
+    assert response["isAuthorized"] is True
+    assert {
+        "jwt.api_jwt:PyJWT.decode_complete",
+        "jwt.api_jws:PyJWS._load",
+        "jwt.api_jws:PyJWS._verify_signature",
+        "jwt.algorithms:RSAAlgorithm.verify",
+        "jwt.api_jwt:PyJWT._validate_claims",
+        "jwt.api_jwt:PyJWT._validate_exp",
+        "jwt.api_jwt:PyJWT._validate_iss",
+    } <= called
+
+
+def imported_modules(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+def test_no_authorizer_module_decodes_a_token_itself() -> None:
+    for path in Path("authorizer").glob("*.py"):
+        assert imported_modules(path) & {"base64", "binascii"} == set(), path
+    # The token's JSON is PyJWT's to parse; json elsewhere reads key sets and config.
+    for name in ("verify.py", "token.py"):
+        assert "json" not in imported_modules(Path("authorizer") / name), name
+
+
+@pytest.mark.parametrize("payload", ["!!!", "e30.e30", "e3=0", "a" * 5001, "é"], ids=repr)
+def test_garbage_with_a_known_header_never_fetches(
+    stack: Stack, payload: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    header, _, signature = sign(claims()).split(".")
+    assert decide(stack, sign(claims()))["isAuthorized"] is True
+    assert len(stack.fetches) == 1
+    stack.clock.advance(3601)  # the key set is due for a refresh
+    assert_denied(stack, f"{header}.{payload}.{signature}", "malformed_token", capsys)
+    unknown_header = b64url_json({"alg": "RS256", "kid": "made-up"})
+    assert_denied(stack, f"{unknown_header}.{payload}.{signature}", "malformed_token", capsys)
+    assert len(stack.fetches) == 1
