@@ -8,8 +8,8 @@ import shlex
 import sys
 from pathlib import Path
 
+from local.exceptions import StartupError
 from local.stack import DEFAULT_STATE_FILE, StackOptions, read_state
-from shared.exceptions import StartupError
 
 
 def _port(value: str) -> int:

@@ -18,7 +18,7 @@ from typing import Any, Final
 import yaml
 from samtranslator.yaml_helper import intrinsics_multi_constructor
 
-from shared.exceptions import TemplateError, Unresolvable
+from local.exceptions import TemplateError, Unresolvable
 
 ACCOUNT_ID: Final = "123456789012"
 REGION: Final = "us-east-1"

@@ -37,9 +37,9 @@ from werkzeug.wrappers import Request, Response
 
 from local.cfn import ACCOUNT_ID, REGION
 from local.console import Console
+from local.exceptions import InvocationError
 from local.functions import LambdaFunction
 from local.template import DEFAULT_ROUTE, ApiModel, AuthorizerSpec, Route
-from shared.exceptions import InvocationError
 
 AUTHORIZER_TIMEOUT_SECONDS: Final = 10  # API Gateway waits at most this for an authorizer
 INTEGRATION_TIMEOUT_SECONDS: Final = 30  # and at most this for an integration

@@ -19,10 +19,10 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from local.cognito import LocalCognito, LocalPool, bootstrap
 from local.console import Console
+from local.exceptions import InvocationError, StartupError, TemplateError
 from local.functions import LambdaFunction
 from local.gateway import HttpApiEmulator
 from local.template import ApiModel, load_api
-from shared.exceptions import InvocationError, StartupError, TemplateError
 
 POOL_PARAMETER: Final = "UserPoolId"
 CLIENTS_PARAMETER: Final = "AppClientIds"

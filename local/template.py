@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from local.cfn import Resolver, load_template, referenced_function
-from shared.exceptions import TemplateError
+from local.exceptions import TemplateError
 
 DEFAULT_TIMEOUT_SECONDS: Final = 3  # CloudFormation's default for AWS::Lambda::Function
 DEFAULT_MEMORY_MB: Final = 128

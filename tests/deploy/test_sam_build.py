@@ -174,7 +174,7 @@ def test_artifact_holds_its_handler_and_shared(build_dir, logical_id):
     assert f"def {function}(" in source.read_text()
     package = module.split(".")[0]
     assert (artifact / package / "__init__.py").is_file()
-    for name in ("__init__.py", "context.py", "jsonlog.py", "http.py", "exceptions.py"):
+    for name in ("__init__.py", "context.py", "jsonlog.py", "exceptions.py"):
         assert (artifact / "shared" / name).is_file()
     # identical to the sources it was built from
     for path in (ROOT / package).glob("*.py"):

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from local.console import Console
+from local.exceptions import TemplateError, Unresolvable
 from local.gateway import HttpApiEmulator
 from local.template import load_api
-from shared.exceptions import TemplateError, Unresolvable
 from tests.e2e.stackproc import ROOT
 
 ROUTING = """
