@@ -1,17 +1,12 @@
+"""The offline stack from tests/e2e/templates/offline.yaml, started once for the session."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import pytest
 
-from tests.e2e.stackproc import TEMPLATES, RunningStack, start_stack
-
-# Set in the emulator's own environment: no function may see them.
-PARENT_CANARIES = {
-    "OFFLINE_PARENT_CANARY": "parent-only",
-    "AWS_ACCESS_KEY_ID": "parent-credential-canary",
-    "PYTHONPATH": "/parent/canary",
-}
+from tests.e2e.stackproc import PARENT_CANARIES, TEMPLATES, RunningStack, start_stack
 
 
 @pytest.fixture(scope="session")

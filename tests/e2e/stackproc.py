@@ -21,6 +21,12 @@ import requests
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 START_TIMEOUT_SECONDS = 30.0
+# Set in the emulator's own environment: no function may see them.
+PARENT_CANARIES = {
+    "OFFLINE_PARENT_CANARY": "parent-only",
+    "AWS_ACCESS_KEY_ID": "parent-credential-canary",
+    "PYTHONPATH": "/parent/canary",
+}
 ACCESS_LINE = re.compile(
     r"^api\s+\| (?P<method>\S+) (?P<path>\S+) (?P<status>\d{3}) (?P<latency>[\d.]+)ms "
     r"authorizer=(?P<decision>\S+)(?P<cached> \(cached\))? route='(?P<route>[^']*)' "

@@ -7,8 +7,7 @@ import time
 
 import pytest
 
-from tests.e2e.conftest import PARENT_CANARIES
-from tests.e2e.stackproc import RunningStack
+from tests.e2e.stackproc import PARENT_CANARIES, RunningStack
 from tests.leakcheck import assert_clean
 
 HELLO = {"firstName": "Brian", "lastName": "Morrison"}

@@ -24,8 +24,8 @@ from authorizer.config import AuthorizerConfig
 from authorizer.verify import verify_token
 from shared.context import encode_context
 from shared.exceptions import TokenError
-from tests.conftest import make_config
 from tests.forge import b64url, b64url_json, claims, forged_key
+from tests.helpers import make_config
 
 KEY = forged_key()
 OTHER = forged_key("impostor")
