@@ -22,6 +22,7 @@ from local.console import Console
 from local.exceptions import InvocationError, StartupError, TemplateError
 from local.functions import LambdaFunction
 from local.gateway import HttpApiEmulator
+from local.sam import SamTemplate
 from local.template import ApiModel, load_api
 
 POOL_PARAMETER: Final = "UserPoolId"
@@ -75,10 +76,9 @@ class OfflineStack:
         self.cognito.start()
         self.pool = bootstrap(self.cognito.endpoint)
 
+        template = SamTemplate.read(options.template)
         self.model = load_api(
-            options.template,
-            self._parameters(options.template, self.pool),
-            api_id=options.api_id,
+            template, self._parameters(template, self.pool), api_id=options.api_id
         )
         template_dir = options.template.resolve().parent
         authorizer_functions = self.model.authorizer_functions()
@@ -108,10 +108,8 @@ class OfflineStack:
         )
         self._server_thread.start()
 
-    def _parameters(self, template: Path, pool: LocalPool) -> dict[str, str]:
-        from local.cfn import load_template
-
-        declared = load_template(template).get("Parameters") or {}
+    def _parameters(self, template: SamTemplate, pool: LocalPool) -> dict[str, str]:
+        declared = template.parameter_names
         local: dict[str, str] = {}
         if POOL_PARAMETER in declared:
             local[POOL_PARAMETER] = pool.user_pool_id
@@ -120,7 +118,7 @@ class OfflineStack:
         if len(local) < 2:
             self.console.line(
                 "stack",
-                f"warning: {template} lacks a {POOL_PARAMETER}/{CLIENTS_PARAMETER} parameter; "
+                f"warning: {template.path} lacks a {POOL_PARAMETER}/{CLIENTS_PARAMETER} parameter; "
                 "the functions are not pointed at the local pool by parameters",
             )
         return {**local, **self.options.parameter_overrides}

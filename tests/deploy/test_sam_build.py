@@ -20,12 +20,12 @@ import pytest
 
 from tests.deploy.samtemplate import (
     EM_AARCH64,
-    REGION,
     ROOT,
     TEMPLATE,
     artifact_report,
     elf_machine,
     load_sam_template,
+    offline_aws_env,
     tree_size,
 )
 from tests.forge import forged_key, jwks_body
@@ -103,15 +103,7 @@ def build_dir(tmp_path_factory: pytest.TempPathFactory, pool_jwks: str) -> Path:
     """One real `sam build`, with the repository's samconfig.toml, into a temp dir."""
     tmp = tmp_path_factory.mktemp("sam")
     build = tmp / "build"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(
-        AWS_DEFAULT_REGION=REGION,
-        AWS_CONFIG_FILE=str(tmp / "no-config"),
-        AWS_SHARED_CREDENTIALS_FILE=str(tmp / "no-credentials"),
-        SAM_CLI_TELEMETRY="0",
-        HOME=str(tmp),
-        BAKE_JWKS_URL=pool_jwks,
-    )
+    env = {**offline_aws_env(tmp), "BAKE_JWKS_URL": pool_jwks}
     # `make test` runs us under make: the builder's own make must not inherit that.
     for name in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEFILES"):
         env.pop(name, None)
