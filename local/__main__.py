@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from local.exceptions import StartupError
-from local.stack import DEFAULT_STATE_FILE, StackOptions, read_state
+from local.stack import DEFAULT_STATE_FILE, OfflineOptions, read_state
 
 
 def _port(value: str) -> int:
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
             overrides = _overrides(args.parameter_overrides)
         except argparse.ArgumentTypeError as err:
             parser.error(str(err))
-        options = StackOptions(
+        options = OfflineOptions(
             template=args.template,
             host=args.host,
             api_port=args.api_port,

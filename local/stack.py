@@ -31,7 +31,7 @@ DEFAULT_STATE_FILE: Final = Path(".local-state/stack.json")
 
 
 @dataclass
-class StackOptions:
+class OfflineOptions:
     template: Path = Path("template.yaml")
     host: str = "127.0.0.1"
     api_port: int = 3000
@@ -41,10 +41,10 @@ class StackOptions:
     api_id: str | None = None
 
 
-class OfflineStack:
+class OfflineServices:
     """Starts in dependency order (Cognito, functions, API) and stops in reverse."""
 
-    def __init__(self, options: StackOptions, console: Console | None = None) -> None:
+    def __init__(self, options: OfflineOptions, console: Console | None = None) -> None:
         self.options = options
         self.console = console or Console()
         self.cognito: LocalCognito | None = None
@@ -224,7 +224,7 @@ def _bind(what: str, create: Any) -> Any:
         raise StartupError(f"cannot start the {what}: {err.strerror or err}") from None
 
 
-def serve_until_interrupted(options: StackOptions) -> int:
+def serve_until_interrupted(options: OfflineOptions) -> int:
     console = Console()
     stop = threading.Event()
 
@@ -234,17 +234,17 @@ def serve_until_interrupted(options: StackOptions) -> int:
         stop.set()
 
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    stack = OfflineStack(options, console)
+    services = OfflineServices(options, console)
     try:
         try:
-            stack.start()
+            services.start()
         except (StartupError, TemplateError) as err:
             console.line("", f"error: {err}")
             return 1
-        console.line("", stack.banner())
+        console.line("", services.banner())
         # Only now: whoever waits for the state file finds the banner already printed.
         try:
-            stack.write_state()
+            services.write_state()
         except OSError as err:
             console.line("", f"error: cannot write {options.state_file}: {err}")
             return 1
@@ -252,7 +252,7 @@ def serve_until_interrupted(options: StackOptions) -> int:
             pass
         console.line("", "\nstopping...")
     finally:
-        stack.stop()
+        services.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     console.line("", "stopped")

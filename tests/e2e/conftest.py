@@ -6,12 +6,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.e2e.stackproc import PARENT_CANARIES, TEMPLATES, RunningStack, start_stack
+from tests.e2e.stackproc import PARENT_CANARIES, TEMPLATES, StackProcess, start_stack_process
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    running = start_stack(
+def offline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
+    running = start_stack_process(
         tmp_path_factory.mktemp("offline"),
         TEMPLATES / "offline.yaml",
         parameters={"AuthorizerCacheTtlSeconds": "2"},
@@ -24,5 +24,5 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
 
 
 @pytest.fixture(scope="session")
-def id_token(stack: RunningStack) -> str:
-    return stack.token("id")
+def id_token(offline: StackProcess) -> str:
+    return offline.token("id")
