@@ -53,7 +53,6 @@ def main(argv: list[str] | None = None) -> int:
         default=[],
         help="template parameters, 'Name=Value Name2=Value2' as sam deploy takes them",
     )
-    run.add_argument("--api", help="logical id of the HTTP API when the template has several")
 
     token = commands.add_parser("token", help="print a fresh token for the demo user (last line)")
     token.add_argument(
@@ -80,7 +79,6 @@ def main(argv: list[str] | None = None) -> int:
             cognito_port=args.cognito_port,
             state_file=args.state_file,
             parameter_overrides=overrides,
-            api_id=args.api,
         )
         return serve_until_interrupted(options)
     return _token(args.state_file, args.token_use)

@@ -255,43 +255,18 @@ class Resolver:
 def referenced_function(node: Any, resources: Mapping[str, Any]) -> str | None:
     """The logical id of the Lambda function an integration or authorizer URI names.
 
-    samtranslator writes these as ``Fn::Sub`` over ``${Fn.Arn}`` or over a
-    variable bound to ``Fn::GetAtt [Fn, Arn]``; an alias (AutoPublishAlias) is
-    followed to its function.
+    samtranslator writes these as ``Fn::Sub`` over ``${Fn.Arn}`` (routes) or over
+    a variable bound to ``Fn::GetAtt [Fn, Arn]`` (authorizers).
     """
-    candidates: list[str] = []
-    if isinstance(node, dict) and "Fn::Sub" in node:
-        sub = node["Fn::Sub"]
-        text, variables = (sub[0], sub[1]) if isinstance(sub, list) else (sub, {})
-        for name in _SUB_VARIABLE.findall(str(text)):
-            if name in variables:
-                candidates.extend(_getatt_target(variables[name]))
-            elif name.endswith(".Arn"):
-                candidates.append(name[: -len(".Arn")])
-            elif name in resources:
-                candidates.append(name)
-    else:
-        candidates.extend(_getatt_target(node))
-    for candidate in candidates:
+    if not (isinstance(node, dict) and "Fn::Sub" in node):
+        return None
+    sub = node["Fn::Sub"]
+    text, variables = (sub[0], sub[1]) if isinstance(sub, list) else (sub, {})
+    for name in _SUB_VARIABLE.findall(str(text)):
+        bound = variables.get(name)
+        target = bound.get("Fn::GetAtt") if isinstance(bound, dict) else None
+        candidate = str(target[0]) if isinstance(target, list) else name.removesuffix(".Arn")
         resource = resources.get(candidate)
-        if not isinstance(resource, dict):
-            continue
-        if resource.get("Type") == "AWS::Lambda::Function":
+        if isinstance(resource, dict) and resource.get("Type") == "AWS::Lambda::Function":
             return candidate
-        if resource.get("Type") == "AWS::Lambda::Alias":
-            target = resource.get("Properties", {}).get("FunctionName")
-            if isinstance(target, dict) and "Ref" in target:
-                return str(target["Ref"])
     return None
-
-
-def _getatt_target(node: Any) -> list[str]:
-    if isinstance(node, dict) and "Fn::GetAtt" in node:
-        target = node["Fn::GetAtt"]
-        if isinstance(target, list) and target:
-            return [str(target[0])]
-        if isinstance(target, str):
-            return [target.split(".", 1)[0]]
-    if isinstance(node, dict) and "Ref" in node:
-        return [str(node["Ref"])]
-    return []

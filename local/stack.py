@@ -38,7 +38,6 @@ class OfflineOptions:
     cognito_port: int = 9229
     state_file: Path = DEFAULT_STATE_FILE
     parameter_overrides: dict[str, str] = field(default_factory=dict)
-    api_id: str | None = None
 
 
 class OfflineServices:
@@ -77,9 +76,7 @@ class OfflineServices:
         self.pool = bootstrap(self.cognito.endpoint)
 
         template = SamTemplate.read(options.template)
-        self.model = load_api(
-            template, self._parameters(template, self.pool), api_id=options.api_id
-        )
+        self.model = load_api(template, self._parameters(template, self.pool))
         template_dir = options.template.resolve().parent
         authorizer_functions = self.model.authorizer_functions()
         for name, spec in self.model.functions.items():

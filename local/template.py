@@ -23,6 +23,7 @@ from local.sam import SamTemplate
 DEFAULT_TIMEOUT_SECONDS: Final = 3  # CloudFormation's default for AWS::Lambda::Function
 DEFAULT_MEMORY_MB: Final = 128
 DEFAULT_ROUTE: Final = "$default"
+DEFAULT_STAGE: Final = "$default"
 _OPENAPI_METHODS: Final = ("get", "put", "post", "delete", "options", "head", "patch")
 _ANY_METHOD: Final = "x-amazon-apigateway-any-method"
 
@@ -80,7 +81,6 @@ class Route:
 @dataclass(frozen=True, slots=True)
 class ApiModel:
     api_id: str
-    stage: str
     routes: tuple[Route, ...]
     authorizers: dict[str, AuthorizerSpec]
     functions: dict[str, FunctionSpec]
@@ -93,16 +93,14 @@ class ApiModel:
 def load_api(
     template: SamTemplate,
     parameter_overrides: Mapping[str, str],
-    *,
-    api_id: str | None = None,
 ) -> ApiModel:
     """Transform the SAM template and read the HTTP API it defines."""
     transformed = template.transform(parameter_overrides)
     resources: dict[str, Any] = transformed.template.get("Resources", {})
     resolver = transformed.resolver()
-    api_name = _choose_api(resources, resolver, api_id)
+    api_name = _the_api(resources, resolver)
     body = resources[api_name]["Properties"]["Body"]
-    stage = _stage_name(resources, api_name)
+    _check_default_stage(resources, resolver, api_name)
     authorizers = _authorizers(body, resources, resolver)
     routes = _routes(body, resources, authorizers)
     needed = {route.function for route in routes} | {a.function for a in authorizers.values()}
@@ -113,7 +111,6 @@ def load_api(
     }
     return ApiModel(
         api_id=api_name,
-        stage=stage,
         routes=tuple(routes),
         authorizers=authorizers,
         functions=functions,
@@ -121,20 +118,15 @@ def load_api(
     )
 
 
-def _choose_api(resources: Mapping[str, Any], resolver: Resolver, wanted: str | None) -> str:
+def _the_api(resources: Mapping[str, Any], resolver: Resolver) -> str:
     apis = [
         name
         for name, resource in resources.items()
         if resource.get("Type") == "AWS::ApiGatewayV2::Api" and resolver.exists(name)
     ]
-    if wanted is not None:
-        if wanted not in apis:
-            raise TemplateError(f"no HTTP API {wanted!r} in the template (found: {apis or 'none'})")
-        apis = [wanted]
     if len(apis) != 1:
         raise TemplateError(
-            f"expected one HTTP API (AWS::Serverless::HttpApi), found {apis or 'none'}; "
-            "choose one with --api"
+            f"expected one HTTP API (AWS::Serverless::HttpApi), found {apis or 'none'}"
         )
     properties = resources[apis[0]].get("Properties", {})
     if not isinstance(properties.get("Body"), dict):
@@ -142,15 +134,20 @@ def _choose_api(resources: Mapping[str, Any], resolver: Resolver, wanted: str | 
     return apis[0]
 
 
-def _stage_name(resources: Mapping[str, Any], api_name: str) -> str:
-    for resource in resources.values():
+def _check_default_stage(resources: Mapping[str, Any], resolver: Resolver, api_name: str) -> None:
+    """The API is served at the root, as its ``$default`` stage is; a named stage is refused."""
+    for name, resource in resources.items():
         properties = resource.get("Properties", {})
         if resource.get("Type") == "AWS::ApiGatewayV2::Stage" and properties.get("ApiId") == {
             "Ref": api_name
         }:
-            name = properties.get("StageName", DEFAULT_ROUTE)
-            return name if isinstance(name, str) else DEFAULT_ROUTE
-    return DEFAULT_ROUTE
+            stage = resolver.resolve(
+                properties.get("StageName", DEFAULT_STAGE), f"{name}.StageName"
+            )
+            if stage != DEFAULT_STAGE:
+                raise TemplateError(
+                    f"{api_name}: only the {DEFAULT_STAGE} stage is served offline, not {stage!r}"
+                )
 
 
 def _authorizers(
