@@ -4,14 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from tests.e2e.stackproc import ROOT, start_stack_process
 
 TEMPLATE = ROOT / "template.yaml"
 
 
-@pytest.mark.skipif(not TEMPLATE.exists(), reason="template.yaml not written yet")
 def test_readme_walkthrough_on_the_real_template(tmp_path: Path) -> None:
     offline = start_stack_process(tmp_path, TEMPLATE)
     try:

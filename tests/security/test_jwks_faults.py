@@ -1,7 +1,7 @@
 """The JWKS endpoint's fault matrix, against a real HTTP server on 127.0.0.1.
 
 Every fault is run through the whole authorizer (handler, verifier, cache, the
-real ``fetch_jwks`` over a socket) in the two situations DESIGN.md names:
+real ``fetch_jwks`` over a socket) in the two situations SECURITY.md describes:
 
 - no usable cached key: the authorizer raises (API Gateway answers 500 and
   does not cache it) well inside API Gateway's 10 s limit, does not hammer the
@@ -40,7 +40,7 @@ COOLDOWN_SECONDS: Final = 10
 ANSWER_BOUND_SECONDS: Final = 6.0
 JWKS_PATH: Final = "/.well-known/jwks.json"
 UNRESOLVABLE_URL: Final = "https://jwks.invalid/.well-known/jwks.json"
-# The documented cap (README, DESIGN.md: API Gateway's own JWKS limit), not the code's constant.
+# The documented cap (README, SECURITY.md: API Gateway's own JWKS limit), not the code's constant.
 DOCUMENTED_CAP: Final = 150_000
 
 Behaviour = Callable[["Handler"], None]

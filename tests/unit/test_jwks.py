@@ -1,4 +1,4 @@
-"""The JWKS cache and fetch: faults, staleness, rotation and floods (DESIGN.md, "JWKS cache")."""
+"""The JWKS cache and fetch: faults, staleness, rotation and floods (README.md, "JWKS cache")."""
 
 from __future__ import annotations
 

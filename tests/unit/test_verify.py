@@ -1,4 +1,4 @@
-"""One test per deny class of DESIGN.md, driven through the handler with forged keys."""
+"""One test per deny reason code (README, "Decision log"), through the handler, forged keys."""
 
 from __future__ import annotations
 
