@@ -5,6 +5,7 @@ Needs the package registry (pip downloads the aarch64 wheels); CI has it.
 
 from __future__ import annotations
 
+import hashlib
 import http.server
 import json
 import os
@@ -29,6 +30,7 @@ from tests.deploy.samtemplate import (
     tree_size,
 )
 from tests.forge import forged_key, jwks_body
+from tests.imports import imported_packages
 
 BIN = Path(sys.executable).parent
 
@@ -228,6 +230,36 @@ def test_no_dev_tools_tests_caches_or_scripts_in_the_artifact(build_dir, logical
     assert leftovers == []
     unzipped_limit = 250 * 1024 * 1024  # Lambda's limit; we should be far below it
     assert tree_size(artifact) < unzipped_limit // 10
+
+
+def shipped_from(directories: list[Path]) -> dict[bytes, Path]:
+    """Our non-empty files under ``directories``, by content hash."""
+    return {
+        hashlib.sha256(path.read_bytes()).digest(): path
+        for directory in directories
+        for path in directory.rglob("*")
+        if path.is_file() and path.stat().st_size and "__pycache__" not in path.parts
+    }
+
+
+@pytest.mark.parametrize("logical_id", ["AuthorizerFunction", "GreeterFunction"])
+def test_no_emulator_or_test_code_in_the_artifact(build_dir, logical_id):
+    artifact = build_dir / logical_id
+    assert top_level(artifact) & {"local", "tests"} == set()
+    offline_only = shipped_from([ROOT / "local", ROOT / "tests"])
+    files = [p for p in artifact.rglob("*") if p.is_file()]
+    copied = {
+        str(p.relative_to(artifact)): str(offline_only[digest].relative_to(ROOT))
+        for p in files
+        if (digest := hashlib.sha256(p.read_bytes()).digest()) in offline_only
+    }
+    assert copied == {}
+    importers = [
+        str(p.relative_to(artifact))
+        for p in files
+        if p.suffix == ".py" and "local" in imported_packages(p.read_bytes())
+    ]
+    assert importers == []
 
 
 def test_compiled_modules_are_for_aarch64(build_dir):
