@@ -47,7 +47,7 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-# The offline stack (issue 4): local Cognito on 127.0.0.1:$(COGNITO_PORT) and the
+# The offline stack: local Cognito on 127.0.0.1:$(COGNITO_PORT) and the
 # HTTP API read from template.yaml on 127.0.0.1:$(API_PORT), until Ctrl-C.
 #   make run API_PORT=3001 COGNITO_PORT=9230 RUN_PARAMS="TokenUse=access AuthorizerCacheTtlSeconds=0"
 #   make token                 fresh id token for the demo user (last line of output)
@@ -62,7 +62,7 @@ token: $(STAMP)
 	@$(BIN)/python -m local token --token-use "$(or $(TOKEN_USE),id)"
 
 # ---------------------------------------------------------------------------
-# Deploy (issue 3): sam build / deploy / delete with the pinned SAM CLI in .venv.
+# Deploy: sam build / deploy / delete with the pinned SAM CLI in .venv.
 #   make deploy                         deploy with samconfig.toml's defaults
 #   make deploy GUIDED=1                first deploy: answer sam's prompts (saved to samconfig.toml)
 #   make deploy PARAMS="UserPoolId=us-east-1_AbC AppClientIds=abc123"   existing user pool
@@ -129,11 +129,11 @@ build-AuthorizerFunction:
 build-GreeterFunction:
 	$(call lambda_artifact,greeter)
 
-# Performance (issue 6): ratios measured in one run; see bench/run.py.
+# Performance: ratios measured in one run; see bench/run.py.
 bench: $(STAMP)
 	@$(BIN)/python bench/run.py $(BENCH_ARGS)
 
-# Hardening (issue 5). make test runs both in short form; these are the long runs.
+# Hardening. make test runs both in short form; these are the long runs.
 #   make fuzz FUZZ_FACTOR=100     more examples per fuzz test (default 25x the make-test budget)
 #   make soak SOAK_ARGS="--requests 50000 --seconds 85"
 fuzz: $(STAMP)

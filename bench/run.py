@@ -34,7 +34,6 @@ from jwt.utils import base64url_decode  # noqa: E402
 
 from authorizer.handler import build_authorizer  # noqa: E402
 from authorizer.verify import check_claims  # noqa: E402
-from tests.conftest import make_config  # noqa: E402
 from tests.forge import (  # noqa: E402
     CLIENT_ID,
     ISSUER,
@@ -46,6 +45,7 @@ from tests.forge import (  # noqa: E402
     jwks_body,
     sign,
 )
+from tests.helpers import make_config  # noqa: E402
 
 ENV = {"USER_POOL_ID": "us-east-1_TestPool1", "APP_CLIENT_IDS": CLIENT_ID, "LOG_LEVEL": "INFO"}
 

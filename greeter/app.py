@@ -11,10 +11,11 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from greeter.exceptions import BadRequest
 from greeter.greeting import parse_name, read_body
+from greeter.http import error_response, json_response
 from shared.context import AuthContext, decode_context
-from shared.exceptions import BadRequest, ConfigurationError, MissingAuthContext
-from shared.http import error_response, json_response
+from shared.exceptions import ConfigurationError, MissingAuthContext
 from shared.jsonlog import LEVELS, get_logger
 
 

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from shared.exceptions import BadRequest
+from greeter.exceptions import BadRequest
 
 MAX_BODY_BYTES: Final = 4096
 MAX_NAME_CHARS: Final = 100

@@ -8,8 +8,8 @@ import shlex
 import sys
 from pathlib import Path
 
-from local.stack import DEFAULT_STATE_FILE, StackOptions, read_state
-from shared.exceptions import StartupError
+from local.exceptions import StartupError
+from local.stack import DEFAULT_STATE_FILE, OfflineOptions, read_state
 
 
 def _port(value: str) -> int:
@@ -53,7 +53,6 @@ def main(argv: list[str] | None = None) -> int:
         default=[],
         help="template parameters, 'Name=Value Name2=Value2' as sam deploy takes them",
     )
-    run.add_argument("--api", help="logical id of the HTTP API when the template has several")
 
     token = commands.add_parser("token", help="print a fresh token for the demo user (last line)")
     token.add_argument(
@@ -73,14 +72,13 @@ def main(argv: list[str] | None = None) -> int:
             overrides = _overrides(args.parameter_overrides)
         except argparse.ArgumentTypeError as err:
             parser.error(str(err))
-        options = StackOptions(
+        options = OfflineOptions(
             template=args.template,
             host=args.host,
             api_port=args.api_port,
             cognito_port=args.cognito_port,
             state_file=args.state_file,
             parameter_overrides=overrides,
-            api_id=args.api,
         )
         return serve_until_interrupted(options)
     return _token(args.state_file, args.token_use)

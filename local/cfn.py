@@ -1,27 +1,36 @@
-"""Just enough CloudFormation to read a transformed template offline.
+"""Just enough CloudFormation to read a template offline: its YAML, its parameters, its intrinsics.
 
 The template is parsed with CloudFormation's short-form tags (``!Ref``,
-``!Sub``, ...) and the few intrinsic functions a Lambda's environment or an
-API's authorizer settings use are evaluated against the stack's parameters
-and conditions. Anything that needs a deployed resource (``!GetAtt X.Arn``, a
-``!Ref`` to a resource) cannot be known offline: it raises ``Unresolvable``
-naming where it was found, instead of guessing.
+``!Sub``, ...); parameters get their values as CloudFormation gives them
+(override, else default, then AllowedValues/AllowedPattern/Min/MaxValue);
+the intrinsic functions and conditions are evaluated against those values
+and one set of pseudo parameters (account 123456789012 in us-east-1).
+
+What exists only once a stack is deployed (``!Ref`` to a resource,
+``!GetAtt X.Arn``) has no value offline. A ``Resolver`` either raises
+``Unresolvable`` naming where it was found (the offline stack: it must not
+guess a function's environment), or, with ``placeholders=True``, stands in a
+``ResourceRef`` (the deploy contract tests: they check what refers to what).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
 import yaml
 from samtranslator.yaml_helper import intrinsics_multi_constructor
 
-from shared.exceptions import TemplateError, Unresolvable
+from local.exceptions import TemplateError, Unresolvable
 
 ACCOUNT_ID: Final = "123456789012"
 REGION: Final = "us-east-1"
+STACK_NAME: Final = "local"
+# The unique part of a stack id (a UUID, as CloudFormation makes it).
+STACK_UUID: Final = "0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d"
 
 
 class _CfnLoader(yaml.SafeLoader):  # type: ignore[misc]
@@ -41,20 +50,81 @@ def load_template(path: Path) -> dict[str, Any]:
     return document
 
 
+def parameter_values(template: Mapping[str, Any], overrides: Mapping[str, str]) -> dict[str, str]:
+    """Every declared parameter's value (the override, else the default), checked as
+    CloudFormation checks it before any resource is touched."""
+    declared = template.get("Parameters") or {}
+    unknown = sorted(set(overrides) - set(declared))
+    if unknown:
+        raise TemplateError(f"no such template parameter: {', '.join(unknown)}")
+    values: dict[str, str] = {}
+    missing = []
+    for name, spec in declared.items():
+        if name in overrides:
+            values[name] = str(overrides[name])
+        elif isinstance(spec, dict) and "Default" in spec:
+            default = spec["Default"]
+            values[name] = (
+                ",".join(map(str, default)) if isinstance(default, list) else str(default)
+            )
+        else:
+            missing.append(name)
+    if missing:
+        raise TemplateError(f"parameters without a default need a value: {', '.join(missing)}")
+    for name, value in values.items():
+        _check_parameter(name, value, declared[name])
+    return values
+
+
+def _check_parameter(name: str, value: str, spec: Any) -> None:
+    """The constraints CloudFormation enforces before any resource is touched."""
+    if not isinstance(spec, dict):
+        return
+    allowed = spec.get("AllowedValues")
+    if isinstance(allowed, list) and value not in [str(v) for v in allowed]:
+        raise TemplateError(f"parameter {name}={value!r} is not one of {allowed}")
+    pattern = spec.get("AllowedPattern")
+    if isinstance(pattern, str) and not re.fullmatch(pattern, value):
+        raise TemplateError(f"parameter {name}={value!r} does not match {pattern}")
+    if spec.get("Type") == "Number":
+        try:
+            number = float(value)
+        except ValueError:
+            raise TemplateError(f"parameter {name}={value!r} is not a number") from None
+        if "MinValue" in spec and number < float(spec["MinValue"]):
+            raise TemplateError(f"parameter {name}={value} is below {spec['MinValue']}")
+        if "MaxValue" in spec and number > float(spec["MaxValue"]):
+            raise TemplateError(f"parameter {name}={value} is above {spec['MaxValue']}")
+
+
+@dataclass(frozen=True)
+class ResourceRef:
+    """A Ref or GetAtt to a resource: its value is known only after deploy."""
+
+    logical_id: str
+    attribute: str | None = None
+
+    def __str__(self) -> str:
+        return f"<{self.logical_id}{'.' + self.attribute if self.attribute else ''}>"
+
+
 _SUB_VARIABLE = re.compile(r"\$\{([^}!][^}]*)\}")
+_CONDITION_FUNCTIONS: Final = ("Condition", "Fn::Equals", "Fn::Not", "Fn::And", "Fn::Or")
 
 
 class Resolver:
-    """Evaluates Ref, Fn::If, Fn::Sub, Fn::Join, Fn::Select, Fn::Split and conditions."""
+    """Evaluates Ref, GetAtt, Fn::If, Fn::Sub, Fn::Join, Fn::Select, Fn::Split and conditions
+    over one template and one set of parameter values."""
 
     NO_VALUE: Final = object()
 
     def __init__(
         self,
+        template: Mapping[str, Any],
         parameters: Mapping[str, str],
-        conditions: Mapping[str, Any],
         *,
-        stack_name: str = "local",
+        placeholders: bool = False,
+        stack_name: str = STACK_NAME,
     ) -> None:
         self.parameters = {
             "AWS::Region": REGION,
@@ -63,81 +133,106 @@ class Resolver:
             "AWS::URLSuffix": "amazonaws.com",
             "AWS::StackName": stack_name,
             "AWS::StackId": (
-                f"arn:aws:cloudformation:{REGION}:{ACCOUNT_ID}:stack/{stack_name}/offline"
+                f"arn:aws:cloudformation:{REGION}:{ACCOUNT_ID}:stack/{stack_name}/{STACK_UUID}"
             ),
             **parameters,
         }
-        self._conditions = conditions
+        self._resources: Mapping[str, Any] = template.get("Resources") or {}
+        self._conditions: Mapping[str, Any] = template.get("Conditions") or {}
         self._condition_values: dict[str, bool] = {}
+        self._placeholders = placeholders
 
-    def condition(self, name: str, where: str) -> bool:
+    def condition(self, name: str, where: str = "template") -> bool:
         if name not in self._condition_values:
             if name not in self._conditions:
                 raise TemplateError(f"{where}: unknown condition {name!r}")
-            self._condition_values[name] = self._truth(self._conditions[name], f"condition {name}")
+            self._condition_values[name] = self.truth(self._conditions[name], f"condition {name}")
         return self._condition_values[name]
 
-    def _truth(self, node: Any, where: str) -> bool:
-        if isinstance(node, bool):
-            return node
-        if isinstance(node, str) and node.lower() in ("true", "false"):
-            return node.lower() == "true"
-        if isinstance(node, dict) and len(node) == 1:
-            ((fn, args),) = node.items()
-            if fn == "Condition":
-                return self.condition(str(args), where)
-            if fn == "Fn::Equals":
-                left, right = (self.resolve(arg, where) for arg in args)
-                return str(left) == str(right)
-            if fn == "Fn::Not":
-                return not self._truth(args[0], where)
-            if fn == "Fn::And":
-                return all(self._truth(arg, where) for arg in args)
-            if fn == "Fn::Or":
-                return any(self._truth(arg, where) for arg in args)
+    def exists(self, logical_id: str) -> bool:
+        """Whether these parameters create the resource (its Condition, if any, is true)."""
+        condition = self._resources[logical_id].get("Condition")
+        return condition is None or self.condition(str(condition), logical_id)
+
+    def truth(self, node: Any, where: str = "template") -> bool:
+        """A condition, a rule's condition or an assertion, evaluated to true or false."""
+        value = self.resolve(node, where)
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
         raise Unresolvable(f"{where}: cannot evaluate condition {node!r} offline")
 
-    def resolve(self, node: Any, where: str) -> Any:
+    def resolve(self, node: Any, where: str = "template") -> Any:
         """The value of ``node``; ``Resolver.NO_VALUE`` for ``AWS::NoValue``."""
         if isinstance(node, list):
             values = [self.resolve(item, where) for item in node]
             return [value for value in values if value is not self.NO_VALUE]
         if not isinstance(node, dict):
             return node
-        if len(node) != 1:
-            resolved = {key: self.resolve(value, f"{where}.{key}") for key, value in node.items()}
-            return {key: value for key, value in resolved.items() if value is not self.NO_VALUE}
-        ((fn, args),) = node.items()
-        if fn == "Ref":
-            return self._ref(str(args), where)
-        if fn == "Fn::If":
-            condition, if_true, if_false = args
-            chosen = if_true if self.condition(str(condition), where) else if_false
-            return self.resolve(chosen, where)
-        if fn == "Fn::Sub":
-            return self._sub(args, where)
-        if fn == "Fn::Join":
-            separator, items = args
-            return str(separator).join(str(item) for item in self.resolve(items, where))
-        if fn == "Fn::Select":
-            index, items = args
-            return self.resolve(items, where)[int(self.resolve(index, where))]
-        if fn == "Fn::Split":
-            separator, text = args
-            return str(self.resolve(text, where)).split(str(separator))
-        if fn.startswith("Fn::") or fn == "Condition":
-            raise Unresolvable(f"{where}: {fn} {args!r} has no value offline")
-        return {fn: self.resolve(args, f"{where}.{fn}")}
+        if len(node) == 1:
+            ((fn, args),) = node.items()
+            if fn == "Ref":
+                return self._ref(str(args), where)
+            if fn in _CONDITION_FUNCTIONS:
+                return self._condition_function(fn, args, where)
+            if fn == "Fn::GetAtt":
+                logical_id, attribute = args if isinstance(args, list) else args.split(".", 1)
+                return self._resource(str(logical_id), str(attribute), where)
+            if fn == "Fn::If":
+                condition, if_true, if_false = args
+                chosen = if_true if self.condition(str(condition), where) else if_false
+                return self.resolve(chosen, where)
+            if fn == "Fn::Sub":
+                return self._sub(args, where)
+            if fn == "Fn::Join":
+                separator, items = args
+                return str(separator).join(str(item) for item in self.resolve(items, where))
+            if fn == "Fn::Select":
+                index, items = args
+                return self.resolve(items, where)[int(self.resolve(index, where))]
+            if fn == "Fn::Split":
+                separator, text = args
+                return str(self.resolve(text, where)).split(str(separator))
+            if fn.startswith("Fn::"):
+                raise Unresolvable(f"{where}: {fn} {args!r} has no value offline")
+        resolved = {key: self.resolve(value, f"{where}.{key}") for key, value in node.items()}
+        return {key: value for key, value in resolved.items() if value is not self.NO_VALUE}
+
+    def _condition_function(self, fn: str, args: Any, where: str) -> bool:
+        if fn == "Condition":
+            return self.condition(str(args), where)
+        if fn == "Fn::Equals":
+            left, right = (self.resolve(arg, where) for arg in args)
+            return str(left) == str(right)
+        if fn == "Fn::Not":
+            return not self.truth(args[0], where)
+        if fn == "Fn::And":
+            return all(self.truth(arg, where) for arg in args)
+        return any(self.truth(arg, where) for arg in args)  # Fn::Or
 
     def _ref(self, name: str, where: str) -> Any:
         if name == "AWS::NoValue":
             return self.NO_VALUE
         if name in self.parameters:
             return self.parameters[name]
-        raise Unresolvable(
-            f"{where}: !Ref {name} names a resource that exists only once deployed; "
-            "pass a parameter for it instead"
-        )
+        if name not in self._resources:
+            raise TemplateError(f"{where}: !Ref {name} names no parameter or resource")
+        return self._resource(name, None, where)
+
+    def _resource(self, logical_id: str, attribute: str | None, where: str) -> ResourceRef:
+        if logical_id not in self._resources:
+            raise TemplateError(f"{where}: {logical_id} is not a resource of the template")
+        if not self._placeholders:
+            if attribute is None:
+                raise Unresolvable(
+                    f"{where}: !Ref {logical_id} names a resource that exists only once "
+                    "deployed; pass a parameter for it instead"
+                )
+            raise Unresolvable(f"{where}: Fn::GetAtt {logical_id}.{attribute} has no value offline")
+        if not self.exists(logical_id):
+            raise TemplateError(f"{where}: {logical_id} is not created with these parameters")
+        return ResourceRef(logical_id, attribute)
 
     def _sub(self, args: Any, where: str) -> str:
         if isinstance(args, list):
@@ -150,7 +245,8 @@ class Resolver:
             if name in variables:
                 return str(self.resolve(variables[name], where))
             if "." in name:
-                raise Unresolvable(f"{where}: ${{{name}}} has no value offline")
+                logical_id, attribute = name.split(".", 1)
+                return str(self._resource(logical_id, attribute, where))
             return str(self._ref(name, where))
 
         return _SUB_VARIABLE.sub(replace, str(text)).replace("${!", "${")
@@ -159,43 +255,18 @@ class Resolver:
 def referenced_function(node: Any, resources: Mapping[str, Any]) -> str | None:
     """The logical id of the Lambda function an integration or authorizer URI names.
 
-    samtranslator writes these as ``Fn::Sub`` over ``${Fn.Arn}`` or over a
-    variable bound to ``Fn::GetAtt [Fn, Arn]``; an alias (AutoPublishAlias) is
-    followed to its function.
+    samtranslator writes these as ``Fn::Sub`` over ``${Fn.Arn}`` (routes) or over
+    a variable bound to ``Fn::GetAtt [Fn, Arn]`` (authorizers).
     """
-    candidates: list[str] = []
-    if isinstance(node, dict) and "Fn::Sub" in node:
-        sub = node["Fn::Sub"]
-        text, variables = (sub[0], sub[1]) if isinstance(sub, list) else (sub, {})
-        for name in _SUB_VARIABLE.findall(str(text)):
-            if name in variables:
-                candidates.extend(_getatt_target(variables[name]))
-            elif name.endswith(".Arn"):
-                candidates.append(name[: -len(".Arn")])
-            elif name in resources:
-                candidates.append(name)
-    else:
-        candidates.extend(_getatt_target(node))
-    for candidate in candidates:
+    if not (isinstance(node, dict) and "Fn::Sub" in node):
+        return None
+    sub = node["Fn::Sub"]
+    text, variables = (sub[0], sub[1]) if isinstance(sub, list) else (sub, {})
+    for name in _SUB_VARIABLE.findall(str(text)):
+        bound = variables.get(name)
+        target = bound.get("Fn::GetAtt") if isinstance(bound, dict) else None
+        candidate = str(target[0]) if isinstance(target, list) else name.removesuffix(".Arn")
         resource = resources.get(candidate)
-        if not isinstance(resource, dict):
-            continue
-        if resource.get("Type") == "AWS::Lambda::Function":
+        if isinstance(resource, dict) and resource.get("Type") == "AWS::Lambda::Function":
             return candidate
-        if resource.get("Type") == "AWS::Lambda::Alias":
-            target = resource.get("Properties", {}).get("FunctionName")
-            if isinstance(target, dict) and "Ref" in target:
-                return str(target["Ref"])
     return None
-
-
-def _getatt_target(node: Any) -> list[str]:
-    if isinstance(node, dict) and "Fn::GetAtt" in node:
-        target = node["Fn::GetAtt"]
-        if isinstance(target, list) and target:
-            return [str(target[0])]
-        if isinstance(target, str):
-            return [target.split(".", 1)[0]]
-    if isinstance(node, dict) and "Ref" in node:
-        return [str(node["Ref"])]
-    return []

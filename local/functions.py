@@ -26,14 +26,14 @@ from typing import IO, Any, Final
 
 from local.cfn import REGION
 from local.console import Console
-from local.template import FunctionSpec
-from shared.exceptions import (
+from local.exceptions import (
     FunctionCrashed,
     FunctionRaised,
     FunctionTimeout,
     InitFailed,
     InvocationError,
 )
+from local.template import FunctionSpec
 
 WORKER: Final = Path(__file__).resolve().with_name("worker.py")
 END_MARKER: Final = "\x1eEND "  # as local/worker.py writes it

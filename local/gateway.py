@@ -37,9 +37,9 @@ from werkzeug.wrappers import Request, Response
 
 from local.cfn import ACCOUNT_ID, REGION
 from local.console import Console
+from local.exceptions import InvocationError
 from local.functions import LambdaFunction
-from local.template import DEFAULT_ROUTE, ApiModel, AuthorizerSpec, Route
-from shared.exceptions import InvocationError
+from local.template import DEFAULT_ROUTE, DEFAULT_STAGE, ApiModel, AuthorizerSpec, Route
 
 AUTHORIZER_TIMEOUT_SECONDS: Final = 10  # API Gateway waits at most this for an authorizer
 INTEGRATION_TIMEOUT_SECONDS: Final = 30  # and at most this for an integration
@@ -110,7 +110,6 @@ class HttpApiEmulator:
         self.functions = functions
         self.console = console
         self.cache = AuthorizerCache()
-        self._prefix = "" if model.stage == DEFAULT_ROUTE else f"/{model.stage}"
         self._routes = sorted(
             (route for route in model.routes if route.path != DEFAULT_ROUTE),
             key=lambda route: route.specificity,
@@ -142,10 +141,6 @@ class HttpApiEmulator:
     # --- routing -----------------------------------------------------------------
 
     def find_route(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
-        if self._prefix:
-            if not (path == self._prefix or path.startswith(self._prefix + "/")):
-                return None
-            path = path[len(self._prefix) :] or "/"
         for route in self._routes:
             params = route.match(method, path)
             if params is not None:
@@ -164,7 +159,7 @@ class HttpApiEmulator:
         body = request.get_data(cache=False)
         if len(body) > MAX_BODY_BYTES:
             return _Outcome(_message(413, "Request Entity Too Large"), route_key=route.route_key)
-        parts = _EventParts.read(request, route, params, request_id, self.model.stage)
+        parts = _EventParts.read(request, route, params, request_id)
 
         context: dict[str, Any] | None = None
         outcome = _Outcome(_message(500, "Internal Server Error"), route_key=route.route_key)
@@ -317,7 +312,6 @@ class _EventParts:
         route: Route,
         params: dict[str, str],
         request_id: str,
-        stage: str,
     ) -> _EventParts:
         headers: dict[str, str] = {}
         cookies: list[str] = []
@@ -351,7 +345,7 @@ class _EventParts:
             },
             "requestId": request_id,
             "routeKey": route.route_key,
-            "stage": stage,
+            "stage": DEFAULT_STAGE,
             "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
             "timeEpoch": int(now * 1000),
         }

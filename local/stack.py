@@ -19,10 +19,11 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from local.cognito import LocalCognito, LocalPool, bootstrap
 from local.console import Console
+from local.exceptions import InvocationError, StartupError, TemplateError
 from local.functions import LambdaFunction
 from local.gateway import HttpApiEmulator
+from local.sam import SamTemplate
 from local.template import ApiModel, load_api
-from shared.exceptions import InvocationError, StartupError, TemplateError
 
 POOL_PARAMETER: Final = "UserPoolId"
 CLIENTS_PARAMETER: Final = "AppClientIds"
@@ -30,20 +31,19 @@ DEFAULT_STATE_FILE: Final = Path(".local-state/stack.json")
 
 
 @dataclass
-class StackOptions:
+class OfflineOptions:
     template: Path = Path("template.yaml")
     host: str = "127.0.0.1"
     api_port: int = 3000
     cognito_port: int = 9229
     state_file: Path = DEFAULT_STATE_FILE
     parameter_overrides: dict[str, str] = field(default_factory=dict)
-    api_id: str | None = None
 
 
-class OfflineStack:
+class OfflineServices:
     """Starts in dependency order (Cognito, functions, API) and stops in reverse."""
 
-    def __init__(self, options: StackOptions, console: Console | None = None) -> None:
+    def __init__(self, options: OfflineOptions, console: Console | None = None) -> None:
         self.options = options
         self.console = console or Console()
         self.cognito: LocalCognito | None = None
@@ -75,11 +75,8 @@ class OfflineStack:
         self.cognito.start()
         self.pool = bootstrap(self.cognito.endpoint)
 
-        self.model = load_api(
-            options.template,
-            self._parameters(options.template, self.pool),
-            api_id=options.api_id,
-        )
+        template = SamTemplate.read(options.template)
+        self.model = load_api(template, self._parameters(template, self.pool))
         template_dir = options.template.resolve().parent
         authorizer_functions = self.model.authorizer_functions()
         for name, spec in self.model.functions.items():
@@ -108,10 +105,8 @@ class OfflineStack:
         )
         self._server_thread.start()
 
-    def _parameters(self, template: Path, pool: LocalPool) -> dict[str, str]:
-        from local.cfn import load_template
-
-        declared = load_template(template).get("Parameters") or {}
+    def _parameters(self, template: SamTemplate, pool: LocalPool) -> dict[str, str]:
+        declared = template.parameter_names
         local: dict[str, str] = {}
         if POOL_PARAMETER in declared:
             local[POOL_PARAMETER] = pool.user_pool_id
@@ -120,7 +115,7 @@ class OfflineStack:
         if len(local) < 2:
             self.console.line(
                 "stack",
-                f"warning: {template} lacks a {POOL_PARAMETER}/{CLIENTS_PARAMETER} parameter; "
+                f"warning: {template.path} lacks a {POOL_PARAMETER}/{CLIENTS_PARAMETER} parameter; "
                 "the functions are not pointed at the local pool by parameters",
             )
         return {**local, **self.options.parameter_overrides}
@@ -226,7 +221,7 @@ def _bind(what: str, create: Any) -> Any:
         raise StartupError(f"cannot start the {what}: {err.strerror or err}") from None
 
 
-def serve_until_interrupted(options: StackOptions) -> int:
+def serve_until_interrupted(options: OfflineOptions) -> int:
     console = Console()
     stop = threading.Event()
 
@@ -236,17 +231,17 @@ def serve_until_interrupted(options: StackOptions) -> int:
         stop.set()
 
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    stack = OfflineStack(options, console)
+    services = OfflineServices(options, console)
     try:
         try:
-            stack.start()
+            services.start()
         except (StartupError, TemplateError) as err:
             console.line("", f"error: {err}")
             return 1
-        console.line("", stack.banner())
+        console.line("", services.banner())
         # Only now: whoever waits for the state file finds the banner already printed.
         try:
-            stack.write_state()
+            services.write_state()
         except OSError as err:
             console.line("", f"error: cannot write {options.state_file}: {err}")
             return 1
@@ -254,7 +249,7 @@ def serve_until_interrupted(options: StackOptions) -> int:
             pass
         console.line("", "\nstopping...")
     finally:
-        stack.stop()
+        services.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     console.line("", "stopped")

@@ -1,4 +1,4 @@
-"""Read template.yaml the way ``sam deploy`` does: transform it, then read what it became.
+"""The HTTP API the offline stack serves, read from the transformed template (``local/sam.py``).
 
 samtranslator turns the SAM shorthand (``Auth``, ``Events``, ``Globals``)
 into an ``AWS::ApiGatewayV2::Api`` with an OpenAPI body and plain
@@ -10,20 +10,20 @@ offline is what API Gateway would be given.
 
 from __future__ import annotations
 
-import copy
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from local.cfn import Resolver, load_template, referenced_function
-from shared.exceptions import TemplateError
+from local.cfn import Resolver, referenced_function
+from local.exceptions import TemplateError
+from local.sam import SamTemplate
 
 DEFAULT_TIMEOUT_SECONDS: Final = 3  # CloudFormation's default for AWS::Lambda::Function
 DEFAULT_MEMORY_MB: Final = 128
 DEFAULT_ROUTE: Final = "$default"
-_PLACEHOLDER_BUCKET: Final = "local-offline"
+DEFAULT_STAGE: Final = "$default"
 _OPENAPI_METHODS: Final = ("get", "put", "post", "delete", "options", "head", "patch")
 _ANY_METHOD: Final = "x-amazon-apigateway-any-method"
 
@@ -81,7 +81,6 @@ class Route:
 @dataclass(frozen=True, slots=True)
 class ApiModel:
     api_id: str
-    stage: str
     routes: tuple[Route, ...]
     authorizers: dict[str, AuthorizerSpec]
     functions: dict[str, FunctionSpec]
@@ -92,156 +91,42 @@ class ApiModel:
 
 
 def load_api(
-    template_path: Path,
+    template: SamTemplate,
     parameter_overrides: Mapping[str, str],
-    *,
-    api_id: str | None = None,
 ) -> ApiModel:
     """Transform the SAM template and read the HTTP API it defines."""
-    source = load_template(template_path)
-    base_dir = template_path.resolve().parent
-    prepared, code_dirs = _with_placeholder_code(source, base_dir)
-    parameters = _parameter_values(source, parameter_overrides)
-    transformed = _transform(prepared, parameters)
-
-    resources: dict[str, Any] = transformed.get("Resources", {})
-    resolver = Resolver(parameters, transformed.get("Conditions", {}))
-    api_name = _choose_api(resources, resolver, api_id)
+    transformed = template.transform(parameter_overrides)
+    resources: dict[str, Any] = transformed.template.get("Resources", {})
+    resolver = transformed.resolver()
+    api_name = _the_api(resources, resolver)
     body = resources[api_name]["Properties"]["Body"]
-    stage = _stage_name(resources, api_name)
+    _check_default_stage(resources, resolver, api_name)
     authorizers = _authorizers(body, resources, resolver)
     routes = _routes(body, resources, authorizers)
     needed = {route.function for route in routes} | {a.function for a in authorizers.values()}
+    base_dir = template.path.resolve().parent
     functions = {
-        name: _function(name, resources, resolver, code_dirs.get(name, base_dir))
+        name: _function(name, resources, resolver, transformed.code_dirs.get(name, base_dir))
         for name in sorted(needed)
     }
     return ApiModel(
         api_id=api_name,
-        stage=stage,
         routes=tuple(routes),
         authorizers=authorizers,
         functions=functions,
-        parameters=dict(parameters),
+        parameters=dict(transformed.parameters),
     )
 
 
-def _with_placeholder_code(
-    template: dict[str, Any], base_dir: Path
-) -> tuple[dict[str, Any], dict[str, Path]]:
-    """Swap local CodeUri paths for S3 placeholders, as ``sam package`` would, remembering them."""
-    prepared = copy.deepcopy(template)
-    globals_function = prepared.get("Globals", {}).get("Function", {})
-    default_uri = (
-        globals_function.pop("CodeUri", ".") if isinstance(globals_function, dict) else "."
-    )
-    code_dirs: dict[str, Path] = {}
-    for name, resource in prepared["Resources"].items():
-        if not isinstance(resource, dict) or resource.get("Type") != "AWS::Serverless::Function":
-            continue
-        properties = resource.setdefault("Properties", {})
-        if "InlineCode" in properties or properties.get("PackageType") == "Image":
-            raise TemplateError(f"{name}: only CodeUri functions can run offline")
-        uri = properties.get("CodeUri", default_uri)
-        if not isinstance(uri, str) or uri.startswith("s3://"):
-            raise TemplateError(f"{name}: CodeUri must be a local path to run offline, got {uri!r}")
-        code_dirs[name] = (base_dir / uri).resolve()
-        properties["CodeUri"] = f"s3://{_PLACEHOLDER_BUCKET}/{name}"
-    return prepared, code_dirs
-
-
-def _parameter_values(template: Mapping[str, Any], overrides: Mapping[str, str]) -> dict[str, str]:
-    declared = template.get("Parameters") or {}
-    unknown = sorted(set(overrides) - set(declared))
-    if unknown:
-        raise TemplateError(f"no such template parameter: {', '.join(unknown)}")
-    values: dict[str, str] = {}
-    missing = []
-    for name, spec in declared.items():
-        if name in overrides:
-            values[name] = str(overrides[name])
-        elif isinstance(spec, dict) and "Default" in spec:
-            default = spec["Default"]
-            values[name] = (
-                ",".join(map(str, default)) if isinstance(default, list) else str(default)
-            )
-        else:
-            missing.append(name)
-    if missing:
-        raise TemplateError(f"parameters without a default need a value: {', '.join(missing)}")
-    for name, value in values.items():
-        _check_parameter(name, value, declared[name])
-    return values
-
-
-def _check_parameter(name: str, value: str, spec: Any) -> None:
-    """The constraints CloudFormation enforces before any resource is touched."""
-    if not isinstance(spec, dict):
-        return
-    allowed = spec.get("AllowedValues")
-    if isinstance(allowed, list) and value not in [str(v) for v in allowed]:
-        raise TemplateError(f"parameter {name}={value!r} is not one of {allowed}")
-    pattern = spec.get("AllowedPattern")
-    if isinstance(pattern, str) and not re.fullmatch(pattern, value):
-        raise TemplateError(f"parameter {name}={value!r} does not match {pattern}")
-    if spec.get("Type") == "Number":
-        try:
-            number = float(value)
-        except ValueError:
-            raise TemplateError(f"parameter {name}={value!r} is not a number") from None
-        if "MinValue" in spec and number < float(spec["MinValue"]):
-            raise TemplateError(f"parameter {name}={value} is below {spec['MinValue']}")
-        if "MaxValue" in spec and number > float(spec["MaxValue"]):
-            raise TemplateError(f"parameter {name}={value} is above {spec['MaxValue']}")
-
-
-def _transform(template: dict[str, Any], parameters: Mapping[str, str]) -> dict[str, Any]:
-    import boto3
-    from samtranslator.metrics.metrics import Metrics
-    from samtranslator.model.exceptions import InvalidDocumentException
-    from samtranslator.parser.parser import Parser
-    from samtranslator.translator.translator import Translator
-
-    from local.cfn import REGION
-
-    # The region and partition pseudo parameters come from this session; no call is made.
-    session = boto3.session.Session(
-        region_name=REGION,
-        aws_access_key_id="offline",
-        aws_secret_access_key="offline",  # noqa: S106
-    )
-    metrics = Metrics()
-    translator = Translator(None, Parser(), boto_session=session, metrics=metrics)
-    try:
-        result: dict[str, Any] = translator.translate(
-            template,
-            parameter_values=dict(parameters),
-            # Managed policy names would be looked up in IAM; offline, nothing enforces IAM.
-            get_managed_policy_map=lambda: {},
-        )
-    except InvalidDocumentException as err:
-        problems = "; ".join(str(cause) for cause in err.causes)
-        raise TemplateError(f"samtranslator rejected the template: {problems}") from None
-    finally:
-        metrics.publish()  # to its dummy publisher: nothing leaves this machine
-    return result
-
-
-def _choose_api(resources: Mapping[str, Any], resolver: Resolver, wanted: str | None) -> str:
+def _the_api(resources: Mapping[str, Any], resolver: Resolver) -> str:
     apis = [
         name
         for name, resource in resources.items()
-        if resource.get("Type") == "AWS::ApiGatewayV2::Api"
-        and (not resource.get("Condition") or resolver.condition(resource["Condition"], name))
+        if resource.get("Type") == "AWS::ApiGatewayV2::Api" and resolver.exists(name)
     ]
-    if wanted is not None:
-        if wanted not in apis:
-            raise TemplateError(f"no HTTP API {wanted!r} in the template (found: {apis or 'none'})")
-        apis = [wanted]
     if len(apis) != 1:
         raise TemplateError(
-            f"expected one HTTP API (AWS::Serverless::HttpApi), found {apis or 'none'}; "
-            "choose one with --api"
+            f"expected one HTTP API (AWS::Serverless::HttpApi), found {apis or 'none'}"
         )
     properties = resources[apis[0]].get("Properties", {})
     if not isinstance(properties.get("Body"), dict):
@@ -249,15 +134,20 @@ def _choose_api(resources: Mapping[str, Any], resolver: Resolver, wanted: str | 
     return apis[0]
 
 
-def _stage_name(resources: Mapping[str, Any], api_name: str) -> str:
-    for resource in resources.values():
+def _check_default_stage(resources: Mapping[str, Any], resolver: Resolver, api_name: str) -> None:
+    """The API is served at the root, as its ``$default`` stage is; a named stage is refused."""
+    for name, resource in resources.items():
         properties = resource.get("Properties", {})
         if resource.get("Type") == "AWS::ApiGatewayV2::Stage" and properties.get("ApiId") == {
             "Ref": api_name
         }:
-            name = properties.get("StageName", DEFAULT_ROUTE)
-            return name if isinstance(name, str) else DEFAULT_ROUTE
-    return DEFAULT_ROUTE
+            stage = resolver.resolve(
+                properties.get("StageName", DEFAULT_STAGE), f"{name}.StageName"
+            )
+            if stage != DEFAULT_STAGE:
+                raise TemplateError(
+                    f"{api_name}: only the {DEFAULT_STAGE} stage is served offline, not {stage!r}"
+                )
 
 
 def _authorizers(
@@ -385,7 +275,7 @@ def _function(
     resource = resources.get(name)
     if not isinstance(resource, dict) or resource.get("Type") != "AWS::Lambda::Function":
         raise TemplateError(f"{name} is not a Lambda function in the template")
-    if resource.get("Condition") and not resolver.condition(resource["Condition"], name):
+    if not resolver.exists(name):
         raise TemplateError(f"{name} is not created with these parameters (condition false)")
     properties = resource.get("Properties", {})
     where = f"{name}.Environment"

@@ -1,8 +1,10 @@
-"""Every error the product raises on purpose, in one place.
+"""The errors both Lambdas share: the base error and those either side raises.
 
 Each class carries a stable ``reason`` code: it is what the decision log
 prints, what tests assert on, and what an operator greps for. Messages are
 fixed text chosen here: they never echo a token, a claim value or a secret.
+Errors only one package raises live in that package (``greeter/exceptions.py``,
+``local/exceptions.py``); the authorizer's token and key-set errors are below.
 """
 
 from __future__ import annotations
@@ -27,6 +29,12 @@ class ConfigurationError(ProductError):
     def __init__(self, variable: str, problem: str) -> None:
         self.variable = variable
         super().__init__(f"{variable}: {problem}")
+
+
+class MissingAuthContext(ProductError):
+    """A request reached a protected function without an authorizer context."""
+
+    reason = "missing_auth_context"
 
 
 # --- token problems: the authorizer answers deny -----------------------------
@@ -164,69 +172,3 @@ class JwksParseError(JwksError):
     """The fetched key set is not a usable JWKS document."""
 
     reason = "jwks_invalid"
-
-
-# --- greeter ------------------------------------------------------------------
-
-
-class BadRequest(ProductError):
-    """The request body is not what the route accepts: answered with a 400."""
-
-    reason = "bad_request"
-
-
-class MissingAuthContext(ProductError):
-    """A request reached a protected function without an authorizer context."""
-
-    reason = "missing_auth_context"
-
-
-# --- the offline stack (local/): never raised inside a Lambda ------------------
-
-
-class TemplateError(ProductError):
-    """The template cannot be served offline; the message says where and why."""
-
-    reason = "template"
-
-
-class Unresolvable(TemplateError):
-    """An intrinsic function whose value exists only in a deployed stack."""
-
-    reason = "unresolvable"
-
-
-class StartupError(ProductError):
-    """The offline stack cannot start; the message says why."""
-
-    reason = "startup"
-
-
-class InvocationError(ProductError):
-    """The function gave no usable result; API Gateway answers 500."""
-
-    reason = "invocation_failed"
-
-
-class FunctionTimeout(InvocationError):
-    """The function ran past its Timeout."""
-
-    reason = "timeout"
-
-
-class FunctionCrashed(InvocationError):
-    """The function's process died."""
-
-    reason = "crashed"
-
-
-class InitFailed(InvocationError):
-    """The function failed during initialisation (import)."""
-
-    reason = "init_failed"
-
-
-class FunctionRaised(InvocationError):
-    """The handler raised."""
-
-    reason = "unhandled_error"

@@ -1,32 +1,18 @@
+"""Fixtures for every test; the helpers they build on are in ``tests/helpers.py``."""
+
 from __future__ import annotations
 
-import datetime
 import logging
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from typing import Any, ClassVar
 
 import jwt
 import pytest
 import responses
 
-from authorizer.config import AuthorizerConfig, load_config
-from authorizer.handler import Authorizer
-from authorizer.jwks import Fetcher, JwksCache, fetch_jwks
-from authorizer.verify import TokenVerifier
-from shared.jsonlog import get_logger
-from tests.forge import CLIENT_ID, JWKS_URL, OTHER_CLIENT_ID, POOL_ID, forged_key, jwks_body
-
-BASE_ENV = {
-    "USER_POOL_ID": POOL_ID,
-    "APP_CLIENT_IDS": f"{CLIENT_ID}, {OTHER_CLIENT_ID}",
-    "LOG_LEVEL": "DEBUG",
-}
-
-
-def make_config(**overrides: str) -> AuthorizerConfig:
-    return load_config({**BASE_ENV, **overrides})
+from authorizer.config import AuthorizerConfig
+from authorizer.jwks import Fetcher, fetch_jwks
+from tests.forge import JWKS_URL, forged_key, jwks_body
+from tests.helpers import FakeClock, PyJWTDatetime, WiredAuthorizer, make_config, wire_authorizer
 
 
 @pytest.fixture
@@ -34,41 +20,9 @@ def config() -> AuthorizerConfig:
     return make_config()
 
 
-@dataclass
-class FakeClock:
-    """Wall-clock seconds for claims and verified tokens; the JWKS cache uses the same timeline.
-
-    PyJWT reads the time itself for exp/nbf/iat; while a test runs, it reads
-    the most recently made FakeClock instead (see ``_pyjwt_reads_the_fake_clock``).
-    """
-
-    now: float = field(default_factory=time.time)
-    latest: ClassVar[FakeClock | None] = None
-
-    def __post_init__(self) -> None:
-        FakeClock.latest = self
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-class _FakeClockDatetime(datetime.datetime):
-    """What PyJWT's ``datetime.now(tz=timezone.utc)`` returns during a test."""
-
-    @classmethod
-    def now(cls, tz: datetime.tzinfo | None = None) -> Any:
-        fake = FakeClock.latest
-        if fake is None:
-            return datetime.datetime.now(tz)
-        return datetime.datetime.fromtimestamp(fake.now, tz)
-
-
 @pytest.fixture(autouse=True)
 def _pyjwt_reads_the_fake_clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setattr(jwt.api_jwt, "datetime", _FakeClockDatetime)
+    monkeypatch.setattr(jwt.api_jwt, "datetime", PyJWTDatetime)
     yield
     FakeClock.latest = None
 
@@ -78,44 +32,12 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-@dataclass
-class Stack:
-    """An authorizer wired like app.py, with a fake clock and a mocked or fake JWKS fetch."""
-
-    authorizer: Authorizer
-    jwks: JwksCache
-    verifier: TokenVerifier
-    clock: FakeClock
-    fetches: list[str] = field(default_factory=list)
-
-    def handle(self, event: Any) -> dict[str, Any]:
-        return self.authorizer.handle(event)
-
-
-def build_stack(config: AuthorizerConfig, clock: FakeClock, fetch: Fetcher = fetch_jwks) -> Stack:
-    logger = get_logger("authorizer", config.log_level)
-    fetches: list[str] = []
-
-    def counting_fetch(url: str) -> bytes:
-        fetches.append(url)
-        return fetch(url)
-
-    jwks = JwksCache(
-        config.jwks_url,
-        cache_seconds=config.jwks_cache_seconds,
-        miss_cooldown_seconds=config.jwks_miss_cooldown_seconds,
-        logger=logger,
-        fetch=counting_fetch,
-        clock=clock,
-    )
-    verifier = TokenVerifier(config, jwks, clock=clock)
-    return Stack(Authorizer(verifier, logger, config.route_rules), jwks, verifier, clock, fetches)
-
-
 @pytest.fixture
-def make_stack(clock: FakeClock) -> Callable[..., Stack]:
-    def factory(config: AuthorizerConfig | None = None, fetch: Fetcher = fetch_jwks) -> Stack:
-        return build_stack(config or make_config(), clock, fetch)
+def make_wired(clock: FakeClock) -> Callable[..., WiredAuthorizer]:
+    def factory(
+        config: AuthorizerConfig | None = None, fetch: Fetcher = fetch_jwks
+    ) -> WiredAuthorizer:
+        return wire_authorizer(config or make_config(), clock, fetch)
 
     return factory
 
@@ -129,8 +51,10 @@ def jwks_endpoint() -> Iterator[responses.RequestsMock]:
 
 
 @pytest.fixture
-def stack(make_stack: Callable[..., Stack], jwks_endpoint: responses.RequestsMock) -> Stack:
-    return make_stack()
+def wired(
+    make_wired: Callable[..., WiredAuthorizer], jwks_endpoint: responses.RequestsMock
+) -> WiredAuthorizer:
+    return make_wired()
 
 
 @pytest.fixture(autouse=True)

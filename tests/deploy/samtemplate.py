@@ -1,122 +1,65 @@
-"""The deploy path, checked offline: transform template.yaml as `sam deploy` does,
-evaluate the CloudFormation intrinsics that matter for one set of parameters,
-and inspect `sam build` artifacts.
+"""The deploy path, checked offline: template.yaml transformed as `sam deploy` does
+(by local/sam.py, the one template reader), a model of one deploy for one set of
+parameters, and inspection of `sam build` artifacts.
 
 Shared by the tests in this package and by ``python -m tests.deploy.report``.
 """
 
 from __future__ import annotations
 
-import copy
 import os
-import re
 import struct
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
+
+from local.cfn import REGION, Resolver, parameter_values
+from local.sam import SamTemplate
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
-REGION = "us-east-1"
+STACK_NAME = "hello-stack"
 
 EM_AARCH64 = 183
 EM_X86_64 = 62
 
 
-class StubManagedPolicyLoader:
-    """What samtranslator asks IAM for when a function uses `Policies`. Offline
-    we know none: a template that needed one would fail on the KeyError."""
-
-    def load(self) -> dict[str, str]:
-        return {}
-
-
 def load_sam_template() -> dict[str, Any]:
-    from samtranslator.yaml_helper import yaml_parse
-
-    parsed: dict[str, Any] = yaml_parse(TEMPLATE.read_text())
-    return parsed
-
-
-def packaged(template: Mapping[str, Any]) -> dict[str, Any]:
-    """The template as `sam package` hands it to CloudFormation: local code
-    locations replaced by S3 objects (the transform refuses local paths)."""
-    result = copy.deepcopy(dict(template))
-    for logical_id, resource in result["Resources"].items():
-        if resource.get("Type") == "AWS::Serverless::Function":
-            resource["Properties"]["CodeUri"] = f"s3://deploy-bucket/{logical_id}.zip"
-    return result
+    """template.yaml as written."""
+    return SamTemplate.read(TEMPLATE).source
 
 
 def transform_template(parameter_values: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """samtranslator's transform, as CloudFormation runs it on `sam deploy`."""
-    from samtranslator.translator.transform import transform
-
-    os.environ.setdefault("AWS_DEFAULT_REGION", REGION)
-    result: dict[str, Any] = transform(
-        packaged(load_sam_template()), dict(parameter_values or {}), StubManagedPolicyLoader()
-    )
-    return result
+    """template.yaml as CloudFormation holds it after the SAM transform on `sam deploy`."""
+    return SamTemplate.read(TEMPLATE).transform(parameter_values).template
 
 
-# --- a small CloudFormation intrinsic evaluator ------------------------------
-
-
-@dataclass(frozen=True)
-class ResourceRef:
-    """A Ref or GetAtt to a resource: its value is only known after deploy."""
-
-    logical_id: str
-    attribute: str | None = None
-
-    def __str__(self) -> str:
-        return f"<{self.logical_id}{'.' + self.attribute if self.attribute else ''}>"
-
-
-class Stack:
-    """One deploy of a transformed template with given parameter values:
-    which resources and outputs exist, and what their properties resolve to."""
-
-    PSEUDO: ClassVar[dict[str, str | None]] = {
-        "AWS::Region": REGION,
-        "AWS::AccountId": "123456789012",
-        "AWS::Partition": "aws",
-        "AWS::URLSuffix": "amazonaws.com",
-        "AWS::StackName": "hello-stack",
-        "AWS::StackId": (
-            "arn:aws:cloudformation:us-east-1:123456789012:stack/hello-stack/"
-            "0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d"
-        ),
-        "AWS::NoValue": None,
-    }
+class DeployModel:
+    """One deploy of a transformed template with given parameter values: which
+    resources and outputs exist, and what their properties resolve to. What only
+    a deployed stack knows (a resource's id or ARN) resolves to a ``ResourceRef``."""
 
     def __init__(self, template: Mapping[str, Any], parameters: Mapping[str, str]) -> None:
         self.template = template
-        declared = template.get("Parameters", {})
-        unknown = set(parameters) - set(declared)
-        if unknown:
-            raise KeyError(f"not template parameters: {sorted(unknown)}")
-        self.parameters: dict[str, str] = {
-            name: str(parameters.get(name, spec.get("Default", "")))
-            for name, spec in declared.items()
-        }
-        # Conditions may name other conditions: evaluate on first use.
-        self._condition_exprs: dict[str, Any] = dict(template.get("Conditions", {}))
-        self._condition_values: dict[str, bool] = {}
+        self._resolver = Resolver(
+            template,
+            parameter_values(template, parameters),
+            placeholders=True,
+            stack_name=STACK_NAME,
+        )
 
     @property
     def conditions(self) -> dict[str, bool]:
-        return {name: self.condition(name) for name in self._condition_exprs}
+        return {name: self.condition(name) for name in self.template.get("Conditions", {})}
 
     def condition(self, name: str) -> bool:
-        if name not in self._condition_values:
-            self._condition_values[name] = bool(self.resolve(self._condition_exprs[name]))
-        return self._condition_values[name]
+        return self._resolver.condition(name)
 
     def exists(self, logical_id: str) -> bool:
-        condition = self.template["Resources"][logical_id].get("Condition")
-        return condition is None or self.condition(condition)
+        return self._resolver.exists(logical_id)
+
+    def resolve(self, node: Any) -> Any:
+        return self._resolver.resolve(node)
 
     def resources(self, resource_type: str | None = None) -> dict[str, dict[str, Any]]:
         return {
@@ -140,79 +83,12 @@ class Stack:
     def rule_failures(self) -> list[str]:
         failures = []
         for name, rule in self.template.get("Rules", {}).items():
-            if "RuleCondition" in rule and not self.resolve(rule["RuleCondition"]):
+            if "RuleCondition" in rule and not self._resolver.truth(rule["RuleCondition"]):
                 continue
             for assertion in rule["Assertions"]:
-                if not self.resolve(assertion["Assert"]):
+                if not self._resolver.truth(assertion["Assert"]):
                     failures.append(f"{name}: {assertion.get('AssertDescription', '')}")
         return failures
-
-    def _ref(self, name: str) -> Any:
-        if name in self.parameters:
-            return self.parameters[name]
-        if name in self.PSEUDO:
-            return self.PSEUDO[name]
-        if name in self.template["Resources"]:
-            if not self.exists(name):
-                raise LookupError(f"Ref to {name}, which this deploy does not create")
-            return ResourceRef(name)
-        raise KeyError(f"Ref to unknown name {name}")
-
-    def _sub(self, text: str, variables: Mapping[str, Any]) -> str:
-        def value(match: re.Match[str]) -> str:
-            name = match.group(1)
-            if name.startswith("!"):
-                return "${" + name[1:] + "}"
-            if name in variables:
-                return str(self.resolve(variables[name]))
-            if "." in name and name.split(".", 1)[0] in self.template["Resources"]:
-                logical_id, attribute = name.split(".", 1)
-                return str(ResourceRef(logical_id, attribute))
-            return str(self._ref(name))
-
-        return re.sub(r"\$\{([^}]+)\}", value, text)
-
-    def resolve(self, node: Any) -> Any:
-        if isinstance(node, list):
-            return [v for v in (self.resolve(item) for item in node) if v is not None]
-        if not isinstance(node, dict):
-            return node
-        if len(node) == 1:
-            ((key, arg),) = node.items()
-            if key == "Ref":
-                return self._ref(arg)
-            if key == "Condition":
-                return self.condition(arg)
-            if key == "Fn::If":
-                name, if_true, if_false = arg
-                return self.resolve(if_true if self.condition(name) else if_false)
-            if key == "Fn::Equals":
-                left, right = (self.resolve(x) for x in arg)
-                return str(left) == str(right)
-            if key == "Fn::Not":
-                return not self.resolve(arg[0])
-            if key == "Fn::And":
-                return all(self.resolve(x) for x in arg)
-            if key == "Fn::Or":
-                return any(self.resolve(x) for x in arg)
-            if key == "Fn::Join":
-                separator, items = arg
-                return separator.join(str(x) for x in self.resolve(items))
-            if key == "Fn::Split":
-                separator, text = arg
-                return str(self.resolve(text)).split(separator)
-            if key == "Fn::Select":
-                index, items = arg
-                return self.resolve(items)[int(self.resolve(index))]
-            if key == "Fn::GetAtt":
-                logical_id, attribute = arg if isinstance(arg, list) else arg.split(".", 1)
-                if not self.exists(logical_id):
-                    raise LookupError(f"GetAtt on {logical_id}, which this deploy does not create")
-                return ResourceRef(logical_id, attribute)
-            if key == "Fn::Sub":
-                text, variables = (arg, {}) if isinstance(arg, str) else arg
-                return self._sub(text, variables)
-        return {k: v for k, v in ((k, self.resolve(v)) for k, v in node.items()) if v is not None}
 
 
 # --- the HTTP API's OpenAPI body ---------------------------------------------
@@ -228,6 +104,24 @@ def operations(body: Mapping[str, Any]) -> Iterator[tuple[str, str, dict[str, An
         for method, operation in item.items():
             if isinstance(operation, dict):
                 yield method.upper(), path, operation
+
+
+# --- the SAM CLI and cfn-lint, run offline ---------------------------------------
+
+
+def offline_aws_env(home: Path) -> dict[str, str]:
+    """This environment with a region, no credentials anywhere, no telemetry, ``home`` as HOME."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(
+        AWS_DEFAULT_REGION=REGION,
+        AWS_CONFIG_FILE=str(home / "no-config"),
+        AWS_SHARED_CREDENTIALS_FILE=str(home / "no-credentials"),
+        AWS_EC2_METADATA_DISABLED="true",
+        SAM_CLI_TELEMETRY="0",
+        SAM_CLI_BETA_FEATURES="0",
+        HOME=str(home),
+    )
+    return env
 
 
 # --- artifacts -----------------------------------------------------------------

@@ -5,6 +5,7 @@ Needs the package registry (pip downloads the aarch64 wheels); CI has it.
 
 from __future__ import annotations
 
+import hashlib
 import http.server
 import json
 import os
@@ -20,15 +21,16 @@ import pytest
 
 from tests.deploy.samtemplate import (
     EM_AARCH64,
-    REGION,
     ROOT,
     TEMPLATE,
     artifact_report,
     elf_machine,
     load_sam_template,
+    offline_aws_env,
     tree_size,
 )
 from tests.forge import forged_key, jwks_body
+from tests.imports import imported_packages
 
 BIN = Path(sys.executable).parent
 
@@ -104,15 +106,7 @@ def build_dir(tmp_path_factory: pytest.TempPathFactory, pool_jwks: str) -> Path:
     """One real `sam build`, with the repository's samconfig.toml, into a temp dir."""
     tmp = tmp_path_factory.mktemp("sam")
     build = tmp / "build"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(
-        AWS_DEFAULT_REGION=REGION,
-        AWS_CONFIG_FILE=str(tmp / "no-config"),
-        AWS_SHARED_CREDENTIALS_FILE=str(tmp / "no-credentials"),
-        SAM_CLI_TELEMETRY="0",
-        HOME=str(tmp),
-        BAKE_JWKS_URL=pool_jwks,
-    )
+    env = {**offline_aws_env(tmp), "BAKE_JWKS_URL": pool_jwks}
     # `make test` runs us under make: the builder's own make must not inherit that.
     for name in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEFILES"):
         env.pop(name, None)
@@ -175,7 +169,7 @@ def test_artifact_holds_its_handler_and_shared(build_dir, logical_id):
     assert f"def {function}(" in source.read_text()
     package = module.split(".")[0]
     assert (artifact / package / "__init__.py").is_file()
-    for name in ("__init__.py", "context.py", "jsonlog.py", "http.py", "exceptions.py"):
+    for name in ("__init__.py", "context.py", "jsonlog.py", "exceptions.py"):
         assert (artifact / "shared" / name).is_file()
     # identical to the sources it was built from
     for path in (ROOT / package).glob("*.py"):
@@ -237,6 +231,36 @@ def test_no_dev_tools_tests_caches_or_scripts_in_the_artifact(build_dir, logical
     assert leftovers == []
     unzipped_limit = 250 * 1024 * 1024  # Lambda's limit; we should be far below it
     assert tree_size(artifact) < unzipped_limit // 10
+
+
+def shipped_from(directories: list[Path]) -> dict[bytes, Path]:
+    """Our non-empty files under ``directories``, by content hash."""
+    return {
+        hashlib.sha256(path.read_bytes()).digest(): path
+        for directory in directories
+        for path in directory.rglob("*")
+        if path.is_file() and path.stat().st_size and "__pycache__" not in path.parts
+    }
+
+
+@pytest.mark.parametrize("logical_id", ["AuthorizerFunction", "GreeterFunction"])
+def test_no_emulator_or_test_code_in_the_artifact(build_dir, logical_id):
+    artifact = build_dir / logical_id
+    assert top_level(artifact) & {"local", "tests"} == set()
+    offline_only = shipped_from([ROOT / "local", ROOT / "tests"])
+    files = [p for p in artifact.rglob("*") if p.is_file()]
+    copied = {
+        str(p.relative_to(artifact)): str(offline_only[digest].relative_to(ROOT))
+        for p in files
+        if (digest := hashlib.sha256(p.read_bytes()).digest()) in offline_only
+    }
+    assert copied == {}
+    importers = [
+        str(p.relative_to(artifact))
+        for p in files
+        if p.suffix == ".py" and "local" in imported_packages(p.read_bytes())
+    ]
+    assert importers == []
 
 
 def test_compiled_modules_are_for_aarch64(build_dir):

@@ -1,8 +1,8 @@
 """template.yaml, transformed as `sam deploy` transforms it, wires what the product promises.
 
 Each scenario is one deploy: the default (the stack creates a user pool) and an
-existing pool. The transform leaves Conditions to CloudFormation, so a small
-evaluator (tests/deploy/samtemplate.py) resolves them for each scenario.
+existing pool. The transform leaves Conditions to CloudFormation, so the offline
+evaluator (local/cfn.py, through DeployModel) resolves them for each scenario.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
+from local.cfn import ResourceRef
 from tests.deploy.samtemplate import (
-    ResourceRef,
-    Stack,
+    DeployModel,
     api_body,
     load_sam_template,
     operations,
@@ -30,11 +30,11 @@ AUTHORIZER_ARN = {"Fn::GetAtt": ["AuthorizerFunction", "Arn"]}
 
 
 @pytest.fixture(scope="module", params=sorted(SCENARIOS))
-def scenario(request: pytest.FixtureRequest) -> tuple[str, dict[str, Any], Stack]:
+def scenario(request: pytest.FixtureRequest) -> tuple[str, dict[str, Any], DeployModel]:
     name: str = request.param
     parameters = SCENARIOS[name]
     transformed = transform_template(parameters)
-    return name, transformed, Stack(transformed, parameters)
+    return name, transformed, DeployModel(transformed, parameters)
 
 
 @pytest.fixture(scope="module")
@@ -72,17 +72,17 @@ def test_result_cache_ttl_comes_from_the_parameter(transformed, ttl, expected):
     spec = transformed["Parameters"]["AuthorizerCacheTtlSeconds"]
     assert (spec["Type"], spec["MinValue"], spec["MaxValue"]) == ("Number", 0, 3600)
     parameters = {} if ttl is None else {"AuthorizerCacheTtlSeconds": ttl}
-    resolved = Stack(transformed, parameters).resolve(scheme)
+    resolved = DeployModel(transformed, parameters).resolve(scheme)
     assert resolved["authorizerResultTtlInSeconds"] == expected
 
 
 def test_api_gateway_may_invoke_the_authorizer(scenario):
     # Without this permission every request is a 500: an HTTP API gets none by default.
-    _, template, stack = scenario
+    _, template, model = scenario
     permissions = [
         props
-        for logical_id, resource in stack.resources("AWS::Lambda::Permission").items()
-        if (props := stack.properties(logical_id))["FunctionName"]
+        for logical_id, resource in model.resources("AWS::Lambda::Permission").items()
+        if (props := model.properties(logical_id))["FunctionName"]
         == ResourceRef("AuthorizerFunction", "Arn")
     ]
     assert len(permissions) == 1, permissions
@@ -100,21 +100,21 @@ def test_api_gateway_may_invoke_the_authorizer(scenario):
 
 
 def test_both_routes_go_to_the_greeter_under_the_authorizer(scenario):
-    _, template, stack = scenario
+    _, template, model = scenario
     body = api_body(template)
     routes = {f"{method} {path}": op for method, path, op in operations(body)}
     assert set(routes) == {"POST /hello", "GET /hello"}
     for route, operation in routes.items():
         assert operation["security"] == [{"CognitoAuthorizer": []}], route
-        integration = stack.resolve(operation["x-amazon-apigateway-integration"])
+        integration = model.resolve(operation["x-amazon-apigateway-integration"])
         assert integration["type"] == "aws_proxy"
         assert integration["payloadFormatVersion"] == "2.0"
         assert "/functions/<GreeterFunction.Arn>/invocations" in integration["uri"]
     # the greeter's own invoke permissions, one per route
     greeter_permissions = [
         props
-        for logical_id in stack.resources("AWS::Lambda::Permission")
-        if (props := stack.properties(logical_id))["FunctionName"] == ResourceRef("GreeterFunction")
+        for logical_id in model.resources("AWS::Lambda::Permission")
+        if (props := model.properties(logical_id))["FunctionName"] == ResourceRef("GreeterFunction")
     ]
     assert sorted(p["SourceArn"].rsplit("/", 2)[-2] for p in greeter_permissions) == ["GET", "POST"]
 
@@ -165,8 +165,8 @@ def test_authorizer_times_out_well_before_api_gateway_gives_up(transformed):
 
 def test_authorizer_environment_with_a_created_pool():
     template = transform_template({})
-    stack = Stack(template, {})
-    env = stack.properties("AuthorizerFunction")["Environment"]["Variables"]
+    model = DeployModel(template, {})
+    env = model.properties("AuthorizerFunction")["Environment"]["Variables"]
     assert env == {
         "USER_POOL_ID": ResourceRef("UserPool"),
         "APP_CLIENT_IDS": ResourceRef("UserPoolClient"),
@@ -174,7 +174,7 @@ def test_authorizer_environment_with_a_created_pool():
         "ROUTE_RULES": "",
         "LOG_LEVEL": "INFO",
     }
-    with_extra = Stack(template, {"AppClientIds": "3example", "TokenUse": "access"})
+    with_extra = DeployModel(template, {"AppClientIds": "3example", "TokenUse": "access"})
     env = with_extra.properties("AuthorizerFunction")["Environment"]["Variables"]
     assert env["APP_CLIENT_IDS"] == "<UserPoolClient>,3example"
     assert env["TOKEN_USE"] == "access"
@@ -183,8 +183,8 @@ def test_authorizer_environment_with_a_created_pool():
 def test_authorizer_environment_with_an_existing_pool():
     rules = '{"POST /hello": {"groups": ["greeters"]}}'
     parameters = {**EXISTING_POOL, "TokenUse": "id", "LogLevel": "DEBUG", "RouteRules": rules}
-    stack = Stack(transform_template(parameters), parameters)
-    env = stack.properties("AuthorizerFunction")["Environment"]["Variables"]
+    model = DeployModel(transform_template(parameters), parameters)
+    env = model.properties("AuthorizerFunction")["Environment"]["Variables"]
     assert env == {
         "USER_POOL_ID": "eu-west-1_AbC123xyz",
         "APP_CLIENT_IDS": "1example23456789,2example23456789",
@@ -192,7 +192,7 @@ def test_authorizer_environment_with_an_existing_pool():
         "ROUTE_RULES": rules,
         "LOG_LEVEL": "DEBUG",
     }
-    greeter_env = stack.properties("GreeterFunction")["Environment"]["Variables"]
+    greeter_env = model.properties("GreeterFunction")["Environment"]["Variables"]
     assert greeter_env == {"LOG_LEVEL": "DEBUG"}
 
 
@@ -200,8 +200,8 @@ def test_authorizer_environment_passes_the_authorizers_own_validation():
     from authorizer.config import load_config
 
     parameters = {**EXISTING_POOL, "TokenUse": "access"}
-    stack = Stack(transform_template(parameters), parameters)
-    env = stack.properties("AuthorizerFunction")["Environment"]["Variables"]
+    model = DeployModel(transform_template(parameters), parameters)
+    env = model.properties("AuthorizerFunction")["Environment"]["Variables"]
     config = load_config(env)
     assert config.user_pool_id == "eu-west-1_AbC123xyz"
     assert config.region == "eu-west-1"
@@ -210,18 +210,18 @@ def test_authorizer_environment_passes_the_authorizers_own_validation():
 
 
 def test_each_function_logs_to_its_own_group_with_retention_and_nothing_more(scenario):
-    _, _, stack = scenario
+    _, _, model = scenario
     for logical_id in ("AuthorizerFunction", "GreeterFunction"):
-        props = stack.properties(logical_id)
+        props = model.properties(logical_id)
         group = props["LoggingConfig"]["LogGroup"]
         assert isinstance(group, ResourceRef)
-        group_props = stack.properties(group.logical_id)
-        assert stack.template["Resources"][group.logical_id]["Type"] == "AWS::Logs::LogGroup"
+        group_props = model.properties(group.logical_id)
+        assert model.template["Resources"][group.logical_id]["Type"] == "AWS::Logs::LogGroup"
         assert group_props["RetentionInDays"] == "30"
         # least privilege: an own role that may write to that group and nothing else
         role = props["Role"]
         assert isinstance(role, ResourceRef)
-        role_props = stack.properties(role.logical_id)
+        role_props = model.properties(role.logical_id)
         assert "ManagedPolicyArns" not in role_props
         statements = [s for p in role_props["Policies"] for s in p["PolicyDocument"]["Statement"]]
         assert statements == [
@@ -231,9 +231,9 @@ def test_each_function_logs_to_its_own_group_with_retention_and_nothing_more(sce
                 "Resource": ResourceRef(group.logical_id, "Arn"),
             }
         ]
-    api_log = stack.properties("HelloApiApiGatewayDefaultStage")["AccessLogSettings"]
+    api_log = model.properties("HelloApiApiGatewayDefaultStage")["AccessLogSettings"]
     assert api_log["DestinationArn"] == ResourceRef("ApiAccessLogGroup", "Arn")
-    assert stack.properties("ApiAccessLogGroup")["RetentionInDays"] == "30"
+    assert model.properties("ApiAccessLogGroup")["RetentionInDays"] == "30"
 
 
 # --- Cognito and outputs --------------------------------------------------------
@@ -241,14 +241,14 @@ def test_each_function_logs_to_its_own_group_with_retention_and_nothing_more(sce
 
 def test_a_first_deploy_creates_a_pool_a_client_for_hosted_ui_and_password_auth_and_a_domain():
     template = transform_template({})
-    stack = Stack(template, {})
-    assert set(stack.resources("AWS::Cognito::UserPool")) == {"UserPool"}
-    pool = stack.properties("UserPool")
+    model = DeployModel(template, {})
+    assert set(model.resources("AWS::Cognito::UserPool")) == {"UserPool"}
+    pool = model.properties("UserPool")
     # Real usernames (GET /hello greets by cognito:username), email as a sign-in alias.
     assert pool["AliasAttributes"] == ["email"]
     assert "UsernameAttributes" not in pool
     assert pool["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is True
-    client = stack.properties("UserPoolClient")
+    client = model.properties("UserPoolClient")
     assert client["UserPoolId"] == ResourceRef("UserPool")
     assert client["GenerateSecret"] is False
     assert "ALLOW_USER_PASSWORD_AUTH" in client["ExplicitAuthFlows"]
@@ -258,25 +258,25 @@ def test_a_first_deploy_creates_a_pool_a_client_for_hosted_ui_and_password_auth_
     assert {"openid", "email"} <= set(client["AllowedOAuthScopes"])
     assert client["SupportedIdentityProviders"] == ["COGNITO"]
     assert client["CallbackURLs"]
-    domain = stack.properties("UserPoolDomain")["Domain"]
+    domain = model.properties("UserPoolDomain")["Domain"]
     # a valid, globally unique hosted-UI prefix
     assert re.fullmatch(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?", domain)
     assert not re.search("aws|amazon|cognito", domain)
-    assert stack.rule_failures() == []
+    assert model.rule_failures() == []
 
 
 def test_an_existing_pool_creates_no_cognito_resources():
-    stack = Stack(transform_template(EXISTING_POOL), EXISTING_POOL)
+    model = DeployModel(transform_template(EXISTING_POOL), EXISTING_POOL)
     cognito = [
-        lid for lid, r in stack.resources().items() if r["Type"].startswith("AWS::Cognito::")
+        lid for lid, r in model.resources().items() if r["Type"].startswith("AWS::Cognito::")
     ]
     assert cognito == []
-    assert stack.rule_failures() == []
+    assert model.rule_failures() == []
 
 
 def test_an_existing_pool_without_app_client_ids_is_refused_before_deploy():
     parameters = {"UserPoolId": "us-east-1_AbC123xyz"}
-    assert Stack(transform_template(parameters), parameters).rule_failures()
+    assert DeployModel(transform_template(parameters), parameters).rule_failures()
 
 
 @pytest.mark.parametrize(
@@ -307,8 +307,8 @@ def test_parameters_have_the_documented_defaults(transformed):
 
 
 def test_outputs_when_the_stack_creates_the_pool():
-    stack = Stack(transform_template({}), {})
-    outputs = stack.outputs()
+    model = DeployModel(transform_template({}), {})
+    outputs = model.outputs()
     assert outputs["ApiUrl"] == "https://<HelloApi>.execute-api.us-east-1.amazonaws.com/"
     assert outputs["UserPoolId"] == ResourceRef("UserPool")
     assert outputs["AppClientId"] == ResourceRef("UserPoolClient")
@@ -319,8 +319,8 @@ def test_outputs_when_the_stack_creates_the_pool():
 
 
 def test_outputs_with_an_existing_pool():
-    stack = Stack(transform_template(EXISTING_POOL), EXISTING_POOL)
-    outputs = stack.outputs()
+    model = DeployModel(transform_template(EXISTING_POOL), EXISTING_POOL)
+    outputs = model.outputs()
     assert outputs["UserPoolId"] == "eu-west-1_AbC123xyz"
     assert outputs["AppClientId"] == "1example23456789"
     assert "HostedUiLoginUrl" not in outputs
@@ -329,7 +329,7 @@ def test_outputs_with_an_existing_pool():
 
 def test_every_resource_reference_resolves_in_both_scenarios(scenario):
     # A Ref/GetAtt to a resource that a condition removed fails the deploy.
-    _, _, stack = scenario
-    for logical_id in stack.resources():
-        stack.resolve(stack.template["Resources"][logical_id])
-    stack.outputs()
+    _, _, model = scenario
+    for logical_id in model.resources():
+        model.resolve(model.template["Resources"][logical_id])
+    model.outputs()

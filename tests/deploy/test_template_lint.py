@@ -2,32 +2,20 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.deploy.samtemplate import REGION, ROOT, TEMPLATE
+from tests.deploy.samtemplate import ROOT, TEMPLATE, offline_aws_env
 
 BIN = Path(sys.executable).parent
 
 
 @pytest.fixture
 def offline_env(tmp_path: Path) -> dict[str, str]:
-    """A region, no credentials anywhere, no telemetry."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(
-        AWS_DEFAULT_REGION=REGION,
-        AWS_CONFIG_FILE=str(tmp_path / "no-config"),
-        AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "no-credentials"),
-        AWS_EC2_METADATA_DISABLED="true",
-        SAM_CLI_TELEMETRY="0",
-        SAM_CLI_BETA_FEATURES="0",
-        HOME=str(tmp_path),
-    )
-    return env
+    return offline_aws_env(tmp_path)
 
 
 def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:

@@ -1,22 +1,17 @@
+"""The offline stack from tests/e2e/templates/offline.yaml, started once for the session."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import pytest
 
-from tests.e2e.stackproc import TEMPLATES, RunningStack, start_stack
-
-# Set in the emulator's own environment: no function may see them.
-PARENT_CANARIES = {
-    "OFFLINE_PARENT_CANARY": "parent-only",
-    "AWS_ACCESS_KEY_ID": "parent-credential-canary",
-    "PYTHONPATH": "/parent/canary",
-}
+from tests.e2e.stackproc import PARENT_CANARIES, TEMPLATES, StackProcess, start_stack_process
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    running = start_stack(
+def offline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
+    running = start_stack_process(
         tmp_path_factory.mktemp("offline"),
         TEMPLATES / "offline.yaml",
         parameters={"AuthorizerCacheTtlSeconds": "2"},
@@ -29,5 +24,5 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
 
 
 @pytest.fixture(scope="session")
-def id_token(stack: RunningStack) -> str:
-    return stack.token("id")
+def id_token(offline: StackProcess) -> str:
+    return offline.token("id")

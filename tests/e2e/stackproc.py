@@ -21,6 +21,12 @@ import requests
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 START_TIMEOUT_SECONDS = 30.0
+# Set in the emulator's own environment: no function may see them.
+PARENT_CANARIES = {
+    "OFFLINE_PARENT_CANARY": "parent-only",
+    "AWS_ACCESS_KEY_ID": "parent-credential-canary",
+    "PYTHONPATH": "/parent/canary",
+}
 ACCESS_LINE = re.compile(
     r"^api\s+\| (?P<method>\S+) (?P<path>\S+) (?P<status>\d{3}) (?P<latency>[\d.]+)ms "
     r"authorizer=(?P<decision>\S+)(?P<cached> \(cached\))? route='(?P<route>[^']*)' "
@@ -29,7 +35,9 @@ ACCESS_LINE = re.compile(
 
 
 @dataclass
-class RunningStack:
+class StackProcess:
+    """A ``python -m local run`` child process, seen from a test: its output, state file, URLs."""
+
     process: subprocess.Popen[str]
     state_file: Path
     lines: list[str] = field(default_factory=list)
@@ -134,13 +142,13 @@ def _decisions(lines: Iterable[str]) -> list[dict[str, Any]]:
     return found
 
 
-def start_stack(
+def start_stack_process(
     tmp_dir: Path,
     template: Path,
     parameters: Mapping[str, str] | None = None,
     extra_env: Mapping[str, str] | None = None,
-) -> RunningStack:
-    state_file = tmp_dir / "stack.json"
+) -> StackProcess:
+    state_file = tmp_dir / "offline.json"
     command = [
         sys.executable,
         "-m",
@@ -166,21 +174,21 @@ def start_stack(
         stderr=subprocess.STDOUT,
         text=True,
     )
-    stack = RunningStack(process=process, state_file=state_file)
+    offline = StackProcess(process=process, state_file=state_file)
 
     def collect() -> None:
         assert process.stdout is not None
         for line in process.stdout:
-            with stack._lock:
-                stack.lines.append(line.rstrip("\n"))
+            with offline._lock:
+                offline.lines.append(line.rstrip("\n"))
 
     threading.Thread(target=collect, daemon=True).start()
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
     while not state_file.exists():
         if process.poll() is not None or time.monotonic() > deadline:
-            stack.stop()
-            output = "\n".join(stack.output())
+            offline.stop()
+            output = "\n".join(offline.output())
             raise RuntimeError(f"the offline stack did not start:\n{output}")
         time.sleep(0.05)
-    stack.state = json.loads(state_file.read_text(encoding="utf-8"))
-    return stack
+    offline.state = json.loads(state_file.read_text(encoding="utf-8"))
+    return offline

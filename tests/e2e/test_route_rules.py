@@ -5,32 +5,32 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.e2e.stackproc import ROOT, start_stack
+from tests.e2e.stackproc import ROOT, start_stack_process
 
 # The demo user is in "greeters", not "admins".
 RULES = {"POST /hello": {"groups": ["admins"]}}
 
 
 def test_an_allow_on_one_route_does_not_open_another(tmp_path: Path) -> None:
-    stack = start_stack(
+    offline = start_stack_process(
         tmp_path,
         ROOT / "template.yaml",
         parameters={"RouteRules": json.dumps(RULES), "AuthorizerCacheTtlSeconds": "300"},
     )
     try:
-        auth = {"Authorization": f"Bearer {stack.token('id')}"}
-        greeted = stack.request("GET", "/hello", headers=auth)
+        auth = {"Authorization": f"Bearer {offline.token('id')}"}
+        greeted = offline.request("GET", "/hello", headers=auth)
         assert greeted.status_code == 200, greeted.text
         # Same token, within the TTL: the cache is keyed per route too, so the
         # authorizer decides again, and the group rule denies.
-        refused = stack.request(
+        refused = offline.request(
             "POST", "/hello", headers=auth, json={"firstName": "B", "lastName": "M"}
         )
         assert refused.status_code == 403
-        decision = stack.decision_of(refused.headers["apigw-requestid"])
+        decision = offline.decision_of(refused.headers["apigw-requestid"])
         assert (decision["decision"], decision["reason"]) == ("deny", "missing_group")
-        again = stack.request("GET", "/hello", headers=auth)
+        again = offline.request("GET", "/hello", headers=auth)
         assert again.status_code == 200
-        assert "(cached)" in stack.access_line(again.headers["apigw-requestid"]).group(0)
+        assert "(cached)" in offline.access_line(again.headers["apigw-requestid"]).group(0)
     finally:
-        stack.stop()
+        offline.stop()

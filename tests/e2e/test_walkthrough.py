@@ -4,30 +4,27 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
-from tests.e2e.stackproc import ROOT, start_stack
+from tests.e2e.stackproc import ROOT, start_stack_process
 
 TEMPLATE = ROOT / "template.yaml"
 
 
-@pytest.mark.skipif(not TEMPLATE.exists(), reason="template.yaml not written yet")
 def test_readme_walkthrough_on_the_real_template(tmp_path: Path) -> None:
-    stack = start_stack(tmp_path, TEMPLATE)
+    offline = start_stack_process(tmp_path, TEMPLATE)
     try:
         # The state file is written after the banner, but our reader thread may lag behind.
-        banner = stack.wait_for_output("Offline stack is up", "demo user", "POST /hello")
+        banner = offline.wait_for_output("Offline stack is up", "demo user", "POST /hello")
         assert "demo user" in banner
         assert "POST /hello" in banner
 
-        refused = stack.request(
+        refused = offline.request(
             "POST", "/hello", json={"firstName": "Brian", "lastName": "Morrison"}
         )
         assert refused.status_code == 401
         assert refused.json() == {"message": "Unauthorized"}
 
-        token = stack.token("id")
-        greeted = stack.request(
+        token = offline.token("id")
+        greeted = offline.request(
             "POST",
             "/hello",
             headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
@@ -35,10 +32,10 @@ def test_readme_walkthrough_on_the_real_template(tmp_path: Path) -> None:
         )
         assert greeted.status_code == 200, greeted.text
         assert greeted.json()["message"] == "Hello Brian Morrison"
-        decision = stack.decision_of(greeted.headers["apigw-requestid"])
+        decision = offline.decision_of(greeted.headers["apigw-requestid"])
         assert (decision["decision"], decision["routeKey"]) == ("allow", "POST /hello")
     finally:
-        status = stack.stop()
-    assert status == 0, "\n".join(stack.output())
-    assert stack.output()[-1] == "stopped"
-    assert not stack.state_file.exists()
+        status = offline.stop()
+    assert status == 0, "\n".join(offline.output())
+    assert offline.output()[-1] == "stopped"
+    assert not offline.state_file.exists()

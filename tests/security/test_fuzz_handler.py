@@ -36,11 +36,11 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from authorizer.verify import MAX_TOKEN_CHARS
-from tests.conftest import FakeClock, Stack, build_stack, make_config
 from tests.forge import authorizer_event, b64url, b64url_json, claims, forged_key, jwks_body
+from tests.helpers import FakeClock, WiredAuthorizer, make_config, wire_authorizer
 from tests.leakcheck import assert_clean
 from tests.oracle import reference
-from tests.security.conftest import EXAMPLES, fuzz_settings
+from tests.security.fuzzing import EXAMPLES, fuzz_settings
 
 KEY: Final = forged_key()
 OTHER: Final = forged_key("impostor")
@@ -79,23 +79,23 @@ VALID_CONTEXTS: Final = {token: reference(token, PUBLIC, CONFIG) for token in VA
 VALID_SEGMENTS: Final = tuple({part for token in VALID for part in token.split(".")})
 
 
-# --- the harness: one stack per test, shared by its examples ---------------------
+# --- the harness: one wired authorizer per test, shared by its examples ---------
 
 
 @dataclass
 class Harness:
-    stack: Stack
+    wired: WiredAuthorizer
     name: str
     fetched: list[str] = field(default_factory=list)
 
     def decide(self, event: Any, secrets: tuple[str, ...] = ()) -> dict[str, Any] | None:
         """Run one event; check shape, time bound and logs; the context if allowed, else None."""
         EXAMPLES[self.name] += 1
-        self.stack.clock.now = time.time()
+        self.wired.clock.now = time.time()
         log = io.StringIO()  # every product log line goes to stdout, as in Lambda
         with contextlib.redirect_stdout(log):
             started = time.perf_counter()
-            response = self.stack.handle(event)  # any exception fails the property
+            response = self.wired.handle(event)  # any exception fails the property
             elapsed = time.perf_counter() - started
         assert elapsed < BOUND_SECONDS, f"took {elapsed:.3f} s"
         assert_clean(log.getvalue(), [s for s in secrets if s])
@@ -124,7 +124,7 @@ def harness(request: pytest.FixtureRequest) -> Iterator[Harness]:
         return jwks_body(KEY)
 
     started = time.monotonic()
-    yield Harness(build_stack(CONFIG, FakeClock(), fetch), request.node.name, fetched)
+    yield Harness(wire_authorizer(CONFIG, FakeClock(), fetch), request.node.name, fetched)
     # Keys come only from the configured URL (never jku/x5u), and a flood of unknown
     # kids costs at most one fetch per cooldown.
     assert set(fetched) <= {CONFIG.jwks_url}

@@ -1,7 +1,7 @@
 """The JWKS endpoint's fault matrix, against a real HTTP server on 127.0.0.1.
 
 Every fault is run through the whole authorizer (handler, verifier, cache, the
-real ``fetch_jwks`` over a socket) in the two situations DESIGN.md names:
+real ``fetch_jwks`` over a socket) in the two situations SECURITY.md describes:
 
 - no usable cached key: the authorizer raises (API Gateway answers 500 and
   does not cache it) well inside API Gateway's 10 s limit, does not hammer the
@@ -29,8 +29,8 @@ import pytest
 
 from authorizer.jwks import READ_TIMEOUT_SECONDS, USER_AGENT, fetch_jwks
 from shared.exceptions import JwksError, JwksFetchError
-from tests.conftest import FakeClock, Stack, build_stack, make_config
 from tests.forge import authorizer_event, claims, forged_key, jwks_body, sign
+from tests.helpers import FakeClock, WiredAuthorizer, make_config, wire_authorizer
 
 KEY: Final = forged_key()
 ROTATED: Final = forged_key("key-2")
@@ -40,7 +40,7 @@ COOLDOWN_SECONDS: Final = 10
 ANSWER_BOUND_SECONDS: Final = 6.0
 JWKS_PATH: Final = "/.well-known/jwks.json"
 UNRESOLVABLE_URL: Final = "https://jwks.invalid/.well-known/jwks.json"
-# The documented cap (README, DESIGN.md: API Gateway's own JWKS limit), not the code's constant.
+# The documented cap (README, SECURITY.md: API Gateway's own JWKS limit), not the code's constant.
 DOCUMENTED_CAP: Final = 150_000
 
 Behaviour = Callable[["Handler"], None]
@@ -264,7 +264,7 @@ FAULTS: Final = [
 @dataclass
 class Rig:
     server: LocalJwksServer
-    stack: Stack
+    wired: WiredAuthorizer
     unresolvable: bool = False
 
     def inject(self, fault: Fault) -> None:
@@ -281,12 +281,12 @@ class Rig:
             self.server.start()  # the same port again
 
     def token(self, key: Any = KEY) -> str:
-        return sign(claims(now=self.stack.clock.now), key)
+        return sign(claims(now=self.wired.clock.now), key)
 
     def decide(self, token: str) -> dict[str, Any]:
         started = time.monotonic()
         try:
-            return self.stack.handle(authorizer_event(token))
+            return self.wired.handle(authorizer_event(token))
         finally:
             elapsed = time.monotonic() - started
             assert elapsed < ANSWER_BOUND_SECONDS, f"answered after {elapsed:.2f} s"
@@ -305,7 +305,7 @@ def rig(jwks_server: LocalJwksServer) -> Rig:
         # The real fetch; a DNS fault sends it to a host that does not resolve.
         return fetch_jwks(UNRESOLVABLE_URL if holder[0].unresolvable else url)
 
-    holder.append(Rig(jwks_server, build_stack(config, FakeClock(), fetch)))
+    holder.append(Rig(jwks_server, wire_authorizer(config, FakeClock(), fetch)))
     return holder[0]
 
 
@@ -330,13 +330,13 @@ def test_fault_with_no_cached_key_raises_then_recovers(
     # Inside the cooldown: still undecided, and the endpoint is not asked again.
     rig.recover(KEY)
     fetches = rig.server.fetches
-    rig.stack.clock.advance(COOLDOWN_SECONDS / 2)
+    rig.wired.clock.advance(COOLDOWN_SECONDS / 2)
     with pytest.raises(JwksError):
         rig.decide(token)
     assert rig.server.fetches == fetches
 
     # The outage ends for us one cooldown after it ended for Cognito.
-    rig.stack.clock.advance(COOLDOWN_SECONDS / 2 + 1)
+    rig.wired.clock.advance(COOLDOWN_SECONDS / 2 + 1)
     assert rig.decide(token)["isAuthorized"] is True
     assert rig.server.fetches == fetches + 1
     assert {agent for _, agent in rig.server.seen} == {USER_AGENT}
@@ -350,17 +350,17 @@ def test_fault_after_expiry_serves_stale_keys_then_picks_up_rotation(
     assert rig.decide(rig.token())["isAuthorized"] is True
     assert rig.server.fetches == 1
     rig.inject(fault)
-    rig.stack.clock.advance(CACHE_SECONDS + 1)
+    rig.wired.clock.advance(CACHE_SECONDS + 1)
     capsys.readouterr()
 
     assert rig.decide(rig.token())["isAuthorized"] is True  # stale, not a 500 nor a 403
     warnings = [line for line in log_lines(capsys) if line["level"] == "WARNING"]
     assert [(w["message"], w["servingStale"]) for w in warnings] == [("jwks refresh failed", True)]
-    rig.stack.clock.advance(COOLDOWN_SECONDS / 2)
+    rig.wired.clock.advance(COOLDOWN_SECONDS / 2)
     assert rig.decide(rig.token())["isAuthorized"] is True  # no retry inside the cooldown
 
     rig.recover(KEY, ROTATED)
-    rig.stack.clock.advance(COOLDOWN_SECONDS / 2 + 1)
+    rig.wired.clock.advance(COOLDOWN_SECONDS / 2 + 1)
     assert rig.decide(rig.token(ROTATED))["isAuthorized"] is True
     assert rig.decide(rig.token())["isAuthorized"] is True
     assert {agent for _, agent in rig.server.seen} == {USER_AGENT}

@@ -10,7 +10,6 @@ import pytest
 import requests
 import responses
 
-from tests.conftest import Stack, make_config
 from tests.forge import (
     JWKS_URL,
     authorizer_event,
@@ -20,6 +19,7 @@ from tests.forge import (
     sign,
     sign_raw,
 )
+from tests.helpers import WiredAuthorizer, make_config
 from tests.leakcheck import assert_clean
 
 
@@ -60,32 +60,32 @@ def hostile_tokens(now: float) -> list[str]:
 
 
 def test_decisions_never_log_secrets(
-    make_stack: object,
+    make_wired: object,
     jwks_endpoint: responses.RequestsMock,
     everything_logged: io.StringIO,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    stack: Stack = make_stack(make_config(LOG_LEVEL="DEBUG"))  # type: ignore[operator]
-    tokens = hostile_tokens(stack.clock.now)
+    wired: WiredAuthorizer = make_wired(make_config(LOG_LEVEL="DEBUG"))  # type: ignore[operator]
+    tokens = hostile_tokens(wired.clock.now)
     for token in tokens:
         for scheme in ("Bearer ", ""):
-            stack.handle(authorizer_event(token, scheme=scheme))
+            wired.handle(authorizer_event(token, scheme=scheme))
     assert_clean(capsys.readouterr().out + everything_logged.getvalue(), tokens)
 
 
 def test_outage_logs_never_log_secrets(
-    make_stack: object, everything_logged: io.StringIO, capsys: pytest.CaptureFixture[str]
+    make_wired: object, everything_logged: io.StringIO, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    stack: Stack = make_stack(make_config(LOG_LEVEL="DEBUG"))  # type: ignore[operator]
-    tokens = hostile_tokens(stack.clock.now)
+    wired: WiredAuthorizer = make_wired(make_config(LOG_LEVEL="DEBUG"))  # type: ignore[operator]
+    tokens = hostile_tokens(wired.clock.now)
     with responses.RequestsMock() as mock:
         mock.get(JWKS_URL, body=requests.exceptions.ConnectionError("refused"))
         for token in tokens:
             errors: list[str] = []
             try:
-                stack.handle(authorizer_event(token))
+                wired.handle(authorizer_event(token))
             except Exception as err:  # noqa: BLE001 - the message is what we inspect
                 errors.append(str(err))
             assert all(token not in message for message in errors)
-            stack.clock.advance(11)
+            wired.clock.advance(11)
     assert_clean(capsys.readouterr().out + everything_logged.getvalue(), tokens)

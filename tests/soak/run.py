@@ -41,7 +41,7 @@ from typing import Any, Final
 
 import jwt
 
-from tests.e2e.stackproc import ROOT, RunningStack, start_stack
+from tests.e2e.stackproc import ROOT, StackProcess, start_stack_process
 from tests.forge import b64url_json, forged_key, sign, sign_raw
 from tests.leakcheck import assert_clean
 
@@ -388,14 +388,14 @@ def decision_count(lines: list[str]) -> int:
 
 
 @contextlib.contextmanager
-def offline_stack(workdir: Path) -> Iterator[RunningStack]:
-    stack = start_stack(
+def offline_stack(workdir: Path) -> Iterator[StackProcess]:
+    offline = start_stack_process(
         workdir, ROOT / "template.yaml", parameters={"AuthorizerCacheTtlSeconds": "0"}
     )
     try:
-        yield stack
+        yield offline
     finally:
-        stack.stop()
+        offline.stop()
 
 
 def soak(
@@ -411,9 +411,9 @@ def soak(
     log: Callable[[str], None] = lambda _line: None,
 ) -> SoakResult:
     """The whole run; ``problems`` in the result say what failed, if anything."""
-    with tempfile.TemporaryDirectory(prefix="soak-") as tmp, offline_stack(Path(tmp)) as stack:
+    with tempfile.TemporaryDirectory(prefix="soak-") as tmp, offline_stack(Path(tmp)) as offline:
         workdir = Path(tmp)
-        cognito = stack.cognito
+        cognito = offline.cognito
         users = create_users(cognito, EXTRA_USERS)
         logins = [login(cognito, user) for user in users]
         first = jwt.decode(logins[0]["id"], options={"verify_signature": False})
@@ -422,7 +422,7 @@ def soak(
         log(f"minting tokens for {len(users)} users ...")
         cases = build_cases(minter, users, logins, requests, distinct_valid, seed)
         valid = [c for c in cases if c["kind"] == "valid"]
-        plan = {"url": stack.url, "concurrency": concurrency}
+        plan = {"url": offline.url, "concurrency": concurrency}
 
         log(f"warm-up: {warmup} requests ...")
         warm = run_driver(
@@ -430,17 +430,17 @@ def soak(
             workdir,
             "warmup",
         )
-        rss_start = rss_of(stack.process.pid)
+        rss_start = rss_of(offline.process.pid)
         log(f"measured run: up to {requests} requests or {seconds:.0f} s ...")
-        with RssSampler(stack.process.pid) as sampler:
+        with RssSampler(offline.process.pid) as sampler:
             report = run_driver(
                 {**plan, "requests": requests, "seconds": seconds, "cases": cases},
                 workdir,
                 "run",
             )
-        rss_end = rss_of(stack.process.pid)
+        rss_end = rss_of(offline.process.pid)
         time.sleep(0.5)  # let the stack's last output lines arrive
-        lines = stack.output()
+        lines = offline.output()
 
     result = SoakResult(
         report=report,

@@ -11,8 +11,8 @@ import responses
 
 from authorizer.handler import build_authorizer
 from scripts import bake_jwks
-from tests.conftest import make_config
 from tests.forge import JWKS_URL, POOL_ID, authorizer_event, claims, forged_key, jwks_body, sign
+from tests.helpers import make_config
 
 
 def write_baked(path: Path, *kids: str, age: float = 60.0, url: str = JWKS_URL) -> Path:

@@ -4,7 +4,7 @@ import pytest
 
 from authorizer.config import load_config
 from shared.exceptions import ConfigurationError
-from tests.conftest import BASE_ENV
+from tests.helpers import BASE_ENV
 
 
 def config_error(**overrides: str) -> ConfigurationError:

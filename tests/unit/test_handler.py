@@ -13,7 +13,6 @@ from jwt.algorithms import RSAAlgorithm
 
 import authorizer.verify as verify
 from shared.exceptions import ConfigurationError
-from tests.conftest import BASE_ENV, Stack, make_config
 from tests.forge import (
     JWKS_URL,
     authorizer_event,
@@ -23,6 +22,7 @@ from tests.forge import (
     jwks_body,
     sign,
 )
+from tests.helpers import BASE_ENV, WiredAuthorizer, make_config
 
 
 def decisions(out: str) -> list[dict[str, Any]]:
@@ -30,9 +30,9 @@ def decisions(out: str) -> list[dict[str, Any]]:
     return [line for line in lines if line["message"] == "authorization decision"]
 
 
-def test_allow_log_line(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
+def test_allow_log_line(wired: WiredAuthorizer, capsys: pytest.CaptureFixture[str]) -> None:
     capsys.readouterr()
-    stack.handle(authorizer_event(sign(claims("access"))))
+    wired.handle(authorizer_event(sign(claims("access"))))
     [line] = decisions(capsys.readouterr().out)
     assert line["level"] == "INFO"
     assert line["decision"] == "allow"
@@ -46,13 +46,13 @@ def test_allow_log_line(stack: Stack, capsys: pytest.CaptureFixture[str]) -> Non
 
 
 def test_deny_log_names_unverified_sub_only_after_signature(
-    stack: Stack, capsys: pytest.CaptureFixture[str]
+    wired: WiredAuthorizer, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    now = stack.clock.now
+    now = wired.clock.now
     capsys.readouterr()
-    stack.handle(authorizer_event(sign(claims(iat=now - 7200, exp=now - 3600))))
+    wired.handle(authorizer_event(sign(claims(iat=now - 7200, exp=now - 3600))))
     header, _, signature = sign(claims(sub="victim")).split(".")
-    stack.handle(authorizer_event(f"{header}.{b64url_json(claims(sub='victim'))}.{signature}x"))
+    wired.handle(authorizer_event(f"{header}.{b64url_json(claims(sub='victim'))}.{signature}x"))
     expired, forged = decisions(capsys.readouterr().out)
     assert (expired["reason"], expired["sub"]) == (
         "expired",
@@ -62,14 +62,14 @@ def test_deny_log_names_unverified_sub_only_after_signature(
 
 
 def test_jwks_failure_logs_an_error_and_raises(
-    make_stack: Any, capsys: pytest.CaptureFixture[str]
+    make_wired: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with responses.RequestsMock() as mock:
         mock.get(JWKS_URL, status=500, body="{}", content_type="application/json")
-        stack = make_stack()
+        wired = make_wired()
         capsys.readouterr()
         with pytest.raises(Exception, match="HTTP 500"):
-            stack.handle(authorizer_event(sign(claims())))
+            wired.handle(authorizer_event(sign(claims())))
     [line] = decisions(capsys.readouterr().out)
     assert (line["level"], line["decision"], line["reason"]) == (
         "ERROR",
@@ -79,16 +79,16 @@ def test_jwks_failure_logs_an_error_and_raises(
 
 
 @pytest.mark.parametrize("event", [None, "Bearer x", 42, ["Bearer x"]])
-def test_non_object_event_is_denied(stack: Stack, event: Any) -> None:
-    assert stack.handle(event) == {"isAuthorized": False}
+def test_non_object_event_is_denied(wired: WiredAuthorizer, event: Any) -> None:
+    assert wired.handle(event) == {"isAuthorized": False}
 
 
 def test_log_level_warning_silences_decisions(
-    make_stack: Any, jwks_endpoint: Any, capsys: pytest.CaptureFixture[str]
+    make_wired: Any, jwks_endpoint: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    stack = make_stack(make_config(LOG_LEVEL="WARNING"))
+    wired = make_wired(make_config(LOG_LEVEL="WARNING"))
     capsys.readouterr()
-    stack.handle(authorizer_event(sign(claims())))
+    wired.handle(authorizer_event(sign(claims())))
     assert decisions(capsys.readouterr().out) == []
 
 
@@ -96,51 +96,51 @@ def test_log_level_warning_silences_decisions(
 
 
 def test_repeated_token_skips_the_signature_check(
-    stack: Stack, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    wired: WiredAuthorizer, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     token = sign(claims())
-    first = stack.handle(authorizer_event(token))
+    first = wired.handle(authorizer_event(token))
 
     def no_rsa(*_: Any) -> bool:
         raise AssertionError("the RSA check ran for a remembered token")
 
     monkeypatch.setattr(RSAAlgorithm, "verify", no_rsa)
     capsys.readouterr()
-    assert stack.handle(authorizer_event(token)) == first
+    assert wired.handle(authorizer_event(token)) == first
     [line] = decisions(capsys.readouterr().out)
     assert line["verifiedTokenCache"] is True
 
 
-def test_remembered_token_expires_at_exp(stack: Stack) -> None:
-    now = stack.clock.now
+def test_remembered_token_expires_at_exp(wired: WiredAuthorizer) -> None:
+    now = wired.clock.now
     token = sign(claims(iat=now, exp=now + 60))
-    assert stack.handle(authorizer_event(token))["isAuthorized"] is True
-    stack.clock.advance(61)  # past exp, inside the leeway: re-verified, still allowed
-    assert stack.handle(authorizer_event(token))["isAuthorized"] is True
-    stack.clock.advance(30)  # past exp + leeway
-    assert stack.handle(authorizer_event(token)) == {"isAuthorized": False}
+    assert wired.handle(authorizer_event(token))["isAuthorized"] is True
+    wired.clock.advance(61)  # past exp, inside the leeway: re-verified, still allowed
+    assert wired.handle(authorizer_event(token))["isAuthorized"] is True
+    wired.clock.advance(30)  # past exp + leeway
+    assert wired.handle(authorizer_event(token)) == {"isAuthorized": False}
 
 
 def test_remembered_token_is_forgotten_when_its_key_goes(
-    stack: Stack, jwks_endpoint: responses.RequestsMock
+    wired: WiredAuthorizer, jwks_endpoint: responses.RequestsMock
 ) -> None:
-    token = sign(claims(exp=stack.clock.now + 7200))
-    assert stack.handle(authorizer_event(token))["isAuthorized"] is True
+    token = sign(claims(exp=wired.clock.now + 7200))
+    assert wired.handle(authorizer_event(token))["isAuthorized"] is True
     jwks_endpoint.replace(
         responses.GET,
         JWKS_URL,
         body=jwks_body(forged_key("key-2")),
         content_type="application/json",
     )
-    stack.clock.advance(3601)  # the set is refreshed and key-1 is gone
-    assert stack.handle(authorizer_event(token)) == {"isAuthorized": False}
+    wired.clock.advance(3601)  # the set is refreshed and key-1 is gone
+    assert wired.handle(authorizer_event(token)) == {"isAuthorized": False}
 
 
 def test_remembered_token_is_forgotten_when_its_kid_gets_new_material(
-    stack: Stack, jwks_endpoint: responses.RequestsMock
+    wired: WiredAuthorizer, jwks_endpoint: responses.RequestsMock
 ) -> None:
-    token = sign(claims(exp=stack.clock.now + 7200))
-    assert stack.handle(authorizer_event(token))["isAuthorized"] is True
+    token = sign(claims(exp=wired.clock.now + 7200))
+    assert wired.handle(authorizer_event(token))["isAuthorized"] is True
     replacement = forged_key("replacement").jwk(kid="key-1")
     jwks_endpoint.replace(
         responses.GET,
@@ -148,24 +148,26 @@ def test_remembered_token_is_forgotten_when_its_kid_gets_new_material(
         body=json.dumps({"keys": [replacement]}),
         content_type="application/json",
     )
-    stack.clock.advance(3601)
-    assert stack.handle(authorizer_event(token)) == {"isAuthorized": False}
+    wired.clock.advance(3601)
+    assert wired.handle(authorizer_event(token)) == {"isAuthorized": False}
 
 
 def test_a_refresh_with_the_same_keys_keeps_remembered_tokens(
-    stack: Stack, capsys: pytest.CaptureFixture[str]
+    wired: WiredAuthorizer, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    token = sign(claims(exp=stack.clock.now + 7200))
-    stack.handle(authorizer_event(token))
-    stack.clock.advance(3601)
+    token = sign(claims(exp=wired.clock.now + 7200))
+    wired.handle(authorizer_event(token))
+    wired.clock.advance(3601)
     capsys.readouterr()
-    stack.handle(authorizer_event(token))
+    wired.handle(authorizer_event(token))
     [line] = decisions(capsys.readouterr().out)
     assert line["verifiedTokenCache"] is True
-    assert len(stack.fetches) == 2
+    assert len(wired.fetches) == 2
 
 
-def test_denied_tokens_are_not_remembered(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_denied_tokens_are_not_remembered(
+    wired: WiredAuthorizer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     checks: list[bytes] = []
     real = RSAAlgorithm.verify
 
@@ -176,12 +178,12 @@ def test_denied_tokens_are_not_remembered(stack: Stack, monkeypatch: pytest.Monk
     monkeypatch.setattr(RSAAlgorithm, "verify", counting)
     token = sign(claims(), forged_key("impostor"), kid="key-1")
     for _ in range(2):
-        assert stack.handle(authorizer_event(token)) == {"isAuthorized": False}
+        assert wired.handle(authorizer_event(token)) == {"isAuthorized": False}
     assert len(checks) == 2  # checked again, not answered from memory
 
 
 def test_a_bug_is_logged_and_fails_closed(
-    stack: Stack, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    wired: WiredAuthorizer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     def broken(*_: Any) -> None:
         raise RuntimeError("bug")
@@ -189,7 +191,7 @@ def test_a_bug_is_logged_and_fails_closed(
     monkeypatch.setattr(verify, "check_claims", broken)
     capsys.readouterr()
     with pytest.raises(RuntimeError):
-        stack.handle(authorizer_event(sign(claims())))
+        wired.handle(authorizer_event(sign(claims())))
     [line] = decisions(capsys.readouterr().out)
     assert (line["decision"], line["reason"], line["error"]) == (
         "error",

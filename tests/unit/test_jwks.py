@@ -1,4 +1,4 @@
-"""The JWKS cache and fetch: faults, staleness, rotation and floods (DESIGN.md, "JWKS cache")."""
+"""The JWKS cache and fetch: faults, staleness, rotation and floods (README.md, "JWKS cache")."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ import responses
 
 from authorizer.jwks import MAX_JWKS_BYTES, USER_AGENT, fetch_jwks, parse_jwks
 from shared.exceptions import JwksError, JwksFetchError, JwksParseError
-from tests.conftest import Stack, make_config
 from tests.forge import JWKS_URL, authorizer_event, claims, forged_key, jwks_body, sign
+from tests.helpers import WiredAuthorizer, make_config
 
-Factory = Callable[..., Stack]
+Factory = Callable[..., WiredAuthorizer]
 
 
 def serve(mock: responses.RequestsMock, **kwargs: object) -> None:
@@ -26,9 +26,9 @@ def serve_keys(mock: responses.RequestsMock, *kids: str) -> None:
     serve(mock, body=jwks_body(*(forged_key(k) for k in kids)), content_type="application/json")
 
 
-def allowed(stack: Stack, kid: str = "key-1") -> bool:
-    token = sign(claims(now=stack.clock.now), forged_key(kid))
-    return stack.handle(authorizer_event(token))["isAuthorized"] is True
+def allowed(wired: WiredAuthorizer, kid: str = "key-1") -> bool:
+    token = sign(claims(now=wired.clock.now), forged_key(kid))
+    return wired.handle(authorizer_event(token))["isAuthorized"] is True
 
 
 # --- fetch -------------------------------------------------------------------
@@ -113,20 +113,22 @@ def test_duplicate_kid_with_the_same_key_is_kept() -> None:
 # --- cache behaviour through the handler ---------------------------------------
 
 
-def test_fetched_once_for_many_requests(stack: Stack) -> None:
+def test_fetched_once_for_many_requests(wired: WiredAuthorizer) -> None:
     for _ in range(5):
-        assert allowed(stack)
-    assert len(stack.fetches) == 1
+        assert allowed(wired)
+    assert len(wired.fetches) == 1
 
 
-def test_refetched_after_cache_seconds(stack: Stack, jwks_endpoint: responses.RequestsMock) -> None:
-    assert allowed(stack)
-    stack.clock.advance(3599)
-    assert allowed(stack)
-    assert len(stack.fetches) == 1
-    stack.clock.advance(2)
-    assert allowed(stack)
-    assert len(stack.fetches) == 2
+def test_refetched_after_cache_seconds(
+    wired: WiredAuthorizer, jwks_endpoint: responses.RequestsMock
+) -> None:
+    assert allowed(wired)
+    wired.clock.advance(3599)
+    assert allowed(wired)
+    assert len(wired.fetches) == 1
+    wired.clock.advance(2)
+    assert allowed(wired)
+    assert len(wired.fetches) == 2
 
 
 @pytest.mark.parametrize(
@@ -140,151 +142,155 @@ def test_refetched_after_cache_seconds(stack: Stack, jwks_endpoint: responses.Re
     ],
 )
 def test_no_keys_and_fault_raises(
-    make_stack: Factory, jwks_endpoint: responses.RequestsMock, fault: dict[str, object]
+    make_wired: Factory, jwks_endpoint: responses.RequestsMock, fault: dict[str, object]
 ) -> None:
     serve(jwks_endpoint, **fault)
-    stack = make_stack()
+    wired = make_wired()
     token = sign(claims())
     with pytest.raises(JwksError):
-        stack.handle(authorizer_event(token))
+        wired.handle(authorizer_event(token))
 
 
 def test_stale_keys_serve_when_refresh_fails(
-    stack: Stack, jwks_endpoint: responses.RequestsMock, capsys: pytest.CaptureFixture[str]
+    wired: WiredAuthorizer,
+    jwks_endpoint: responses.RequestsMock,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    assert allowed(stack)
+    assert allowed(wired)
     serve(jwks_endpoint, status=503, body="{}", content_type="application/json")
-    stack.clock.advance(3601)
+    wired.clock.advance(3601)
     capsys.readouterr()
-    assert allowed(stack)
+    assert allowed(wired)
     logs = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     warnings = [line for line in logs if line["level"] == "WARNING"]
     assert warnings
     assert warnings[0]["message"] == "jwks refresh failed"
     assert warnings[0]["servingStale"] is True
-    assert len(stack.fetches) == 2
+    assert len(wired.fetches) == 2
 
 
 def test_failed_fetch_is_retried_after_cooldown_and_recovers(
-    make_stack: Factory, jwks_endpoint: responses.RequestsMock
+    make_wired: Factory, jwks_endpoint: responses.RequestsMock
 ) -> None:
     serve(jwks_endpoint, status=500, body="{}", content_type="application/json")
-    stack = make_stack()
+    wired = make_wired()
     token = sign(claims())
     with pytest.raises(JwksError):
-        stack.handle(authorizer_event(token))
+        wired.handle(authorizer_event(token))
     serve_keys(jwks_endpoint, "key-1")
-    stack.clock.advance(5)  # inside the cooldown: no new fetch, still undecided
+    wired.clock.advance(5)  # inside the cooldown: no new fetch, still undecided
     with pytest.raises(JwksError):
-        stack.handle(authorizer_event(token))
-    assert len(stack.fetches) == 1
-    stack.clock.advance(5)  # the cooldown (10 s) has passed: the outage ends for us too
-    assert stack.handle(authorizer_event(token))["isAuthorized"] is True
-    assert len(stack.fetches) == 2
+        wired.handle(authorizer_event(token))
+    assert len(wired.fetches) == 1
+    wired.clock.advance(5)  # the cooldown (10 s) has passed: the outage ends for us too
+    assert wired.handle(authorizer_event(token))["isAuthorized"] is True
+    assert len(wired.fetches) == 2
 
 
 def test_outage_never_turns_into_a_deny(
-    make_stack: Factory, jwks_endpoint: responses.RequestsMock
+    make_wired: Factory, jwks_endpoint: responses.RequestsMock
 ) -> None:
     serve(jwks_endpoint, body=requests.exceptions.ConnectionError())
-    stack = make_stack()
+    wired = make_wired()
     for _ in range(3):
         with pytest.raises(JwksError):
-            stack.handle(authorizer_event(sign(claims(), forged_key("new-key"))))
-        stack.clock.advance(11)
+            wired.handle(authorizer_event(sign(claims(), forged_key("new-key"))))
+        wired.clock.advance(11)
 
 
-def test_rotation_new_kid_is_picked_up(stack: Stack, jwks_endpoint: responses.RequestsMock) -> None:
-    assert allowed(stack)
+def test_rotation_new_kid_is_picked_up(
+    wired: WiredAuthorizer, jwks_endpoint: responses.RequestsMock
+) -> None:
+    assert allowed(wired)
     serve_keys(jwks_endpoint, "key-1", "key-2")
-    stack.clock.advance(11)  # past the cooldown of the first fetch
-    assert allowed(stack, "key-2")
-    assert len(stack.fetches) == 2
-    assert allowed(stack, "key-1")
+    wired.clock.advance(11)  # past the cooldown of the first fetch
+    assert allowed(wired, "key-2")
+    assert len(wired.fetches) == 2
+    assert allowed(wired, "key-1")
 
 
 def test_new_kid_inside_the_cooldown_is_denied_then_picked_up(
-    stack: Stack, jwks_endpoint: responses.RequestsMock
+    wired: WiredAuthorizer, jwks_endpoint: responses.RequestsMock
 ) -> None:
-    assert allowed(stack)
+    assert allowed(wired)
     serve_keys(jwks_endpoint, "key-1", "key-2")
-    stack.clock.advance(3)
-    assert not allowed(stack, "key-2")
-    assert len(stack.fetches) == 1
-    stack.clock.advance(10)
-    assert allowed(stack, "key-2")
+    wired.clock.advance(3)
+    assert not allowed(wired, "key-2")
+    assert len(wired.fetches) == 1
+    wired.clock.advance(10)
+    assert allowed(wired, "key-2")
 
 
 def test_removed_key_stops_working_after_refresh(
-    stack: Stack, jwks_endpoint: responses.RequestsMock
+    wired: WiredAuthorizer, jwks_endpoint: responses.RequestsMock
 ) -> None:
-    assert allowed(stack)
+    assert allowed(wired)
     serve_keys(jwks_endpoint, "key-2")
-    stack.clock.advance(3601)
-    assert not allowed(stack)
+    wired.clock.advance(3601)
+    assert not allowed(wired)
 
 
-def test_flood_of_unknown_kids_is_bounded(stack: Stack) -> None:
-    assert allowed(stack)
+def test_flood_of_unknown_kids_is_bounded(wired: WiredAuthorizer) -> None:
+    assert allowed(wired)
     for i in range(200):
-        token = sign(claims(now=stack.clock.now), forged_key("key-1"), kid=f"made-up-{i}")
-        assert stack.handle(authorizer_event(token)) == {"isAuthorized": False}
-        stack.clock.advance(0.5)  # 100 s in all: at most one refetch per 10 s cooldown
-    assert len(stack.fetches) <= 1 + 100 // 10
+        token = sign(claims(now=wired.clock.now), forged_key("key-1"), kid=f"made-up-{i}")
+        assert wired.handle(authorizer_event(token)) == {"isAuthorized": False}
+        wired.clock.advance(0.5)  # 100 s in all: at most one refetch per 10 s cooldown
+    assert len(wired.fetches) <= 1 + 100 // 10
 
 
-def test_miss_cooldown_setting(make_stack: Factory, jwks_endpoint: responses.RequestsMock) -> None:
-    stack = make_stack(make_config(JWKS_MISS_COOLDOWN_SECONDS="60"))
-    assert allowed(stack)
+def test_miss_cooldown_setting(make_wired: Factory, jwks_endpoint: responses.RequestsMock) -> None:
+    wired = make_wired(make_config(JWKS_MISS_COOLDOWN_SECONDS="60"))
+    assert allowed(wired)
     serve_keys(jwks_endpoint, "key-1", "key-2")
-    stack.clock.advance(30)
-    assert not allowed(stack, "key-2")
-    stack.clock.advance(31)
-    assert allowed(stack, "key-2")
+    wired.clock.advance(30)
+    assert not allowed(wired, "key-2")
+    wired.clock.advance(31)
+    assert allowed(wired, "key-2")
 
 
 def test_garbage_tokens_never_fetch(
-    make_stack: Factory, jwks_endpoint: responses.RequestsMock
+    make_wired: Factory, jwks_endpoint: responses.RequestsMock
 ) -> None:
-    stack = make_stack()
+    wired = make_wired()
     for token in ["garbage", "a.b.c", sign(claims()) + "x"]:
-        stack.handle(authorizer_event(token))
-    assert stack.fetches == []
+        wired.handle(authorizer_event(token))
+    assert wired.fetches == []
 
 
 def test_warm_fetches_before_the_first_request(
-    stack: Stack, jwks_endpoint: responses.RequestsMock
+    wired: WiredAuthorizer, jwks_endpoint: responses.RequestsMock
 ) -> None:
-    stack.jwks.warm()
-    assert len(stack.fetches) == 1
-    assert allowed(stack)
-    assert len(stack.fetches) == 1
+    wired.jwks.warm()
+    assert len(wired.fetches) == 1
+    assert allowed(wired)
+    assert len(wired.fetches) == 1
 
 
 def test_failed_warm_is_retried_after_the_cooldown(
-    stack: Stack, jwks_endpoint: responses.RequestsMock
+    wired: WiredAuthorizer, jwks_endpoint: responses.RequestsMock
 ) -> None:
     serve(jwks_endpoint, body=requests.exceptions.ConnectionError())
-    stack.jwks.warm()
+    wired.jwks.warm()
     serve_keys(jwks_endpoint, "key-1")
     with pytest.raises(JwksError):  # at once: no second wait inside the first request
-        allowed(stack)
-    assert len(stack.fetches) == 1
-    stack.clock.advance(10)
-    assert allowed(stack)
-    assert len(stack.fetches) == 2
+        allowed(wired)
+    assert len(wired.fetches) == 1
+    wired.clock.advance(10)
+    assert allowed(wired)
+    assert len(wired.fetches) == 2
 
 
 def test_unknown_kid_while_serving_stale_keys_raises(
-    stack: Stack, jwks_endpoint: responses.RequestsMock
+    wired: WiredAuthorizer, jwks_endpoint: responses.RequestsMock
 ) -> None:
     """A deny here would be cached by API Gateway for a user whose new key we cannot fetch."""
-    assert allowed(stack)
+    assert allowed(wired)
     serve(jwks_endpoint, status=503, body="{}", content_type="application/json")
-    stack.clock.advance(3601)
-    assert allowed(stack)  # stale keys serve the known kid
+    wired.clock.advance(3601)
+    assert allowed(wired)  # stale keys serve the known kid
     with pytest.raises(JwksError):
-        allowed(stack, "key-2")
+        allowed(wired, "key-2")
 
 
 def test_compressed_body_is_refused(jwks_endpoint: responses.RequestsMock) -> None:

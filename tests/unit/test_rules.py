@@ -10,8 +10,8 @@ import pytest
 
 from authorizer.rules import RouteRule, parse_route_rules
 from shared.exceptions import ConfigurationError
-from tests.conftest import Stack, make_config
 from tests.forge import authorizer_event, claims, sign
+from tests.helpers import WiredAuthorizer, make_config
 
 RULES = json.dumps(
     {
@@ -22,15 +22,15 @@ RULES = json.dumps(
 )
 
 
-def on_route(stack: Stack, route: str, token: str) -> dict[str, Any]:
+def on_route(wired: WiredAuthorizer, route: str, token: str) -> dict[str, Any]:
     event = authorizer_event(token)
     event["routeKey"] = event["requestContext"]["routeKey"] = route
-    return stack.handle(event)
+    return wired.handle(event)
 
 
 @pytest.fixture
-def ruled(make_stack: Callable[..., Stack], jwks_endpoint: object) -> Stack:
-    return make_stack(make_config(ROUTE_RULES=RULES))
+def ruled(make_wired: Callable[..., WiredAuthorizer], jwks_endpoint: object) -> WiredAuthorizer:
+    return make_wired(make_config(ROUTE_RULES=RULES))
 
 
 def grouped(groups: list[str] | None, token_use: str = "id", **extra: Any) -> dict[str, Any]:
@@ -74,14 +74,14 @@ def test_bad_rules_name_the_variable(raw: str) -> None:
     assert caught.value.variable == "ROUTE_RULES"
 
 
-def test_any_required_group_allows(ruled: Stack) -> None:
+def test_any_required_group_allows(ruled: WiredAuthorizer) -> None:
     token = sign(grouped(["greeters"]))
     assert on_route(ruled, "POST /hello", token)["isAuthorized"] is True
 
 
 @pytest.mark.parametrize("groups", [None, [], ["readers"]])
 def test_no_required_group_denies(
-    ruled: Stack, groups: list[str] | None, capsys: pytest.CaptureFixture[str]
+    ruled: WiredAuthorizer, groups: list[str] | None, capsys: pytest.CaptureFixture[str]
 ) -> None:
     capsys.readouterr()
     token = sign(grouped(groups))
@@ -91,7 +91,7 @@ def test_no_required_group_denies(
     assert '"sub":"0b7e5a3c' in out  # the verified caller is named
 
 
-def test_scopes_are_any_of_and_only_in_access_tokens(ruled: Stack) -> None:
+def test_scopes_are_any_of_and_only_in_access_tokens(ruled: WiredAuthorizer) -> None:
     admin = sign(claims("access", scope="openid hello/admin"))
     reader = sign(claims("access", scope="openid hello/read"))
     assert on_route(ruled, "DELETE /hello", admin)["isAuthorized"] is True
@@ -99,7 +99,9 @@ def test_scopes_are_any_of_and_only_in_access_tokens(ruled: Stack) -> None:
     assert on_route(ruled, "DELETE /hello", sign(claims("id"))) == {"isAuthorized": False}
 
 
-def test_groups_and_scopes_both_apply(ruled: Stack, capsys: pytest.CaptureFixture[str]) -> None:
+def test_groups_and_scopes_both_apply(
+    ruled: WiredAuthorizer, capsys: pytest.CaptureFixture[str]
+) -> None:
     both = sign(grouped(["admins"], "access", scope="hello/write"))
     no_scope = sign(grouped(["admins"], "access", scope="hello/read"))
     assert on_route(ruled, "PUT /hello", both)["isAuthorized"] is True
@@ -109,18 +111,18 @@ def test_groups_and_scopes_both_apply(ruled: Stack, capsys: pytest.CaptureFixtur
 
 
 @pytest.mark.parametrize("route", [None, ["POST /hello"], {"k": 1}, 7])
-def test_odd_route_keys_are_not_a_crash(ruled: Stack, route: Any) -> None:
+def test_odd_route_keys_are_not_a_crash(ruled: WiredAuthorizer, route: Any) -> None:
     event = authorizer_event(sign(grouped(None)))
     event["routeKey"] = route
     assert ruled.handle(event)["isAuthorized"] is True  # no rule matches a non-route
 
 
-def test_unlisted_routes_need_only_a_valid_token(ruled: Stack) -> None:
+def test_unlisted_routes_need_only_a_valid_token(ruled: WiredAuthorizer) -> None:
     token = sign(grouped(None))
     assert on_route(ruled, "GET /hello", token)["isAuthorized"] is True
 
 
-def test_a_remembered_token_is_still_held_to_each_route(ruled: Stack) -> None:
+def test_a_remembered_token_is_still_held_to_each_route(ruled: WiredAuthorizer) -> None:
     token = sign(grouped(["readers"]))
     assert on_route(ruled, "GET /hello", token)["isAuthorized"] is True
     assert on_route(ruled, "POST /hello", token) == {"isAuthorized": False}

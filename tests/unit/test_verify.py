@@ -1,4 +1,4 @@
-"""One test per deny class of DESIGN.md, driven through the handler with forged keys."""
+"""One test per deny reason code (README, "Decision log"), through the handler, forged keys."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import hashes, hmac, serialization
 
-from tests.conftest import Stack, make_config
 from tests.forge import (
     CLIENT_ID,
     JWKS_URL,
@@ -27,25 +26,26 @@ from tests.forge import (
     sign,
     sign_raw,
 )
+from tests.helpers import WiredAuthorizer, make_config
 
 
-def decide(stack: Stack, token: str | None) -> dict[str, Any]:
-    return stack.handle(authorizer_event(token))
+def decide(wired: WiredAuthorizer, token: str | None) -> dict[str, Any]:
+    return wired.handle(authorizer_event(token))
 
 
 def assert_denied(
-    stack: Stack, token: str | None, reason: str, capsys: pytest.CaptureFixture[str]
+    wired: WiredAuthorizer, token: str | None, reason: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     capsys.readouterr()
-    assert decide(stack, token) == {"isAuthorized": False}
+    assert decide(wired, token) == {"isAuthorized": False}
     decisions = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     decisions = [d for d in decisions if d.get("message") == "authorization decision"]
     assert [d["decision"] for d in decisions] == ["deny"]
     assert decisions[0]["reason"] == reason
 
 
-def test_valid_id_token_is_allowed_with_context(stack: Stack) -> None:
-    response = decide(stack, sign(claims("id")))
+def test_valid_id_token_is_allowed_with_context(wired: WiredAuthorizer) -> None:
+    response = decide(wired, sign(claims("id")))
     assert response == {
         "isAuthorized": True,
         "context": {
@@ -60,8 +60,8 @@ def test_valid_id_token_is_allowed_with_context(stack: Stack) -> None:
     }
 
 
-def test_valid_access_token_is_allowed_with_context(stack: Stack) -> None:
-    response = decide(stack, sign(claims("access", **{"cognito:groups": None})))
+def test_valid_access_token_is_allowed_with_context(wired: WiredAuthorizer) -> None:
+    response = decide(wired, sign(claims("access", **{"cognito:groups": None})))
     assert response == {
         "isAuthorized": True,
         "context": {
@@ -75,19 +75,19 @@ def test_valid_access_token_is_allowed_with_context(stack: Stack) -> None:
     }
 
 
-def test_second_app_client_is_accepted(stack: Stack) -> None:
-    assert decide(stack, sign(claims("id", aud=OTHER_CLIENT_ID)))["isAuthorized"] is True
+def test_second_app_client_is_accepted(wired: WiredAuthorizer) -> None:
+    assert decide(wired, sign(claims("id", aud=OTHER_CLIENT_ID)))["isAuthorized"] is True
 
 
-def test_machine_access_token_without_username_is_allowed(stack: Stack) -> None:
+def test_machine_access_token_without_username_is_allowed(wired: WiredAuthorizer) -> None:
     token = sign(claims("access", username=None, sub=CLIENT_ID, **{"cognito:groups": None}))
-    response = decide(stack, token)
+    response = decide(wired, token)
     assert response["isAuthorized"] is True
     assert response["context"]["username"] == ""
 
 
-def test_absent_token(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
-    assert_denied(stack, None, "missing_token", capsys)
+def test_absent_token(wired: WiredAuthorizer, capsys: pytest.CaptureFixture[str]) -> None:
+    assert_denied(wired, None, "missing_token", capsys)
 
 
 @pytest.mark.parametrize(
@@ -102,23 +102,23 @@ def test_absent_token(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
         "!!!.???.***",
     ],
 )
-def test_malformed(stack: Stack, token: str, capsys: pytest.CaptureFixture[str]) -> None:
-    assert_denied(stack, token, "malformed_token", capsys)
+def test_malformed(wired: WiredAuthorizer, token: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert_denied(wired, token, "malformed_token", capsys)
 
 
-def test_header_not_json(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
+def test_header_not_json(wired: WiredAuthorizer, capsys: pytest.CaptureFixture[str]) -> None:
     token = f"{b64url(b'not json')}.{b64url_json(claims())}.{b64url(b'sig')}"
-    assert_denied(stack, token, "malformed_token", capsys)
+    assert_denied(wired, token, "malformed_token", capsys)
 
 
-def test_claims_not_an_object(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
+def test_claims_not_an_object(wired: WiredAuthorizer, capsys: pytest.CaptureFixture[str]) -> None:
     key = forged_key()
     token = sign_raw({"alg": "RS256", "kid": key.kid}, [1, 2], key.sign_bytes)  # type: ignore[arg-type]
-    assert_denied(stack, token, "malformed_token", capsys)
+    assert_denied(wired, token, "malformed_token", capsys)
 
 
 def test_non_canonical_base64_is_malformed(
-    stack: Stack, capsys: pytest.CaptureFixture[str]
+    wired: WiredAuthorizer, capsys: pytest.CaptureFixture[str]
 ) -> None:
     header, payload, signature = sign(claims()).split(".")
     # The last character of a 2-mod-4 segment carries 4 unused bits; setting one
@@ -126,15 +126,17 @@ def test_non_canonical_base64_is_malformed(
     alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
     assert len(signature) % 4 == 2
     tweaked = signature[:-1] + alphabet[alphabet.index(signature[-1]) | 1]
-    assert_denied(stack, f"{header}.{payload}.{tweaked}", "malformed_token", capsys)
+    assert_denied(wired, f"{header}.{payload}.{tweaked}", "malformed_token", capsys)
 
 
-def test_alg_none(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
+def test_alg_none(wired: WiredAuthorizer, capsys: pytest.CaptureFixture[str]) -> None:
     token = sign_raw({"alg": "none", "kid": "key-1"}, claims(), lambda _: b"")
-    assert_denied(stack, token, "unsupported_alg", capsys)
+    assert_denied(wired, token, "unsupported_alg", capsys)
 
 
-def test_hs256_keyed_with_the_public_pem(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
+def test_hs256_keyed_with_the_public_pem(
+    wired: WiredAuthorizer, capsys: pytest.CaptureFixture[str]
+) -> None:
     pem = (
         forged_key()
         .private_key.public_key()
@@ -147,51 +149,53 @@ def test_hs256_keyed_with_the_public_pem(stack: Stack, capsys: pytest.CaptureFix
         return mac.finalize()
 
     token = sign_raw({"alg": "HS256", "kid": "key-1"}, claims(), hs256)
-    assert_denied(stack, token, "unsupported_alg", capsys)
+    assert_denied(wired, token, "unsupported_alg", capsys)
 
 
 @pytest.mark.parametrize("alg", ["RS512", "PS256", "ES256", "rs256", None])
 def test_other_algorithms(
-    stack: Stack, alg: str | None, capsys: pytest.CaptureFixture[str]
+    wired: WiredAuthorizer, alg: str | None, capsys: pytest.CaptureFixture[str]
 ) -> None:
     header = {"kid": "key-1"} if alg is None else {"alg": alg, "kid": "key-1"}
     token = sign_raw(header, claims(), forged_key().sign_bytes)
-    assert_denied(stack, token, "unsupported_alg", capsys)
+    assert_denied(wired, token, "unsupported_alg", capsys)
 
 
-def test_missing_kid(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
+def test_missing_kid(wired: WiredAuthorizer, capsys: pytest.CaptureFixture[str]) -> None:
     token = sign_raw({"alg": "RS256"}, claims(), forged_key().sign_bytes)
-    assert_denied(stack, token, "missing_kid", capsys)
+    assert_denied(wired, token, "missing_kid", capsys)
 
 
 @pytest.mark.parametrize("kid", ["", 7, None, ["key-1"]])
-def test_unusable_kid(stack: Stack, kid: Any, capsys: pytest.CaptureFixture[str]) -> None:
+def test_unusable_kid(wired: WiredAuthorizer, kid: Any, capsys: pytest.CaptureFixture[str]) -> None:
     token = sign_raw({"alg": "RS256", "kid": kid}, claims(), forged_key().sign_bytes)
-    assert_denied(stack, token, "missing_kid", capsys)
+    assert_denied(wired, token, "missing_kid", capsys)
 
 
-def test_unknown_kid(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
-    assert_denied(stack, sign(claims(), forged_key("stranger")), "unknown_kid", capsys)
+def test_unknown_kid(wired: WiredAuthorizer, capsys: pytest.CaptureFixture[str]) -> None:
+    assert_denied(wired, sign(claims(), forged_key("stranger")), "unknown_kid", capsys)
 
 
 def test_signed_by_another_key_with_a_known_kid(
-    stack: Stack, capsys: pytest.CaptureFixture[str]
+    wired: WiredAuthorizer, capsys: pytest.CaptureFixture[str]
 ) -> None:
     impostor = forged_key("impostor")
     token = sign(claims(), impostor, kid="key-1")
-    assert_denied(stack, token, "bad_signature", capsys)
+    assert_denied(wired, token, "bad_signature", capsys)
 
 
-def test_payload_changed_after_signing(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
+def test_payload_changed_after_signing(
+    wired: WiredAuthorizer, capsys: pytest.CaptureFixture[str]
+) -> None:
     header, _, signature = sign(claims()).split(".")
     escalated: dict[str, Any] = {"cognito:groups": ["admins", "root"]}
     forged_payload = b64url_json(claims("id", **escalated))
-    assert_denied(stack, f"{header}.{forged_payload}.{signature}", "bad_signature", capsys)
+    assert_denied(wired, f"{header}.{forged_payload}.{signature}", "bad_signature", capsys)
 
 
 @pytest.mark.parametrize("field", ["jku", "x5u", "jwk", "x5c"])
 def test_key_from_header_is_never_used(
-    stack: Stack, field: str, capsys: pytest.CaptureFixture[str]
+    wired: WiredAuthorizer, field: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     attacker = forged_key("attacker")
     embedded: Any = {
@@ -203,94 +207,96 @@ def test_key_from_header_is_never_used(
     token = sign_raw(
         {"alg": "RS256", "kid": "key-1", field: embedded}, claims(), attacker.sign_bytes
     )
-    assert_denied(stack, token, "bad_signature", capsys)
+    assert_denied(wired, token, "bad_signature", capsys)
 
 
 @pytest.mark.parametrize(
     "header", [{"crit": ["exp"]}, {"crit": ["b64"], "b64": False}, {"b64": True}]
 )
 def test_crit_and_b64_rejected(
-    stack: Stack, header: dict[str, Any], capsys: pytest.CaptureFixture[str]
+    wired: WiredAuthorizer, header: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
     token = sign_raw({"alg": "RS256", "kid": "key-1", **header}, claims(), forged_key().sign_bytes)
-    assert_denied(stack, token, "unsupported_header", capsys)
+    assert_denied(wired, token, "unsupported_header", capsys)
 
 
-def test_expired(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
-    now = stack.clock.now
-    assert_denied(stack, sign(claims(iat=now - 7200, exp=now - 31)), "expired", capsys)
+def test_expired(wired: WiredAuthorizer, capsys: pytest.CaptureFixture[str]) -> None:
+    now = wired.clock.now
+    assert_denied(wired, sign(claims(iat=now - 7200, exp=now - 31)), "expired", capsys)
 
 
-def test_expired_within_leeway_is_allowed(stack: Stack) -> None:
-    now = stack.clock.now
-    assert decide(stack, sign(claims(iat=now - 7200, exp=now - 29)))["isAuthorized"] is True
+def test_expired_within_leeway_is_allowed(wired: WiredAuthorizer) -> None:
+    now = wired.clock.now
+    assert decide(wired, sign(claims(iat=now - 7200, exp=now - 29)))["isAuthorized"] is True
 
 
-def test_not_yet_valid(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
-    assert_denied(stack, sign(claims(nbf=stack.clock.now + 120)), "not_yet_valid", capsys)
+def test_not_yet_valid(wired: WiredAuthorizer, capsys: pytest.CaptureFixture[str]) -> None:
+    assert_denied(wired, sign(claims(nbf=wired.clock.now + 120)), "not_yet_valid", capsys)
 
 
-def test_issued_in_the_future(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
-    now = stack.clock.now
-    assert_denied(stack, sign(claims(iat=now + 120, exp=now + 3600)), "issued_in_future", capsys)
+def test_issued_in_the_future(wired: WiredAuthorizer, capsys: pytest.CaptureFixture[str]) -> None:
+    now = wired.clock.now
+    assert_denied(wired, sign(claims(iat=now + 120, exp=now + 3600)), "issued_in_future", capsys)
 
 
-def test_wrong_issuer(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
+def test_wrong_issuer(wired: WiredAuthorizer, capsys: pytest.CaptureFixture[str]) -> None:
     token = sign(claims(iss="https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Other"))
-    assert_denied(stack, token, "wrong_issuer", capsys)
+    assert_denied(wired, token, "wrong_issuer", capsys)
 
 
-def test_newer_issuer_host_needs_the_issuer_setting(make_stack: Any, jwks_endpoint: Any) -> None:
+def test_newer_issuer_host_needs_the_issuer_setting(make_wired: Any, jwks_endpoint: Any) -> None:
     newer = "https://issuer-cognito-idp.us-east-1.amazonaws.com/us-east-1_TestPool1"
     token = sign(claims(iss=newer))
-    assert make_stack().handle(authorizer_event(token)) == {"isAuthorized": False}
+    assert make_wired().handle(authorizer_event(token)) == {"isAuthorized": False}
     configured = make_config(ISSUER=newer, JWKS_URL=JWKS_URL)
-    assert make_stack(configured).handle(authorizer_event(token))["isAuthorized"] is True
+    assert make_wired(configured).handle(authorizer_event(token))["isAuthorized"] is True
 
 
-def test_wrong_audience(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
-    assert_denied(stack, sign(claims("id", aud="someoneelse")), "wrong_audience", capsys)
+def test_wrong_audience(wired: WiredAuthorizer, capsys: pytest.CaptureFixture[str]) -> None:
+    assert_denied(wired, sign(claims("id", aud="someoneelse")), "wrong_audience", capsys)
 
 
-def test_wrong_client_id(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
-    assert_denied(stack, sign(claims("access", client_id="someoneelse")), "wrong_audience", capsys)
+def test_wrong_client_id(wired: WiredAuthorizer, capsys: pytest.CaptureFixture[str]) -> None:
+    assert_denied(wired, sign(claims("access", client_id="someoneelse")), "wrong_audience", capsys)
 
 
 def test_access_token_is_not_checked_against_aud(
-    stack: Stack, capsys: pytest.CaptureFixture[str]
+    wired: WiredAuthorizer, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # An access token carrying an allowed aud but a foreign client_id is still foreign.
     token = sign(claims("access", client_id="someoneelse", aud=CLIENT_ID))
-    assert_denied(stack, token, "wrong_audience", capsys)
+    assert_denied(wired, token, "wrong_audience", capsys)
 
 
-def test_list_audience_is_invalid(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
-    assert_denied(stack, sign(claims("id", aud=[CLIENT_ID])), "invalid_claim", capsys)
+def test_list_audience_is_invalid(
+    wired: WiredAuthorizer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert_denied(wired, sign(claims("id", aud=[CLIENT_ID])), "invalid_claim", capsys)
 
 
 @pytest.mark.parametrize("token_use", [None, "refresh", "ID", 1])
 def test_wrong_or_missing_token_use(
-    stack: Stack, token_use: Any, capsys: pytest.CaptureFixture[str]
+    wired: WiredAuthorizer, token_use: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
     payload = claims("id")
     if token_use is None:
         del payload["token_use"]
     else:
         payload["token_use"] = token_use
-    assert_denied(stack, sign(payload), "wrong_token_use", capsys)
+    assert_denied(wired, sign(payload), "wrong_token_use", capsys)
 
 
 @pytest.mark.parametrize(("allowed", "presented"), [("id", "access"), ("access", "id")])
 def test_token_use_setting(
-    make_stack: Any,
+    make_wired: Any,
     jwks_endpoint: Any,
     allowed: str,
     presented: str,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    stack = make_stack(make_config(TOKEN_USE=allowed))
-    assert_denied(stack, sign(claims(presented)), "wrong_token_use", capsys)
-    assert decide(stack, sign(claims(allowed)))["isAuthorized"] is True
+    wired = make_wired(make_config(TOKEN_USE=allowed))
+    assert_denied(wired, sign(claims(presented)), "wrong_token_use", capsys)
+    assert decide(wired, sign(claims(allowed)))["isAuthorized"] is True
 
 
 @pytest.mark.parametrize(
@@ -307,9 +313,9 @@ def test_token_use_setting(
     ],
 )
 def test_missing_required_claim(
-    stack: Stack, token_use: str, claim: str, capsys: pytest.CaptureFixture[str]
+    wired: WiredAuthorizer, token_use: str, claim: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert_denied(stack, sign(claims(token_use, **{claim: None})), "missing_claim", capsys)
+    assert_denied(wired, sign(claims(token_use, **{claim: None})), "missing_claim", capsys)
 
 
 @pytest.mark.parametrize(
@@ -328,43 +334,45 @@ def test_missing_required_claim(
     ],
 )
 def test_claim_of_the_wrong_type(
-    stack: Stack, claim: str, value: Any, capsys: pytest.CaptureFixture[str]
+    wired: WiredAuthorizer, claim: str, value: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # By hand: PyJWT refuses to encode some of these.
     token = sign_raw(
         {"alg": "RS256", "kid": "key-1"}, claims("id", **{claim: value}), forged_key().sign_bytes
     )
-    assert_denied(stack, token, "invalid_claim", capsys)
+    assert_denied(wired, token, "invalid_claim", capsys)
 
 
 @pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity"])
-def test_non_finite_exp(stack: Stack, value: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_non_finite_exp(
+    wired: WiredAuthorizer, value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     # Python's json accepts these literals; a NaN exp would compare as "never expired".
     key = forged_key()
     body = json.dumps(claims()).replace('"exp": ', '"exp": ' + value + ', "_exp": ')
     header = b64url_json({"alg": "RS256", "kid": key.kid})
     signing_input = f"{header}.{b64url(body.encode())}"
     token = f"{signing_input}.{b64url(key.sign_bytes(signing_input.encode()))}"
-    assert_denied(stack, token, "invalid_claim", capsys)
+    assert_denied(wired, token, "invalid_claim", capsys)
 
 
 @pytest.mark.parametrize(("exp", "allowed"), [(10**400, True), (-(10**400), False)])
-def test_huge_integer_dates(stack: Stack, exp: int, allowed: bool) -> None:
+def test_huge_integer_dates(wired: WiredAuthorizer, exp: int, allowed: bool) -> None:
     # json reads these as exact ints; math.isfinite(10**400) would overflow.
     token = sign_raw({"alg": "RS256", "kid": "key-1"}, claims(exp=exp), forged_key().sign_bytes)
-    assert decide(stack, token)["isAuthorized"] is allowed
+    assert decide(wired, token)["isAuthorized"] is allowed
 
 
-def test_empty_sub(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
-    assert_denied(stack, sign(claims(sub="")), "missing_claim", capsys)
+def test_empty_sub(wired: WiredAuthorizer, capsys: pytest.CaptureFixture[str]) -> None:
+    assert_denied(wired, sign(claims(sub="")), "missing_claim", capsys)
 
 
-def test_oversized_token(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
+def test_oversized_token(wired: WiredAuthorizer, capsys: pytest.CaptureFixture[str]) -> None:
     token = sign(claims(padding="x" * 20_000))
-    assert_denied(stack, token, "malformed_token", capsys)
+    assert_denied(wired, token, "malformed_token", capsys)
 
 
-def test_forged_tokens_are_what_pyjwt_itself_accepts(stack: Stack) -> None:
+def test_forged_tokens_are_what_pyjwt_itself_accepts(wired: WiredAuthorizer) -> None:
     # A sanity check that our forged tokens are what PyJWT itself would accept.
     token = sign(claims())
     key = forged_key().private_key.public_key()
@@ -376,7 +384,7 @@ def test_forged_tokens_are_what_pyjwt_itself_accepts(stack: Stack) -> None:
 # --- PyJWT does the verification; garbage never reaches a key fetch -------------
 
 
-def test_pyjwt_decodes_and_checks_the_signature_of_a_fresh_token(stack: Stack) -> None:
+def test_pyjwt_decodes_and_checks_the_signature_of_a_fresh_token(wired: WiredAuthorizer) -> None:
     called: set[str] = set()
 
     def profile(frame: FrameType, event: str, _arg: object) -> None:
@@ -387,7 +395,7 @@ def test_pyjwt_decodes_and_checks_the_signature_of_a_fresh_token(stack: Stack) -
     token = sign(claims())
     sys.setprofile(profile)
     try:
-        response = decide(stack, token)
+        response = decide(wired, token)
     finally:
         sys.setprofile(None)
     assert response["isAuthorized"] is True
@@ -422,13 +430,13 @@ def test_no_authorizer_module_decodes_a_token_itself() -> None:
 
 @pytest.mark.parametrize("payload", ["!!!", "e30.e30", "e3=0", "a" * 5001, "é"], ids=repr)
 def test_garbage_with_a_known_header_never_fetches(
-    stack: Stack, payload: str, capsys: pytest.CaptureFixture[str]
+    wired: WiredAuthorizer, payload: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     header, _, signature = sign(claims()).split(".")
-    assert decide(stack, sign(claims()))["isAuthorized"] is True
-    assert len(stack.fetches) == 1
-    stack.clock.advance(3601)  # the key set is due for a refresh
-    assert_denied(stack, f"{header}.{payload}.{signature}", "malformed_token", capsys)
+    assert decide(wired, sign(claims()))["isAuthorized"] is True
+    assert len(wired.fetches) == 1
+    wired.clock.advance(3601)  # the key set is due for a refresh
+    assert_denied(wired, f"{header}.{payload}.{signature}", "malformed_token", capsys)
     unknown_header = b64url_json({"alg": "RS256", "kid": "made-up"})
-    assert_denied(stack, f"{unknown_header}.{payload}.{signature}", "malformed_token", capsys)
-    assert len(stack.fetches) == 1
+    assert_denied(wired, f"{unknown_header}.{payload}.{signature}", "malformed_token", capsys)
+    assert len(wired.fetches) == 1

@@ -24,8 +24,8 @@ from authorizer.verify import TokenVerifier
 from shared.context import encode_context
 from shared.exceptions import TokenError
 from shared.jsonlog import get_logger
-from tests.conftest import make_config
 from tests.forge import b64url, b64url_json, claims, forged_key, jwks_body
+from tests.helpers import make_config
 from tests.oracle import reference
 
 KEY = forged_key()
