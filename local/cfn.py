@@ -256,17 +256,35 @@ def referenced_function(node: Any, resources: Mapping[str, Any]) -> str | None:
     """The logical id of the Lambda function an integration or authorizer URI names.
 
     samtranslator writes these as ``Fn::Sub`` over ``${Fn.Arn}`` (routes) or over
-    a variable bound to ``Fn::GetAtt [Fn, Arn]`` (authorizers).
+    a variable bound to ``Fn::GetAtt [Fn, Arn]`` (authorizers), or to an
+    ``Fn::If`` between that and the function's published alias (the template's
+    SnapStart switch): offline, either branch runs the same function.
     """
     if not (isinstance(node, dict) and "Fn::Sub" in node):
         return None
     sub = node["Fn::Sub"]
     text, variables = (sub[0], sub[1]) if isinstance(sub, list) else (sub, {})
     for name in _SUB_VARIABLE.findall(str(text)):
-        bound = variables.get(name)
-        target = bound.get("Fn::GetAtt") if isinstance(bound, dict) else None
-        candidate = str(target[0]) if isinstance(target, list) else name.removesuffix(".Arn")
-        resource = resources.get(candidate)
-        if isinstance(resource, dict) and resource.get("Type") == "AWS::Lambda::Function":
-            return candidate
+        bound = variables.get(name, {"Fn::GetAtt": [name.removesuffix(".Arn"), "Arn"]})
+        function = _function_behind(bound, resources)
+        if function is not None:
+            return function
+    return None
+
+
+def _function_behind(node: Any, resources: Mapping[str, Any]) -> str | None:
+    """The function a GetAtt, a Ref (to the function or to one of its aliases) or an If names."""
+    if not isinstance(node, dict):
+        return None
+    if isinstance(node.get("Fn::If"), list) and len(node["Fn::If"]) == 3:
+        branches = [_function_behind(branch, resources) for branch in node["Fn::If"][1:]]
+        return branches[0] if branches[0] is not None and branches[0] == branches[1] else None
+    target = node.get("Fn::GetAtt", [node.get("Ref")])
+    resource = resources.get(str(target[0])) if isinstance(target, list) and target else None
+    if not isinstance(resource, dict):
+        return None
+    if resource.get("Type") == "AWS::Lambda::Function":
+        return str(target[0])
+    if resource.get("Type") == "AWS::Lambda::Alias":
+        return _function_behind(resource.get("Properties", {}).get("FunctionName"), resources)
     return None

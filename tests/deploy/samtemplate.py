@@ -41,9 +41,11 @@ class DeployModel:
 
     def __init__(self, template: Mapping[str, Any], parameters: Mapping[str, str]) -> None:
         self.template = template
+        # Every parameter's value for this deploy: the given ones over the defaults.
+        self.parameters = parameter_values(template, parameters)
         self._resolver = Resolver(
             template,
-            parameter_values(template, parameters),
+            self.parameters,
             placeholders=True,
             stack_name=STACK_NAME,
         )
