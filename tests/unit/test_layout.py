@@ -23,14 +23,16 @@ NEVER: dict[str, frozenset[str]] = {
     "greeter": frozenset({"authorizer", "local", "tests"}),
     "shared": OURS - {"shared"},
 }
-SKIPPED_DIRS = {".venv", ".aws-sam", ".git", ".local-state", "__pycache__", "node_modules"}
+# Hidden directories (.venv, .venv-scan, .git, .aws-sam, ...) hold no code of ours.
+SKIPPED_DIRS = {"__pycache__", "node_modules"}
 
 
 def python_files() -> list[Path]:
     return sorted(
         path
         for path in ROOT.rglob("*.py")
-        if not SKIPPED_DIRS & set(path.relative_to(ROOT).parts) and not path.name.startswith(".")
+        if not SKIPPED_DIRS & set(path.relative_to(ROOT).parts)
+        and not any(part.startswith(".") for part in path.relative_to(ROOT).parts)
     )
 
 
