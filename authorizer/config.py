@@ -1,11 +1,17 @@
-"""The authorizer's settings, read once per cold start into one frozen object."""
+"""The authorizer's settings, read once per cold start into one frozen object.
+
+One user pool: ``USER_POOL_ID`` + ``APP_CLIENT_IDS`` (with ``TOKEN_USE``,
+``ISSUER``, ``JWKS_URL``), exactly as always. Several pools, replicated pools
+or both issuer forms: ``USER_POOLS``, a JSON list with one object per pool.
+"""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 from urllib.parse import urlsplit
 
 from authorizer.rules import RouteRule, parse_route_rules
@@ -13,6 +19,8 @@ from shared.exceptions import ConfigurationError
 from shared.jsonlog import LEVELS
 
 TOKEN_USES: Final = ("id", "access", "any")
+MAX_POOLS: Final = 10
+DEFAULT_CONTEXT_CLAIMS_MAX_BYTES: Final = 2048
 DEFAULT_JWKS_CACHE_SECONDS: Final = 3600
 DEFAULT_JWKS_MISS_COOLDOWN_SECONDS: Final = 10
 DEFAULT_LEEWAY_SECONDS: Final = 30
@@ -21,64 +29,105 @@ DEFAULT_LEEWAY_SECONDS: Final = 30
 _POOL_ID = re.compile(r"(?P<region>[a-z]{2}(?:-[a-z]+)+-\d)_[0-9A-Za-z]+")
 # Cognito app client ids are [\w+]+ (CreateUserPoolClient API reference).
 _CLIENT_ID = re.compile(r"[\w+]+")
+_REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-\d")
+# A claim name copied into the context: no whitespace, nothing a log would mangle.
+_CLAIM_NAME = re.compile(r"[!-~]{1,128}")
+_POOL_KEYS: Final = frozenset(
+    {"userPoolId", "appClientIds", "tokenUse", "replicaRegions", "jwksUrl"}
+)
 
 
 @dataclass(frozen=True, slots=True)
-class AuthorizerConfig:
+class PoolConfig:
+    """One trusted user pool: whose tokens, from which clients, with which issuers."""
+
     user_pool_id: str
     region: str
     app_client_ids: frozenset[str]
     token_use: str
-    issuer: str
+    # Every iss value a token of this pool may carry, compared as exact strings.
+    issuers: frozenset[str]
     jwks_url: str
+
+    @property
+    def issuer(self) -> str:
+        """The pool's original-form issuer in its own region (or ISSUER, for one pool)."""
+        return min(self.issuers, key=lambda iss: (len(iss), iss))
+
+
+@dataclass(frozen=True)  # no slots: CPython's frozen+slots __setattr__ breaks on properties
+class AuthorizerConfig:
+    pools: tuple[PoolConfig, ...]
     jwks_cache_seconds: int
     jwks_miss_cooldown_seconds: int
     leeway_seconds: int
     log_level: str
     route_rules: Mapping[str, RouteRule] = field(default_factory=dict)
+    # Claims copied into the context for the backend (CONTEXT_CLAIMS), and their size cap.
+    context_claims: tuple[str, ...] = ()
+    context_claims_max_bytes: int = DEFAULT_CONTEXT_CLAIMS_MAX_BYTES
+
+    @property
+    def rule_claim_names(self) -> frozenset[str]:
+        """Every token claim some route rule reads (kept for remembered tokens)."""
+        return frozenset().union(*(rule.claim_names for rule in self.route_rules.values()))
+
+    # The one-pool view, for the settings that have always been one pool's.
+    @property
+    def pool(self) -> PoolConfig:
+        return self.pools[0]
+
+    @property
+    def user_pool_id(self) -> str:
+        return self.pool.user_pool_id
+
+    @property
+    def region(self) -> str:
+        return self.pool.region
+
+    @property
+    def app_client_ids(self) -> frozenset[str]:
+        return self.pool.app_client_ids
+
+    @property
+    def token_use(self) -> str:
+        return self.pool.token_use
+
+    @property
+    def issuer(self) -> str:
+        return self.pool.issuer
+
+    @property
+    def jwks_url(self) -> str:
+        return self.pool.jwks_url
+
+
+def original_issuer(region: str, user_pool_id: str) -> str:
+    return f"https://cognito-idp.{region}.amazonaws.com/{user_pool_id}"
+
+
+def updated_issuer(region: str, user_pool_id: str) -> str:
+    return f"https://issuer-cognito-idp.{region}.amazonaws.com/{user_pool_id}"
 
 
 def load_config(env: Mapping[str, str]) -> AuthorizerConfig:
     """Parse the environment, or raise ConfigurationError naming the variable."""
-    user_pool_id = _required(env, "USER_POOL_ID")
-    match = _POOL_ID.fullmatch(user_pool_id)
-    if not match:
-        raise ConfigurationError(
-            "USER_POOL_ID", "must look like <region>_<id>, e.g. us-east-1_AbC123xyz"
-        )
-    region = match["region"]
-
-    client_ids = [part.strip() for part in _required(env, "APP_CLIENT_IDS").split(",")]
-    if not all(client_ids) or not all(_CLIENT_ID.fullmatch(c) for c in client_ids):
-        raise ConfigurationError(
-            "APP_CLIENT_IDS", "must be comma-separated app client ids with no empty entries"
-        )
-
-    token_use = env.get("TOKEN_USE", "any").strip().lower() or "any"
-    if token_use not in TOKEN_USES:
-        raise ConfigurationError("TOKEN_USE", f"must be one of {', '.join(TOKEN_USES)}")
-
-    issuer = env.get("ISSUER", "").strip() or (
-        f"https://cognito-idp.{region}.amazonaws.com/{user_pool_id}"
-    )
-    _check_url("ISSUER", issuer)
-    if not issuer.endswith(f"/{user_pool_id}"):
-        # A typo here would trust tokens of whatever pool the issuer names.
-        raise ConfigurationError("ISSUER", f"must end with /{user_pool_id} (USER_POOL_ID)")
-    jwks_url = env.get("JWKS_URL", "").strip() or f"{issuer}/.well-known/jwks.json"
-    _check_url("JWKS_URL", jwks_url)
+    if env.get("USER_POOLS", "").strip():
+        for single in ("USER_POOL_ID", "APP_CLIENT_IDS", "TOKEN_USE", "ISSUER", "JWKS_URL"):
+            if env.get(single, "").strip():
+                raise ConfigurationError(
+                    "USER_POOLS", f"is set, so {single} must not be: give it in USER_POOLS"
+                )
+        pools = _pools(env["USER_POOLS"])
+    else:
+        pools = (_single_pool(env),)
 
     log_level = env.get("LOG_LEVEL", "INFO").strip().upper() or "INFO"
     if log_level not in LEVELS:
         raise ConfigurationError("LOG_LEVEL", f"must be one of {', '.join(LEVELS)}")
 
     return AuthorizerConfig(
-        user_pool_id=user_pool_id,
-        region=region,
-        app_client_ids=frozenset(client_ids),
-        token_use=token_use,
-        issuer=issuer,
-        jwks_url=jwks_url,
+        pools=pools,
         jwks_cache_seconds=_seconds(
             env, "JWKS_CACHE_SECONDS", DEFAULT_JWKS_CACHE_SECONDS, minimum=1
         ),
@@ -90,7 +139,131 @@ def load_config(env: Mapping[str, str]) -> AuthorizerConfig:
         ),
         log_level=log_level,
         route_rules=parse_route_rules(env.get("ROUTE_RULES", "")),
+        context_claims=_context_claims(env.get("CONTEXT_CLAIMS", "")),
+        context_claims_max_bytes=_seconds(
+            env,
+            "CONTEXT_CLAIMS_MAX_BYTES",
+            DEFAULT_CONTEXT_CLAIMS_MAX_BYTES,
+            minimum=64,
+            maximum=8192,
+            unit="bytes",
+        ),
     )
+
+
+def _single_pool(env: Mapping[str, str]) -> PoolConfig:
+    """USER_POOL_ID + APP_CLIENT_IDS: one pool and exactly one issuer, as always."""
+    user_pool_id = _required(env, "USER_POOL_ID")
+    region = _pool_region("USER_POOL_ID", user_pool_id)
+    client_ids = [part.strip() for part in _required(env, "APP_CLIENT_IDS").split(",")]
+    if not all(client_ids) or not all(_CLIENT_ID.fullmatch(c) for c in client_ids):
+        raise ConfigurationError(
+            "APP_CLIENT_IDS", "must be comma-separated app client ids with no empty entries"
+        )
+    token_use = _token_use("TOKEN_USE", env.get("TOKEN_USE", "any"))
+    issuer = env.get("ISSUER", "").strip() or original_issuer(region, user_pool_id)
+    _check_url("ISSUER", issuer)
+    if not issuer.endswith(f"/{user_pool_id}"):
+        # A typo here would trust tokens of whatever pool the issuer names.
+        raise ConfigurationError("ISSUER", f"must end with /{user_pool_id} (USER_POOL_ID)")
+    jwks_url = env.get("JWKS_URL", "").strip() or f"{issuer}/.well-known/jwks.json"
+    _check_url("JWKS_URL", jwks_url)
+    return PoolConfig(
+        user_pool_id=user_pool_id,
+        region=region,
+        app_client_ids=frozenset(client_ids),
+        token_use=token_use,
+        issuers=frozenset({issuer}),
+        jwks_url=jwks_url,
+    )
+
+
+def _pools(raw: str) -> tuple[PoolConfig, ...]:
+    """``[{"userPoolId", "appClientIds", "tokenUse", "replicaRegions", "jwksUrl"}, ...]``."""
+    try:
+        document = json.loads(raw)
+    except ValueError:
+        raise ConfigurationError("USER_POOLS", "is not valid JSON") from None
+    if not isinstance(document, list) or not 1 <= len(document) <= MAX_POOLS:
+        raise ConfigurationError("USER_POOLS", f"must be a JSON list of 1 to {MAX_POOLS} pools")
+    pools = tuple(_pool(index, spec) for index, spec in enumerate(document))
+    ids = [pool.user_pool_id for pool in pools]
+    if len(set(ids)) != len(ids):
+        raise ConfigurationError("USER_POOLS", "lists a user pool twice")
+    return pools
+
+
+def _pool(index: int, spec: Any) -> PoolConfig:
+    where = f"pool {index}"
+    if not isinstance(spec, dict) or set(spec) - _POOL_KEYS:
+        raise ConfigurationError(
+            "USER_POOLS", f"{where} must be an object with keys among {sorted(_POOL_KEYS)}"
+        )
+    user_pool_id = spec.get("userPoolId")
+    if not isinstance(user_pool_id, str):
+        raise ConfigurationError("USER_POOLS", f"{where} needs a userPoolId")
+    region = _pool_region("USER_POOLS", user_pool_id)
+    where = user_pool_id
+    client_ids = spec.get("appClientIds")
+    if (
+        not isinstance(client_ids, list)
+        or not client_ids
+        or not all(isinstance(c, str) and _CLIENT_ID.fullmatch(c) for c in client_ids)
+    ):
+        raise ConfigurationError("USER_POOLS", f"{where}: appClientIds must list app client ids")
+    token_use = spec.get("tokenUse", "any")
+    if not isinstance(token_use, str):
+        raise ConfigurationError("USER_POOLS", f"{where}: tokenUse must be a string")
+    replicas = spec.get("replicaRegions", [])
+    if not isinstance(replicas, list) or not all(
+        isinstance(r, str) and _REGION.fullmatch(r) and r != region for r in replicas
+    ):
+        raise ConfigurationError(
+            "USER_POOLS", f"{where}: replicaRegions must list other regions, e.g. eu-west-1"
+        )
+    # The original issuer host serves every pool's keys, whichever issuer form the
+    # pool uses; the updated host answers 403 for pools that never switched
+    # (awslabs/aws-jwt-verify#279). Never derived from a token's iss.
+    jwks_url = spec.get("jwksUrl", f"{original_issuer(region, user_pool_id)}/.well-known/jwks.json")
+    if not isinstance(jwks_url, str):
+        raise ConfigurationError("USER_POOLS", f"{where}: jwksUrl must be a URL")
+    _check_url("USER_POOLS", jwks_url)
+    return PoolConfig(
+        user_pool_id=user_pool_id,
+        region=region,
+        app_client_ids=frozenset(client_ids),
+        token_use=_token_use("USER_POOLS", token_use),
+        # Original form in the pool's region, the updated form, and the original
+        # form in each replica region (a replica writes its own region there).
+        issuers=frozenset(
+            {original_issuer(region, user_pool_id), updated_issuer(region, user_pool_id)}
+            | {original_issuer(replica, user_pool_id) for replica in replicas}
+        ),
+        jwks_url=jwks_url,
+    )
+
+
+def _pool_region(variable: str, user_pool_id: str) -> str:
+    match = _POOL_ID.fullmatch(user_pool_id)
+    if not match:
+        raise ConfigurationError(variable, "must look like <region>_<id>, e.g. us-east-1_AbC123xyz")
+    return match["region"]
+
+
+def _token_use(variable: str, raw: str) -> str:
+    token_use = raw.strip().lower() or "any"
+    if token_use not in TOKEN_USES:
+        raise ConfigurationError(variable, f"token use must be one of {', '.join(TOKEN_USES)}")
+    return token_use
+
+
+def _context_claims(raw: str) -> tuple[str, ...]:
+    names = [part.strip() for part in raw.split(",")] if raw.strip() else []
+    if not all(_CLAIM_NAME.fullmatch(name) for name in names) or len(set(names)) != len(names):
+        raise ConfigurationError(
+            "CONTEXT_CLAIMS", "must be comma-separated claim names, each once, without spaces"
+        )
+    return tuple(names)
 
 
 def _required(env: Mapping[str, str], name: str) -> str:
@@ -101,7 +274,13 @@ def _required(env: Mapping[str, str], name: str) -> str:
 
 
 def _seconds(
-    env: Mapping[str, str], name: str, default: int, *, minimum: int, maximum: int = 7 * 86400
+    env: Mapping[str, str],
+    name: str,
+    default: int,
+    *,
+    minimum: int,
+    maximum: int = 7 * 86400,
+    unit: str = "seconds",
 ) -> int:
     raw = env.get(name, "").strip()
     if not raw:
@@ -109,9 +288,9 @@ def _seconds(
     try:
         value = int(raw)
     except ValueError:
-        raise ConfigurationError(name, f"must be a whole number of seconds, got {raw!r}") from None
+        raise ConfigurationError(name, f"must be a whole number of {unit}, got {raw!r}") from None
     if not minimum <= value <= maximum:
-        raise ConfigurationError(name, f"must be between {minimum} and {maximum} seconds")
+        raise ConfigurationError(name, f"must be between {minimum} and {maximum} {unit}")
     return value
 
 

@@ -13,8 +13,8 @@ from authorizer.config import AuthorizerConfig
 from authorizer.jwks import JwksCache
 from authorizer.rules import RouteRule, enforce
 from authorizer.token import extract_token
-from authorizer.verify import TokenVerifier, warm_up
-from shared.context import AuthContext, encode_context
+from authorizer.verify import TokenVerifier, Verified, warm_up
+from shared.context import encode_context
 from shared.exceptions import JwksError, MalformedToken, TokenError
 from shared.jsonlog import get_logger, log_line
 
@@ -50,7 +50,7 @@ class Authorizer:
             verified, from_cache = self.verifier.verify(token)
             rule = self._route_rules.get(route) if isinstance(route, str) else None
             if rule is not None:
-                enforce_route_rule(rule, verified.context, verified.kid)
+                enforce_route_rule(rule, verified, self.verifier.clock())
         except TokenError as err:
             self._log(logging.INFO, "deny", err.reason, route, started, kid=err.kid, sub=err.sub)
             return dict(DENY)
@@ -102,12 +102,12 @@ class Authorizer:
         )
 
 
-def enforce_route_rule(rule: RouteRule, context: AuthContext, kid: str) -> None:
-    """The route's group/scope rule; the deny names the verified caller in the log."""
+def enforce_route_rule(rule: RouteRule, verified: Verified, now: float) -> None:
+    """The route's rule; the deny names the verified caller in the log."""
     try:
-        enforce(rule, context)
+        enforce(rule, verified.context, verified.rule_claims, now)
     except TokenError as err:
-        err.kid, err.sub = kid, context.sub
+        err.kid, err.sub = verified.kid, verified.context.sub
         raise
 
 
@@ -116,52 +116,77 @@ def build_authorizer(
 ) -> Authorizer:
     """Wire an authorizer for ``config`` and get its keys during initialisation.
 
-    Keys baked into the artifact at build time (for this very JWKS URL) are
-    installed as if just fetched, so a cold start needs no network; otherwise
-    ``warm`` fetches them now rather than inside the first request.
+    Each pool has its own key set. Keys baked into the artifact at build time
+    (for that very JWKS URL) are installed as if just fetched, so a cold start
+    needs no network; otherwise ``warm`` fetches them now rather than inside
+    the first request. A pool whose keys cannot be had is logged, not fatal:
+    its tokens get a 500 until it answers, the other pools' tokens pass.
     """
     logger = get_logger("authorizer", config.log_level)
-    jwks = JwksCache(
-        config.jwks_url,
-        cache_seconds=config.jwks_cache_seconds,
-        miss_cooldown_seconds=config.jwks_miss_cooldown_seconds,
-        logger=logger,
-    )
-    # Baked keys older than the cache period are refreshed now, as a fetched set
-    # would be; they remain the fallback if Cognito cannot be reached.
-    loaded = _load_baked(jwks, baked, logger)
-    if warm and not (loaded and jwks.is_fresh):
-        jwks.warm()
-    warm_up(jwks.held_keys())
-    return Authorizer(TokenVerifier(config, jwks), logger, config.route_rules)
+    baked_sets = _read_baked(baked, logger)
+    key_sets = []
+    for pool in config.pools:
+        jwks = JwksCache(
+            pool.jwks_url,
+            cache_seconds=config.jwks_cache_seconds,
+            miss_cooldown_seconds=config.jwks_miss_cooldown_seconds,
+            logger=logger,
+        )
+        # Baked keys older than the cache period are refreshed now, as a fetched
+        # set would be; they remain the fallback if Cognito cannot be reached.
+        loaded = _load_baked(jwks, baked_sets, logger)
+        if warm and not (loaded and jwks.is_fresh):
+            jwks.warm()
+        warm_up(jwks.held_keys())
+        key_sets.append(jwks)
+    return Authorizer(TokenVerifier(config, key_sets), logger, config.route_rules)
 
 
-def _load_baked(jwks: JwksCache, path: str | os.PathLike[str], logger: logging.Logger) -> bool:
+def _read_baked(path: str | os.PathLike[str], logger: logging.Logger) -> dict[str, Any]:
+    """The baked key sets by JWKS URL, with their bake time; empty when there are none.
+
+    One pool's file is ``{"jwksUrl", "bakedAtEpoch", "jwks"}``; several pools'
+    is ``{"bakedAtEpoch", "keySets": [{"jwksUrl", "jwks"}, ...]}``.
+    """
     try:
         with open(path, "rb") as file:
             baked = json.loads(file.read())
     except FileNotFoundError:
-        return False
+        return {}
     except (OSError, ValueError):
         logger.warning(
             "baked key set is unreadable; fetching", extra={"fields": {"path": os.fspath(path)}}
         )
+        return {}
+    if not isinstance(baked, dict):
+        return {}
+    baked_at = baked.get("bakedAtEpoch")
+    entries = baked.get("keySets", [baked])
+    if not isinstance(entries, list):
+        return {}
+    return {
+        entry["jwksUrl"]: (baked_at, entry.get("jwks"))
+        for entry in entries
+        if isinstance(entry, dict) and isinstance(entry.get("jwksUrl"), str)
+    }
+
+
+def _load_baked(jwks: JwksCache, baked: dict[str, Any], logger: logging.Logger) -> bool:
+    if not baked:
         return False
-    if not isinstance(baked, dict) or baked.get("jwksUrl") != jwks.url:
+    if jwks.url not in baked:
         logger.info(
             "baked key set is for another JWKS URL; fetching",
-            extra={
-                "fields": {"bakedFor": baked.get("jwksUrl") if isinstance(baked, dict) else None}
-            },
+            extra={"fields": {"bakedFor": sorted(baked), "jwksUrl": jwks.url}},
         )
         return False
-    baked_at = baked.get("bakedAtEpoch")
+    baked_at, document = baked[jwks.url]
     if not isinstance(baked_at, int | float) or isinstance(baked_at, bool):
         logger.warning("baked key set has no bakedAtEpoch; fetching")
         return False
     try:
         age = time.time() - baked_at
-        jwks.load(json.dumps(baked.get("jwks")).encode(), source="baked", age_seconds=age)
+        jwks.load(json.dumps(document).encode(), source="baked", age_seconds=age)
     except JwksError as err:
         logger.warning(
             "baked key set is unusable; fetching", extra={"fields": {"reason": err.reason}}

@@ -13,17 +13,19 @@ and ``null`` as absent). Nothing here decodes a token's base64url or JSON.
 from __future__ import annotations
 
 import math
+import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Final, NamedTuple
 
 import jwt
 from cachetools import LRUCache
 
-from authorizer.config import AuthorizerConfig
+from authorizer.config import AuthorizerConfig, PoolConfig
 from authorizer.jwks import JwksCache
-from shared.context import AuthContext
+from shared.context import AuthContext, ClaimValue, claims_size
 from shared.exceptions import (
+    ContextTooLarge,
     InvalidClaim,
     InvalidSignature,
     MalformedToken,
@@ -53,6 +55,8 @@ ALGORITHMS: Final = ["RS256"]
 _UNSUPPORTED_HEADERS: Final = ("crit", "b64")
 _NUMERIC_DATES: Final = ("exp", "iat", "nbf")
 _STRING_CLAIMS: Final = ("iss", "sub", "jti")
+# RFC 6749 section 3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ).
+SCOPE_TOKEN: Final = re.compile(r"[\x21\x23-\x5B\x5D-\x7E]+")
 
 
 class Verified(NamedTuple):
@@ -60,6 +64,18 @@ class Verified(NamedTuple):
     kid: str
     key: jwt.PyJWK
     expires_at: float
+    # The claims route rules read (ROUTE_RULES), kept for remembered tokens too.
+    rule_claims: dict[str, Any]
+    user_pool_id: str
+
+
+class TrustedPool(NamedTuple):
+    """A configured pool with its key set, as the verifier uses them."""
+
+    config: PoolConfig
+    jwks: JwksCache
+    # What PyJWT compares iss with: one string, or the set of the pool's issuers.
+    issuer: str | frozenset[str]
 
 
 class _CognitoJWT(jwt.PyJWT):
@@ -189,17 +205,55 @@ def _string(claims: dict[str, Any], name: str, *, required: bool = True) -> str 
     return value
 
 
-def check_claims(claims: dict[str, Any], config: AuthorizerConfig) -> AuthContext:
+def scopes(value: str) -> tuple[str, ...]:
+    """An OAuth ``scope`` as RFC 6749 section 3.3 defines it: scope-tokens split on ASCII spaces.
+
+    Empty pieces from repeated spaces are ignored; any other whitespace (tab,
+    newline, no-break space) or a character outside the scope-token set makes
+    the claim invalid, never a match.
+    """
+    pieces = tuple(piece for piece in value.split(" ") if piece)
+    if not all(SCOPE_TOKEN.fullmatch(piece) for piece in pieces):
+        raise InvalidClaim("scope holds a character outside RFC 6749's scope-token set")
+    return pieces
+
+
+def _claim_value(name: str, value: Any) -> ClaimValue:
+    """A claim copied into the context: a string, number, boolean, or a list of those."""
+    if isinstance(value, str | bool | int) or (isinstance(value, float) and math.isfinite(value)):
+        return value
+    if isinstance(value, list) and all(
+        isinstance(item, str | bool | int) or (isinstance(item, float) and math.isfinite(item))
+        for item in value
+    ):
+        return tuple(value)
+    raise InvalidClaim(f"{name} is not a string, number, boolean or list of them")
+
+
+def context_claims(
+    claims: dict[str, Any], names: Iterable[str], max_bytes: int
+) -> tuple[tuple[str, ClaimValue], ...]:
+    """The configured claims for the backend (CONTEXT_CLAIMS), within their size cap."""
+    copied = tuple((name, _claim_value(name, claims[name])) for name in names if name in claims)
+    if copied and claims_size(copied) > max_bytes:
+        raise ContextTooLarge(f"context claims exceed {max_bytes} bytes")
+    return copied
+
+
+def check_claims(
+    claims: dict[str, Any], config: AuthorizerConfig, pool: PoolConfig | None = None
+) -> AuthContext:
     """Cognito's rules on claims PyJWT has verified; returns the context for the backend."""
+    pool = pool or config.pool
     token_use = claims.get("token_use")
     if token_use not in ("id", "access"):
         raise WrongTokenUse("token_use must be id or access")
-    if config.token_use not in ("any", token_use):
-        raise WrongTokenUse(f"this API accepts {config.token_use} tokens only")
+    if pool.token_use not in ("any", token_use):
+        raise WrongTokenUse(f"this API accepts {pool.token_use} tokens only")
 
     is_id = token_use == "id"
     client_id = _string(claims, "aud" if is_id else "client_id")
-    if client_id not in config.app_client_ids:
+    if client_id not in pool.app_client_ids:
         raise WrongAudience("aud/client_id is not an allowed app client")
 
     sub: str = claims["sub"]  # PyJWT required it; check_claim_types made it a string
@@ -214,39 +268,63 @@ def check_claims(claims: dict[str, Any], config: AuthorizerConfig) -> AuthContex
         token_use=token_use,
         client_id=client_id,
         groups=_groups(claims),
-        scopes=tuple((_string(claims, "scope", required=False) or "").split()) if not is_id else (),
+        scopes=scopes(_string(claims, "scope", required=False) or "") if not is_id else (),
         email=email,
+        claims=context_claims(claims, config.context_claims, config.context_claims_max_bytes)
+        if config.context_claims
+        else (),
     )
 
 
+def _issuer_argument(pool: PoolConfig) -> str | frozenset[str]:
+    """PyJWT compares a str with ``!=`` and a container with ``in``: both exact."""
+    return next(iter(pool.issuers)) if len(pool.issuers) == 1 else pool.issuers
+
+
 class TokenVerifier:
-    """Verifies tokens against one user pool, remembering the ones it has verified.
+    """Verifies tokens against the trusted pools, remembering the ones it has verified.
 
     A remembered token is answered without the RSA check until its exp, and
-    only while the key that verified it is still the one the key set holds
-    for its kid (a rotation or a refreshed set with new material forgets it).
-    Not thread-safe: a Lambda instance serves one request at a time.
+    only while the key that verified it is still the one its pool's key set
+    holds for its kid (a rotation or a refreshed set with new material forgets
+    it). Not thread-safe: a Lambda instance serves one request at a time.
 
-    ``clock`` is wall-clock seconds for the remembered tokens' exp; PyJWT reads
-    the time itself for its own exp/nbf/iat checks.
+    ``clock`` is wall-clock seconds for the remembered tokens' exp and for
+    route rules; PyJWT reads the time itself for its exp/nbf/iat checks.
     """
 
     def __init__(
         self,
         config: AuthorizerConfig,
-        jwks: JwksCache,
+        jwks: JwksCache | Sequence[JwksCache],
         *,
         clock: Callable[[], float] = time.time,
         cache_size: int = VERIFIED_CACHE_SIZE,
     ) -> None:
+        key_sets = (jwks,) if isinstance(jwks, JwksCache) else tuple(jwks)
+        if len(key_sets) != len(config.pools):
+            raise ValueError("one key set per configured pool")
         self._config = config
-        self._jwks = jwks
-        self._clock = clock
+        self._pools = tuple(
+            TrustedPool(
+                pool, key_set, next(iter(pool.issuers)) if len(pool.issuers) == 1 else pool.issuers
+            )
+            for pool, key_set in zip(config.pools, key_sets, strict=True)
+        )
+        # Exact strings only: a token's iss picks its pool by dictionary lookup.
+        self._by_issuer = {iss: pool for pool in self._pools for iss in pool.config.issuers}
+        self._by_pool_id = {pool.config.user_pool_id: pool for pool in self._pools}
+        self._rule_claims = config.rule_claim_names
+        self.clock = clock
         # Keyed by the whole token: only the exact bytes that were verified hit.
         self._verified: LRUCache[str, Verified] = LRUCache(maxsize=cache_size)
         # Header segment -> kid, for headers that passed check_header.
         self._checked_headers: dict[str, str] = {}
         self._decoder = _CognitoJWT()
+
+    @property
+    def key_sets(self) -> tuple[JwksCache, ...]:
+        return tuple(pool.jwks for pool in self._pools)
 
     def verify(self, token: str) -> tuple[Verified, bool]:
         """The verified identity and whether it came from the verified-token cache.
@@ -255,13 +333,14 @@ class TokenVerifier:
         """
         remembered = self._verified.get(token)
         if remembered is not None:
-            if self._clock() < remembered.expires_at and (
-                self._jwks.get_key(remembered.kid) is remembered.key
+            jwks = self._by_pool_id[remembered.user_pool_id].jwks
+            if self.clock() < remembered.expires_at and (
+                jwks.get_key(remembered.kid) is remembered.key
             ):
                 return remembered, True
             del self._verified[token]
         verified = self._verify_fresh(token)
-        if verified.expires_at > self._clock():  # past exp but inside the leeway: not kept
+        if verified.expires_at > self.clock():  # past exp but inside the leeway: not kept
             self._verified[token] = verified
         return verified, False
 
@@ -275,18 +354,18 @@ class TokenVerifier:
         try:
             if len(token) > MAX_TOKEN_CHARS:
                 raise MalformedToken("token is too long")
-            kid, key = self._key_for(token)
+            kid, pool, key = self._key_for(token)
             try:
                 payload = self._decoder.decode(
                     token,
                     key,
                     algorithms=ALGORITHMS,
-                    issuer=self._config.issuer,
+                    issuer=pool.issuer,
                     leeway=self._config.leeway_seconds,
                 )
             except jwt.PyJWTError as err:
                 raise token_error(err) from None
-            context = check_claims(payload, self._config)
+            context = check_claims(payload, self._config, pool.config)
         except TokenError as err:
             err.kid = kid
             # Only a signature-checked sub says who it was; an unsigned one is a claim.
@@ -296,28 +375,61 @@ class TokenVerifier:
             raise
         # min(): a valid exp may be an int too large for a float (10**400 means "never").
         expires_at = float(min(payload["exp"], 2**53))
-        return Verified(context=context, kid=kid, key=key, expires_at=expires_at)
+        rule_claims = {n: payload[n] for n in self._rule_claims if n in payload}
+        return Verified(context, kid, key, expires_at, rule_claims, pool.config.user_pool_id)
 
-    def _key_for(self, token: str) -> tuple[str, jwt.PyJWK]:
-        """The kid and key for ``token``; a garbage token never reaches a key fetch.
+    def _key_for(self, token: str) -> tuple[str, TrustedPool, jwt.PyJWK]:
+        """The kid, pool and key for ``token``; a garbage token never reaches a key fetch.
 
-        A header seen before (the common case) with its key in the fresh set
-        needs no parse here: PyJWT's decode then checks the whole token. Any
-        other token is parsed by PyJWT first (every segment, the header's JSON
-        and crit), so only a well-formed token can make the cache fetch.
+        A header seen before (the common case) whose kid one pool already holds
+        in a fresh key set needs no parse here: PyJWT's decode then checks the
+        whole token, iss included, against that pool. Any other token is parsed
+        by PyJWT first (every segment, the header's JSON and crit) and, with
+        several pools, matched to its pool by the exact string of its iss
+        before any key lookup; only that pool's key set may then be fetched.
         """
         header_segment = token.partition(".")[0]
         kid = self._checked_headers.get(header_segment)
         if kid is not None:
-            key = self._jwks.fresh_key(kid)
-            if key is not None:
-                return kid, key
+            held = self._held_fresh(kid)
+            if held is not None:
+                return kid, *held
         try:
-            header = jwt.get_unverified_header(token)
+            if len(self._pools) == 1:
+                header = jwt.get_unverified_header(token)
+                pool = self._pools[0]  # PyJWT's decode checks its iss
+            else:
+                unverified = jwt.decode_complete(token, options={"verify_signature": False})
+                header = unverified["header"]
+                pool = self._pool_for_issuer(unverified["payload"])
         except jwt.PyJWTError as err:
             raise token_error(err) from None
         kid = check_header(header)
         if len(self._checked_headers) >= HEADER_CACHE_SIZE:
             self._checked_headers.clear()  # only made-up headers get here; nothing worth an LRU
         self._checked_headers[header_segment] = kid
-        return kid, self._jwks.get_key(kid)
+        return kid, pool, pool.jwks.get_key(kid)
+
+    def _held_fresh(self, kid: str) -> tuple[TrustedPool, jwt.PyJWK] | None:
+        """The one pool holding ``kid`` in a fresh key set, without fetching; else None."""
+        found = None
+        for pool in self._pools:
+            key = pool.jwks.fresh_key(kid)
+            if key is not None:
+                if found is not None:
+                    return None  # two pools claim this kid: let iss decide
+                found = (pool, key)
+        return found
+
+    def _pool_for_issuer(self, payload: Any) -> TrustedPool:
+        if not isinstance(payload, dict):
+            raise MalformedToken("claims are not a JSON object")
+        if "iss" not in payload:
+            raise MissingClaim("iss is required")
+        iss = payload["iss"]
+        if not isinstance(iss, str):
+            raise InvalidClaim("iss must be a string")
+        pool = self._by_issuer.get(iss)
+        if pool is None:
+            raise WrongIssuer("iss is not a trusted user pool")
+        return pool

@@ -4,12 +4,18 @@ API Gateway passes a simple response's ``context`` to the integration under
 ``requestContext.authorizer.lambda``; every value must be a flat string,
 number or boolean, so lists travel as space-joined strings (Cognito group
 names and OAuth scopes contain no whitespace) and come back as tuples here.
+
+Claims copied for the backend (the authorizer's CONTEXT_CLAIMS) travel under
+keys that can never collide with the fixed ones, which hold no colon: a
+string, number or boolean as it is under ``claim:<name>``, and a list as the
+JSON text of an array under ``claimList:<name>``.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
-from typing import Any, Final, NamedTuple
+from typing import Any, Final, NamedTuple, TypeAlias
 
 from shared.exceptions import MissingAuthContext
 
@@ -22,6 +28,12 @@ SCOPE: Final = "scope"
 EMAIL: Final = "email"
 
 REQUIRED_KEYS: Final = (SUB, USERNAME, TOKEN_USE, CLIENT_ID, GROUPS, SCOPE)
+CLAIM_PREFIX: Final = "claim:"
+CLAIM_LIST_PREFIX: Final = "claimList:"
+
+Scalar: TypeAlias = str | int | float | bool
+ClaimValue: TypeAlias = Scalar | tuple[Scalar, ...]
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
 class AuthContext(NamedTuple):
@@ -38,11 +50,29 @@ class AuthContext(NamedTuple):
     groups: tuple[str, ...] = ()
     scopes: tuple[str, ...] = ()
     email: str | None = None
+    # Extra claims for the backend, as (name, value) pairs in configured order.
+    claims: tuple[tuple[str, ClaimValue], ...] = ()
 
 
-def encode_context(ctx: AuthContext) -> dict[str, str]:
-    """The simple response's ``context``: flat strings only."""
-    encoded = {
+def encode_claims(claims: tuple[tuple[str, ClaimValue], ...]) -> dict[str, Scalar]:
+    """The context entries for the extra claims: scalars as they are, lists as JSON text."""
+    encoded: dict[str, Scalar] = {}
+    for name, value in claims:
+        if isinstance(value, tuple):
+            encoded[CLAIM_LIST_PREFIX + name] = _COMPACT.encode(list(value))
+        else:
+            encoded[CLAIM_PREFIX + name] = value
+    return encoded
+
+
+def claims_size(claims: tuple[tuple[str, ClaimValue], ...]) -> int:
+    """Bytes the extra claims add to the context, as API Gateway receives it (UTF-8 JSON)."""
+    return len(_COMPACT.encode(encode_claims(claims)).encode())
+
+
+def encode_context(ctx: AuthContext) -> dict[str, Scalar]:
+    """The simple response's ``context``: flat strings, numbers and booleans only."""
+    encoded: dict[str, Scalar] = {
         SUB: ctx.sub,
         USERNAME: ctx.username,
         TOKEN_USE: ctx.token_use,
@@ -52,6 +82,8 @@ def encode_context(ctx: AuthContext) -> dict[str, str]:
     }
     if ctx.email is not None:
         encoded[EMAIL] = ctx.email
+    if ctx.claims:
+        encoded.update(encode_claims(ctx.claims))
     return encoded
 
 
@@ -74,4 +106,21 @@ def decode_context(event: Mapping[str, Any]) -> AuthContext:
         groups=tuple(values[GROUPS].split()),
         scopes=tuple(values[SCOPE].split()),
         email=email if isinstance(email, str) else None,
+        claims=_decode_claims(values),
     )
+
+
+def _decode_claims(values: Mapping[str, Any]) -> tuple[tuple[str, ClaimValue], ...]:
+    claims: list[tuple[str, ClaimValue]] = []
+    for key, value in values.items():
+        if key.startswith(CLAIM_PREFIX) and isinstance(value, str | int | float | bool):
+            claims.append((key[len(CLAIM_PREFIX) :], value))
+        elif key.startswith(CLAIM_LIST_PREFIX) and isinstance(value, str):
+            try:
+                items = json.loads(value)
+            except ValueError:
+                raise MissingAuthContext(f"{key} is not a JSON list") from None
+            if not isinstance(items, list):
+                raise MissingAuthContext(f"{key} is not a JSON list")
+            claims.append((key[len(CLAIM_LIST_PREFIX) :], tuple(items)))
+    return tuple(claims)

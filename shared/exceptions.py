@@ -153,6 +153,24 @@ class MissingScope(TokenError):
     reason = "missing_scope"
 
 
+class ClaimMismatch(TokenError):
+    """A claim the route requires holds none of the values it allows (ROUTE_RULES)."""
+
+    reason = "claim_mismatch"
+
+
+class AuthTooOld(TokenError):
+    """The sign-in (auth_time) is older than the route allows (ROUTE_RULES)."""
+
+    reason = "auth_too_old"
+
+
+class ContextTooLarge(TokenError):
+    """The claims to copy into the context exceed CONTEXT_CLAIMS_MAX_BYTES."""
+
+    reason = "context_too_large"
+
+
 # --- key set problems: the authorizer cannot decide and raises ---------------
 
 
