@@ -10,12 +10,12 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from authorizer.config import AuthorizerConfig
+from authorizer.exceptions import JwksError, MalformedToken, TokenError
 from authorizer.jwks import JwksCache
 from authorizer.rules import RouteRule, enforce
 from authorizer.token import extract_token
 from authorizer.verify import TokenVerifier, Verified, warm_up
 from shared.context import encode_context
-from shared.exceptions import JwksError, MalformedToken, TokenError
 from shared.jsonlog import get_logger, log_line
 
 DENY: Final = {"isAuthorized": False}

@@ -23,7 +23,7 @@ from typing import Any, Final
 import jwt
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
-from shared.exceptions import JwksError, JwksFetchError, JwksParseError, UnknownKeyId
+from authorizer.exceptions import JwksError, JwksFetchError, JwksParseError, UnknownKeyId
 
 USER_AGENT: Final = "cognito-lambda-authorizer/0.1 (+jwks-fetch)"
 # Well under API Gateway's 10 s authorizer limit, including a slow trickle of bytes.

@@ -28,11 +28,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from shared.context import AuthContext, Scalar
-from shared.exceptions import (
+from authorizer.exceptions import (
     AuthTooOld,
     ClaimMismatch,
-    ConfigurationError,
     InvalidClaim,
     MissingClaim,
     MissingGroup,
@@ -40,6 +38,8 @@ from shared.exceptions import (
     WrongAudience,
     WrongTokenUse,
 )
+from shared.context import AuthContext, Scalar
+from shared.exceptions import ConfigurationError
 
 # "METHOD /path" as API Gateway writes route keys, or "$default".
 _ROUTE_KEY = re.compile(r"(ANY|GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS) /\S*|\$default")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.exceptions import MalformedToken, MissingToken
+from authorizer.exceptions import MalformedToken, MissingToken
 
 
 def extract_token(event: dict[str, Any]) -> str:

@@ -22,9 +22,7 @@ import jwt
 from cachetools import LRUCache
 
 from authorizer.config import AuthorizerConfig, PoolConfig
-from authorizer.jwks import JwksCache
-from shared.context import AuthContext, ClaimValue, claims_size
-from shared.exceptions import (
+from authorizer.exceptions import (
     ContextTooLarge,
     InvalidClaim,
     InvalidSignature,
@@ -41,6 +39,8 @@ from shared.exceptions import (
     WrongIssuer,
     WrongTokenUse,
 )
+from authorizer.jwks import JwksCache
+from shared.context import AuthContext, ClaimValue, claims_size
 
 # Cognito tokens are 1-4 KB; API Gateway refuses headers much larger than this anyway.
 MAX_TOKEN_CHARS: Final = 16 * 1024

@@ -27,8 +27,8 @@ from typing import Any, Final
 
 import pytest
 
+from authorizer.exceptions import JwksError, JwksFetchError
 from authorizer.jwks import READ_TIMEOUT_SECONDS, USER_AGENT, fetch_jwks
-from shared.exceptions import JwksError, JwksFetchError
 from tests.forge import authorizer_event, claims, forged_key, jwks_body, sign
 from tests.helpers import FakeClock, WiredAuthorizer, make_config, wire_authorizer
 

@@ -10,8 +10,8 @@ import pytest
 import requests
 import responses
 
+from authorizer.exceptions import JwksError, JwksFetchError, JwksParseError
 from authorizer.jwks import MAX_JWKS_BYTES, USER_AGENT, fetch_jwks, parse_jwks
-from shared.exceptions import JwksError, JwksFetchError, JwksParseError
 from tests.forge import JWKS_URL, authorizer_event, claims, forged_key, jwks_body, sign
 from tests.helpers import WiredAuthorizer, make_config
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from authorizer.exceptions import JwksFetchError
 from authorizer.jwks import JwksCache
 from authorizer.snapstart import (
     Restored,
@@ -20,7 +21,6 @@ from authorizer.snapstart import (
     load_runtime_hooks,
     register_hooks,
 )
-from shared.exceptions import JwksFetchError
 from tests.forge import JWKS_URL, forged_key, jwks_body
 
 CACHE_SECONDS = 3600.0

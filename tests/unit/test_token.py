@@ -4,8 +4,8 @@ from typing import Any
 
 import pytest
 
+from authorizer.exceptions import MalformedToken, MissingToken
 from authorizer.token import extract_token
-from shared.exceptions import MalformedToken, MissingToken
 
 JWT = "aaa.bbb.ccc"
 

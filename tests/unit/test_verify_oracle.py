@@ -19,10 +19,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from authorizer.config import AuthorizerConfig
+from authorizer.exceptions import TokenError
 from authorizer.jwks import JwksCache
 from authorizer.verify import TokenVerifier
 from shared.context import encode_context
-from shared.exceptions import TokenError
 from shared.jsonlog import get_logger
 from tests.forge import b64url, b64url_json, claims, forged_key, jwks_body
 from tests.helpers import make_config
