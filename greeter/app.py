@@ -55,10 +55,22 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return error_response(405, "Method Not Allowed")
 
 
+# A tenant claim, when the authorizer copies it (CONTEXT_CLAIMS), is greeted by name.
+TENANT_CLAIM = "custom:tenant_id"
+
+
 def _greet(caller: AuthContext, who: str) -> dict[str, Any]:
-    return json_response(
-        200, {"message": f"Hello {who}", "sub": caller.sub, "username": caller.username}
-    )
+    body: dict[str, Any] = {
+        "message": f"Hello {who}",
+        "sub": caller.sub,
+        "username": caller.username,
+    }
+    if caller.claims:
+        claims = {name: list(v) if isinstance(v, tuple) else v for name, v in caller.claims}
+        if isinstance(claims.get(TENANT_CLAIM), str):
+            body["tenant"] = claims[TENANT_CLAIM]
+        body["claims"] = claims
+    return json_response(200, body)
 
 
 def _method(event: Mapping[str, Any]) -> str:
