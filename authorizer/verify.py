@@ -367,7 +367,8 @@ class TokenVerifier:
                 raise token_error(err) from None
             context = check_claims(payload, self._config, pool.config)
         except TokenError as err:
-            err.kid = kid
+            if kid is not None:  # else _key_for named it, or there is none
+                err.kid = kid
             # Only a signature-checked sub says who it was; an unsigned one is a claim.
             signed = self._decoder.signed_claims
             sub = signed.get("sub") if signed is not None else None
@@ -396,18 +397,18 @@ class TokenVerifier:
                 return kid, *held
         try:
             if len(self._pools) == 1:
-                header = jwt.get_unverified_header(token)
-                pool = self._pools[0]  # PyJWT's decode checks its iss
+                header, payload = jwt.get_unverified_header(token), None
             else:
                 unverified = jwt.decode_complete(token, options={"verify_signature": False})
-                header = unverified["header"]
-                pool = self._pool_for_issuer(unverified["payload"])
+                header, payload = unverified["header"], unverified["payload"]
         except jwt.PyJWTError as err:
             raise token_error(err) from None
         kid = check_header(header)
         if len(self._checked_headers) >= HEADER_CACHE_SIZE:
             self._checked_headers.clear()  # only made-up headers get here; nothing worth an LRU
         self._checked_headers[header_segment] = kid
+        # One pool: PyJWT's decode checks its iss. Several: iss picks the pool.
+        pool = self._pools[0] if payload is None else self._pool_for_issuer(payload, kid)
         return kid, pool, pool.jwks.get_key(kid)
 
     def _held_fresh(self, kid: str) -> tuple[TrustedPool, jwt.PyJWK] | None:
@@ -421,15 +422,19 @@ class TokenVerifier:
                 found = (pool, key)
         return found
 
-    def _pool_for_issuer(self, payload: Any) -> TrustedPool:
-        if not isinstance(payload, dict):
-            raise MalformedToken("claims are not a JSON object")
-        if "iss" not in payload:
-            raise MissingClaim("iss is required")
-        iss = payload["iss"]
-        if not isinstance(iss, str):
-            raise InvalidClaim("iss must be a string")
-        pool = self._by_issuer.get(iss)
-        if pool is None:
-            raise WrongIssuer("iss is not a trusted user pool")
+    def _pool_for_issuer(self, payload: Any, kid: str) -> TrustedPool:
+        try:
+            if not isinstance(payload, dict):
+                raise MalformedToken("claims are not a JSON object")
+            if "iss" not in payload:
+                raise MissingClaim("iss is required")
+            iss = payload["iss"]
+            if not isinstance(iss, str):
+                raise InvalidClaim("iss must be a string")
+            pool = self._by_issuer.get(iss)
+            if pool is None:
+                raise WrongIssuer("iss is not a trusted user pool")
+        except TokenError as err:
+            err.kid = kid
+            raise
         return pool

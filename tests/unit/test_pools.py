@@ -73,12 +73,19 @@ def decide(authorizer: Authorizer, token: str) -> dict[str, Any]:
     return authorizer.handle(authorizer_event(token))
 
 
-def reason(authorizer: Authorizer, token: str, capsys: pytest.CaptureFixture[str]) -> str:
+def deny_line(
+    authorizer: Authorizer, token: str, capsys: pytest.CaptureFixture[str]
+) -> dict[str, Any]:
     capsys.readouterr()
     assert decide(authorizer, token) == {"isAuthorized": False}
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     [line] = [x for x in lines if x.get("message") == "authorization decision"]
-    return str(line["reason"])
+    assert isinstance(line, dict)
+    return line
+
+
+def reason(authorizer: Authorizer, token: str, capsys: pytest.CaptureFixture[str]) -> str:
+    return str(deny_line(authorizer, token, capsys)["reason"])
 
 
 # --- configuration ----------------------------------------------------------------
@@ -190,7 +197,8 @@ def test_an_untrusted_pool_with_a_valid_signature_is_denied_without_a_fetch(
     fetched = len(endpoints.calls)
     stranger_key = forged_key("stranger-key")
     stranger = sign(claims("id", iss=original("us-east-1", "us-east-1_Stranger")), stranger_key)
-    assert reason(two_pools, stranger, capsys) == "wrong_issuer"
+    line = deny_line(two_pools, stranger, capsys)
+    assert (line["reason"], line["kid"]) == ("wrong_issuer", "stranger-key")
     assert len(endpoints.calls) == fetched  # matched by iss first: no key lookup at all
 
 
