@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey  # noqa: 
 from cryptography.hazmat.primitives.hashes import SHA256  # noqa: E402
 from jwt.utils import base64url_decode  # noqa: E402
 
+from authorizer.config import load_config  # noqa: E402
 from authorizer.handler import build_authorizer  # noqa: E402
 from authorizer.verify import check_claims  # noqa: E402
 from tests.forge import (  # noqa: E402
@@ -66,6 +67,24 @@ def baked_file(key: ForgedKey) -> str:
     """What `make build` bakes into the artifact, just baked."""
     document = json.loads(jwks_body(key))
     return json.dumps({"jwksUrl": JWKS_URL, "bakedAtEpoch": time.time(), "jwks": document})
+
+
+SECOND_POOL = "eu-west-1_Second2"
+SECOND_JWKS = f"https://cognito-idp.eu-west-1.amazonaws.com/{SECOND_POOL}/.well-known/jwks.json"
+
+
+def two_pools(key: ForgedKey) -> tuple[dict[str, str], str]:
+    """USER_POOLS trusting the bench's pool and a second one, and both key sets baked."""
+    pools = [
+        {"userPoolId": ENV["USER_POOL_ID"], "appClientIds": [CLIENT_ID]},
+        {"userPoolId": SECOND_POOL, "appClientIds": ["secondclient"]},
+    ]
+    key_sets = [
+        {"jwksUrl": JWKS_URL, "jwks": json.loads(jwks_body(key))},
+        {"jwksUrl": SECOND_JWKS, "jwks": json.loads(jwks_body(forged_key("second-pool-key")))},
+    ]
+    baked = json.dumps({"bakedAtEpoch": time.time(), "keySets": key_sets})
+    return {"USER_POOLS": json.dumps(pools), "LOG_LEVEL": "INFO"}, baked
 
 
 def straightforward(keys: dict[str, RSAPublicKey]) -> Callable[[dict[str, Any]], dict[str, Any]]:
@@ -131,6 +150,10 @@ def micro(tokens: int, repeat: int) -> dict[str, float]:
         with stdout_to_devnull():
             ours = build_authorizer(config, baked=baked)
             quiet = build_authorizer(make_config(LOG_LEVEL="WARNING"), baked=baked)
+        pools_env, pools_baked = two_pools(key)
+        baked.write_text(pools_baked)
+        with stdout_to_devnull():
+            second = build_authorizer(load_config(pools_env), baked=baked)
     baseline = straightforward({key.kid: public})
 
     def fresh(authorizer: Any) -> Callable[[], None]:
@@ -163,12 +186,14 @@ def micro(tokens: int, repeat: int) -> dict[str, float]:
 
     with stdout_to_devnull():
         assert all(ours.handle(e)["isAuthorized"] for e in events[:5])
+        assert all(second.handle(e)["isAuthorized"] for e in events[:5])
         assert all(baseline(e)["isAuthorized"] for e in events[:5])
         return {
             "rsa": per_call(rsa_only, tokens, repeat),
             "floor": per_call(library_floor, tokens, repeat),
             "fresh": per_call(fresh(ours), tokens, repeat),
             "fresh_quiet": per_call(fresh(quiet), tokens, repeat),
+            "fresh_two_pools": per_call(fresh(second), tokens, repeat),
             "repeat": per_call(repeated, tokens, repeat),
             "repeat_verify": per_call(repeated_verify, tokens, repeat),
             "baseline": per_call(base, tokens, repeat),
@@ -340,6 +365,12 @@ def main() -> int:
     row("PyJWT jwt.decode, key known (the library floor)", floor, 1.0)
     row("ours, fresh token, whole handler, INFO log", m["fresh"], m["fresh"] / floor, "<= 1.2x")
     row("ours, fresh token, whole handler, no log", m["fresh_quiet"], m["fresh_quiet"] / floor)
+    row(
+        "  the same, with a second pool trusted (USER_POOLS)",
+        m["fresh_two_pools"],
+        m["fresh_two_pools"] / m["fresh"],
+        "~1.0x of one pool",
+    )
     row(
         "straightforward: get_unverified_header + decode",
         m["baseline"],
