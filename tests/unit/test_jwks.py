@@ -106,6 +106,19 @@ def test_duplicate_kid_with_different_keys_is_dropped() -> None:
     assert sorted(parse_jwks(body)) == ["key-2"]
 
 
+def test_an_unusable_entry_sharing_a_kid_is_skipped_not_a_conflict() -> None:
+    unusable = [
+        {"kid": "key-1", "kty": "EC", "crv": "P-256", "x": "AA", "y": "AA"},
+        forged_key("enc").jwk(kid="key-1", use="enc"),
+        forged_key("small", 1024).jwk(kid="key-1"),
+    ]
+    body = jwks_body(*unusable, forged_key())
+    keys = parse_jwks(body)
+    assert sorted(keys) == ["key-1"]
+    expected = forged_key().private_key.public_key().public_numbers()
+    assert keys["key-1"].key.public_numbers() == expected
+
+
 def test_duplicate_kid_with_the_same_key_is_kept() -> None:
     assert sorted(parse_jwks(jwks_body(forged_key(), forged_key()))) == ["key-1"]
 
