@@ -4,16 +4,16 @@ PyJWT (``jwt.decode``) does everything it knows how to do: the compact-JWS
 structure and strict base64url, the header (including ``crit``), the RS256
 signature with the key bound to its algorithm, ``exp`` / ``nbf`` / ``iat``
 with the leeway, ``iss``, and the required claims. This module adds only what
-PyJWT cannot know: which key (by ``kid``, from our JWKS cache), Cognito's
-``token_use`` / ``aud`` vs ``client_id`` / groups / scopes / usernames, and
-claim types stricter than PyJWT's (it reads ``"123"`` and ``true`` as dates
-and ``null`` as absent). Nothing here decodes a token's base64url or JSON.
+PyJWT cannot know: which trusted pool and key (by exact ``iss`` and ``kid``,
+from our JWKS caches), Cognito's ``token_use`` / ``aud`` vs ``client_id`` /
+groups / scopes / usernames, the claims copied for the backend, and claim
+types stricter than PyJWT's (it reads ``"123"`` and ``true`` as dates and
+``null`` as absent). Nothing here decodes a token's base64url or JSON.
 """
 
 from __future__ import annotations
 
 import math
-import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Final, NamedTuple
@@ -40,6 +40,7 @@ from authorizer.exceptions import (
     WrongTokenUse,
 )
 from authorizer.jwks import JwksCache
+from authorizer.rules import SCOPE_TOKEN, is_scalar
 from shared.context import AuthContext, ClaimValue, claims_size
 
 # Cognito tokens are 1-4 KB; API Gateway refuses headers much larger than this anyway.
@@ -55,8 +56,6 @@ ALGORITHMS: Final = ["RS256"]
 _UNSUPPORTED_HEADERS: Final = ("crit", "b64")
 _NUMERIC_DATES: Final = ("exp", "iat", "nbf")
 _STRING_CLAIMS: Final = ("iss", "sub", "jti")
-# RFC 6749 section 3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ).
-SCOPE_TOKEN: Final = re.compile(r"[\x21\x23-\x5B\x5D-\x7E]+")
 
 
 class Verified(NamedTuple):
@@ -220,12 +219,9 @@ def scopes(value: str) -> tuple[str, ...]:
 
 def _claim_value(name: str, value: Any) -> ClaimValue:
     """A claim copied into the context: a string, number, boolean, or a list of those."""
-    if isinstance(value, str | bool | int) or (isinstance(value, float) and math.isfinite(value)):
-        return value
-    if isinstance(value, list) and all(
-        isinstance(item, str | bool | int) or (isinstance(item, float) and math.isfinite(item))
-        for item in value
-    ):
+    if is_scalar(value):
+        return value  # type: ignore[no-any-return]
+    if isinstance(value, list) and all(is_scalar(item) for item in value):
         return tuple(value)
     raise InvalidClaim(f"{name} is not a string, number, boolean or list of them")
 
