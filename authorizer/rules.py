@@ -26,7 +26,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, TypeGuard
 
 from authorizer.exceptions import (
     AuthTooOld,
@@ -130,7 +130,7 @@ def _names(route: str, spec: Mapping[str, Any], field: str) -> frozenset[str]:
     return frozenset(names)
 
 
-def is_scalar(value: Any) -> bool:
+def is_scalar(value: Any) -> TypeGuard[Scalar]:
     """A JSON string, boolean or finite number: what an API Gateway context value may be."""
     return isinstance(value, str | bool | int) or (
         isinstance(value, float) and math.isfinite(value)

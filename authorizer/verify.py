@@ -220,7 +220,7 @@ def scopes(value: str) -> tuple[str, ...]:
 def _claim_value(name: str, value: Any) -> ClaimValue:
     """A claim copied into the context: a string, number, boolean, or a list of those."""
     if is_scalar(value):
-        return value  # type: ignore[no-any-return]
+        return value
     if isinstance(value, list) and all(is_scalar(item) for item in value):
         return tuple(value)
     raise InvalidClaim(f"{name} is not a string, number, boolean or list of them")
