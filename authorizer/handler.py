@@ -37,7 +37,7 @@ class Authorizer:
         metrics: MetricsEmitter | None = None,
     ) -> None:
         self.verifier = verifier
-        self._logger = logger
+        self.logger = logger
         self._route_rules = route_rules or {}
         self._metrics = metrics
 
@@ -107,7 +107,7 @@ class Authorizer:
     ) -> None:
         """The decision's log record and its metrics: one of each per decision."""
         latency_ms = round((time.perf_counter() - started) * 1000, 3)
-        logger = self._logger
+        logger = self.logger
         if logger.isEnabledFor(level):
             extra = {
                 "decision": decision,
