@@ -55,7 +55,14 @@ class Authorizer:
                 enforce_route_rule(rule, verified, self.verifier.clock())
         except TokenError as err:
             self._decided(
-                logging.INFO, "deny", err.reason, route, request_id, started, kid=err.kid, sub=err.sub
+                logging.INFO,
+                "deny",
+                err.reason,
+                route,
+                request_id,
+                started,
+                kid=err.kid,
+                sub=err.sub,
             )
             return dict(DENY)
         except JwksError as err:
@@ -121,7 +128,9 @@ class Authorizer:
             # What Logger.log does, minus findCaller's walk up the stack (about
             # 1 µs a line): the record's location is printed only with an exception.
             logger.handle(
-                logger.makeRecord(logger.name, level, "", 0, DECISION_MESSAGE, (), None, extra=extra)
+                logger.makeRecord(
+                    logger.name, level, "", 0, DECISION_MESSAGE, (), None, extra=extra
+                )
             )
         if self._metrics is not None:
             self._metrics.decision(decision, reason, latency_ms, cache_hit)
@@ -196,9 +205,7 @@ def _read_baked(path: str | os.PathLike[str], logger: logging.Logger) -> dict[st
     except FileNotFoundError:
         return {}
     except (OSError, ValueError):
-        logger.warning(
-            "baked key set is unreadable; fetching", extra={"path": os.fspath(path)}
-        )
+        logger.warning("baked key set is unreadable; fetching", extra={"path": os.fspath(path)})
         return {}
     if not isinstance(baked, dict):
         return {}
@@ -230,8 +237,6 @@ def _load_baked(jwks: JwksCache, baked: dict[str, Any], logger: logging.Logger) 
         age = time.time() - baked_at
         jwks.load(json.dumps(document).encode(), source="baked", age_seconds=age)
     except JwksError as err:
-        logger.warning(
-            "baked key set is unusable; fetching", extra={"reason": err.reason}
-        )
+        logger.warning("baked key set is unusable; fetching", extra={"reason": err.reason})
         return False
     return True

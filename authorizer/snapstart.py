@@ -165,25 +165,30 @@ def register_verifier_hooks(
         return []
     records = []
     for keys in verifier.key_sets:
-
-        def on_restore(restored: Restored, jwks_url: Any = getattr(keys, "url", None)) -> None:
-            verifier.forget_tokens()
-            logger.info(
-                "restored from a snapshot",
-                extra={
-                    "jwksUrl": jwks_url,
-                    "snapshotAgeSeconds": restored.snapshot_age_seconds,
-                    "refreshedKeys": restored.refreshed_keys,
-                },
-            )
-
         record = register_hooks(
             keys,
             max_key_age_seconds=max_key_age_seconds,
             runtime=module,
-            on_restore=on_restore,
+            on_restore=_on_restore(verifier, getattr(keys, "url", None), logger),
             wall_clock=wall_clock,
         )
         if record is not None:
             records.append(record)
     return records
+
+
+def _on_restore(
+    verifier: Verifier, jwks_url: str | None, logger: logging.Logger
+) -> Callable[[Restored], None]:
+    def restored(what: Restored) -> None:
+        verifier.forget_tokens()
+        logger.info(
+            "restored from a snapshot",
+            extra={
+                "jwksUrl": jwks_url,
+                "snapshotAgeSeconds": what.snapshot_age_seconds,
+                "refreshedKeys": what.refreshed_keys,
+            },
+        )
+
+    return restored

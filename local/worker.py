@@ -73,7 +73,8 @@ def _lambda_log_format() -> Any:
     """local/lambdalog.py, by path: ``-I`` keeps this directory off ``sys.path``."""
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lambdalog.py")
     spec = importlib.util.spec_from_file_location("_local_lambdalog", path)
-    assert spec is not None and spec.loader is not None
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

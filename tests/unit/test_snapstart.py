@@ -324,9 +324,7 @@ def test_every_pools_key_set_is_refreshed_and_remembered_tokens_are_forgotten(
     assert all(r["snapshotAgeSeconds"] == 86400.0 and r["refreshedKeys"] for r in restores)
 
 
-def test_the_lambda_entry_point_registers_the_hooks_when_the_runtime_has_them(
-    monkeypatch, capsys
-):
+def test_the_lambda_entry_point_registers_the_hooks_when_the_runtime_has_them(monkeypatch, capsys):
     runtime = FakeRuntime()
     module = ModuleType("snapshot_restore_py")
     module.register_before_snapshot = runtime.register_before_snapshot  # type: ignore[attr-defined]
