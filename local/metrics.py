@@ -75,7 +75,9 @@ def extract(document: Mapping[str, Any]) -> list[tuple[SeriesKey, float]]:
             raise RejectedDocument("a directive needs Dimensions and Metrics lists")
         for definition in definitions:
             name = definition.get("Name") if isinstance(definition, dict) else None
-            value = document.get(name) if isinstance(name, str) else None
+            if not isinstance(name, str):
+                raise RejectedDocument("a metric definition needs a Name")
+            value = document.get(name)
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise RejectedDocument(f"metric {name!r} has no numeric value")
             if not math.isfinite(value):
@@ -85,7 +87,7 @@ def extract(document: Mapping[str, Any]) -> list[tuple[SeriesKey, float]]:
                     isinstance(n, str) and isinstance(document.get(n), str) for n in names
                 ):
                     raise RejectedDocument("a dimension must name a string member")
-                dimensions = tuple(sorted((n, document[n]) for n in names))
+                dimensions = tuple(sorted((n, str(document[n])) for n in names))
                 extracted.append(((namespace, name, dimensions), float(value)))
     return extracted
 
