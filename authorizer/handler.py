@@ -170,6 +170,7 @@ def build_authorizer(
     needs no network; otherwise ``warm`` fetches them now rather than inside
     the first request. A pool whose keys cannot be had is logged, not fatal:
     its tokens get a 500 until it answers, the other pools' tokens pass.
+    One metrics emitter serves the decisions and every pool's key set.
     """
     logger = get_logger("authorizer", config.log_level)
     metrics = MetricsEmitter()

@@ -9,6 +9,9 @@ Rules:
 - when no key we have serves the token and the set cannot be had, ``JwksError``
   is raised: the authorizer cannot decide, API Gateway answers 500 and does not
   cache it, so an outage never becomes a cached deny for a valid user.
+
+With a ``MetricsEmitter``, every fetch (its outcome and the keys held after
+it) and every key served past its cache period is counted.
 """
 
 from __future__ import annotations

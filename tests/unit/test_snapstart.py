@@ -249,12 +249,18 @@ def test_without_lambdas_runtime_nothing_is_registered(keys):
     assert register_hooks(keys, max_key_age_seconds=CACHE_SECONDS) is None
 
 
-def test_the_runtime_module_is_used_when_it_can_be_imported(keys, monkeypatch):
+def importable_runtime(monkeypatch: pytest.MonkeyPatch) -> tuple[FakeRuntime, ModuleType]:
+    """A ``snapshot_restore_py`` module that records what is registered with it."""
     runtime = FakeRuntime()
     module = ModuleType("snapshot_restore_py")
     module.register_before_snapshot = runtime.register_before_snapshot  # type: ignore[attr-defined]
     module.register_after_restore = runtime.register_after_restore  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "snapshot_restore_py", module)
+    return runtime, module
+
+
+def test_the_runtime_module_is_used_when_it_can_be_imported(keys, monkeypatch):
+    runtime, module = importable_runtime(monkeypatch)
     assert load_runtime_hooks() is module
     assert register_hooks(keys, max_key_age_seconds=CACHE_SECONDS) is not None
     assert (len(runtime.before), len(runtime.after)) == (1, 1)
@@ -325,11 +331,7 @@ def test_every_pools_key_set_is_refreshed_and_remembered_tokens_are_forgotten(
 
 
 def test_the_lambda_entry_point_registers_the_hooks_when_the_runtime_has_them(monkeypatch, capsys):
-    runtime = FakeRuntime()
-    module = ModuleType("snapshot_restore_py")
-    module.register_before_snapshot = runtime.register_before_snapshot  # type: ignore[attr-defined]
-    module.register_after_restore = runtime.register_after_restore  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "snapshot_restore_py", module)
+    runtime, _ = importable_runtime(monkeypatch)
     for name, value in BASE_ENV.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delitem(sys.modules, "authorizer.app", raising=False)
