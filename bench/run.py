@@ -407,7 +407,7 @@ def main() -> int:
     )
     log_cost = m["log_and_emf"] - m["emf_only"]
     emf_cost = m["emf_only"] - m["no_telemetry"]
-    row("  per decision: log record (Lambda JSON look-alike)", log_cost, log_cost / floor)
+    row("  per decision: log record (Lambda JSON format)", log_cost, log_cost / floor)
     row("  per decision: EMF metric line", emf_cost, emf_cost / floor)
     row(
         "straightforward: get_unverified_header + decode",
@@ -428,7 +428,7 @@ def main() -> int:
         m["repeat_verify"] / m["rsa"],
         "<= 0.25x of the RSA check",
     )
-    row("ours, repeated token, whole handler, INFO log + EMF", m["repeat"], m["repeat"] / floor)
+    row("ours, repeated token, handler, INFO log + EMF", m["repeat"], m["repeat"] / floor)
     print()
     print(f"| {f'cold start (median of {args.cold_runs} fresh interpreters)':<50} | {'':>12} |")
     row("bare `import jwt`", c["import_jwt"], None)
