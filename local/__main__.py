@@ -46,6 +46,12 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument(
         "--cognito-port", type=_port, default=int(os.environ.get("COGNITO_PORT", "9229"))
     )
+    run.add_argument(
+        "--metrics-port",
+        type=_port,
+        default=int(os.environ.get("METRICS_PORT", "3001")),
+        help="where the functions' metrics are served (GET /, GET /json)",
+    )
     run.add_argument("--state-file", type=Path, default=default_state, help=state_help)
     run.add_argument(
         "--pools",
@@ -89,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
             host=args.host,
             api_port=args.api_port,
             cognito_port=args.cognito_port,
+            metrics_port=args.metrics_port,
             state_file=args.state_file,
             parameter_overrides=overrides,
             pools=args.pools,

@@ -22,6 +22,7 @@ from local.console import Console
 from local.exceptions import InvocationError, StartupError, TemplateError
 from local.functions import LambdaFunction
 from local.gateway import HttpApiEmulator
+from local.metrics import MetricsCollector, summary_lines, wsgi_app
 from local.sam import SamTemplate
 from local.template import ApiModel, load_api
 
@@ -38,6 +39,8 @@ class OfflineOptions:
     host: str = "127.0.0.1"
     api_port: int = 3000
     cognito_port: int = 9229
+    # Its own port: a path on the API's port could shadow a route of the template.
+    metrics_port: int = 3001
     state_file: Path = DEFAULT_STATE_FILE
     parameter_overrides: dict[str, str] = field(default_factory=dict)
     # Trusted local pools (1 to MAX_LOCAL_POOLS). With more than one, the
@@ -60,11 +63,18 @@ class OfflineServices:
         self.functions: dict[str, LambdaFunction] = {}
         self.server: BaseWSGIServer | None = None
         self._server_thread: threading.Thread | None = None
+        self.metrics = MetricsCollector()
+        self.metrics_server: BaseWSGIServer | None = None
 
     @property
     def api_url(self) -> str:
         assert self.server is not None
         return f"http://{self.options.host}:{self.server.server_port}"
+
+    @property
+    def metrics_url(self) -> str:
+        assert self.metrics_server is not None
+        return f"http://{self.options.host}:{self.metrics_server.server_port}"
 
     def start(self) -> None:
         try:
@@ -100,7 +110,11 @@ class OfflineServices:
             extra = local_keys if name in authorizer_functions else {}
             code_dirs = [spec.code_dir] + ([template_dir] if template_dir != spec.code_dir else [])
             self.functions[name] = LambdaFunction(
-                spec, self.console, extra_env=extra, code_dirs=code_dirs
+                spec,
+                self.console,
+                extra_env=extra,
+                code_dirs=code_dirs,
+                on_output=self.metrics.feed,
             )
         errors = []
         for function in self.functions.values():
@@ -120,6 +134,13 @@ class OfflineServices:
             target=self.server.serve_forever, name="local-http-api", daemon=True
         )
         self._server_thread.start()
+        self.metrics_server = _bind(
+            "local metrics endpoint",
+            lambda: make_server(options.host, options.metrics_port, wsgi_app(self.metrics)),
+        )
+        threading.Thread(
+            target=self.metrics_server.serve_forever, name="local-metrics", daemon=True
+        ).start()
 
     def _parameters(self, template: SamTemplate, pool: LocalPool) -> dict[str, str]:
         declared = template.parameter_names
@@ -153,6 +174,7 @@ class OfflineServices:
         state: dict[str, Any] = {
             "pid": os.getpid(),
             "apiUrl": self.api_url,
+            "metricsUrl": self.metrics_url,
             "cognito": self.pool.to_dict(),
             "pools": [pool.to_dict() for pool in self.pools],
             "untrusted": self.untrusted.to_dict() if self.untrusted else None,
@@ -176,10 +198,11 @@ class OfflineServices:
             raise
 
     def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
-            self.server = None
+        for server in (self.server, self.metrics_server):
+            if server is not None:
+                server.shutdown()
+                server.server_close()
+        self.server = self.metrics_server = None
         for function in self.functions.values():
             function.stop()
         if self.cognito is not None:
@@ -218,6 +241,7 @@ class OfflineServices:
         lines += [
             "",
             f"  HTTP API        {self.api_url}  ({self.options.template}, {model.api_id})",
+            f"  Metrics         {self.metrics_url}  (the dashboard's numbers; /json as JSON)",
         ]
         for route in model.routes:
             if route.authorizer is None:
@@ -285,6 +309,9 @@ def serve_until_interrupted(options: OfflineOptions) -> int:
         services.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+    # After the functions stopped: every line they wrote has been read.
+    for line in summary_lines(services.metrics.snapshot()):
+        console.line("", line)
     console.line("", "stopped")
     return 0
 

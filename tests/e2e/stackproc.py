@@ -161,6 +161,8 @@ def start_stack_process(
         "0",
         "--cognito-port",
         "0",
+        "--metrics-port",
+        "0",
         "--state-file",
         str(state_file),
         "--pools",

@@ -47,7 +47,7 @@ def test_each_trusted_pool_is_accepted_and_the_untrusted_one_denied(pools: Stack
     )
     assert (untrusted.status_code, untrusted.json()) == (403, {"message": "Forbidden"})
     decisions = [line for line in pools.output() if '"authorization decision"' in line]
-    assert any('"reason":"wrong_issuer"' in line for line in decisions)
+    assert any('"reason": "wrong_issuer"' in line for line in decisions)
 
 
 def test_copied_claims_reach_the_greeter(pools: StackProcess) -> None:

@@ -25,6 +25,12 @@ RULES = {
 }
 
 
+def reasons(out: str) -> list[str]:
+    """The reason of every decision line in captured output."""
+    lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    return [str(x["reason"]) for x in lines if x.get("message") == "authorization decision"]
+
+
 def token(extra: dict[str, Any], token_use: str = "id") -> str:
     """A signed token with these claims over the defaults (None drops a claim)."""
     return sign(claims(token_use, **extra))
@@ -224,7 +230,7 @@ def test_other_whitespace_or_characters_in_scope_are_invalid(
     event = authorizer_event(sign(claims("access", scope=scope)))
     event["routeKey"] = "DELETE /hello"
     assert wired.handle(event) == {"isAuthorized": False}
-    assert '"reason":"invalid_claim"' in capsys.readouterr().out
+    assert reasons(capsys.readouterr().out) == ["invalid_claim"]
 
 
 # --- claims for the backend --------------------------------------------------------------
@@ -286,7 +292,7 @@ def test_a_claim_that_cannot_travel_flat_is_an_invalid_claim(
     payload = claims() | {"custom:roles": value}  # | keeps a null: it is not dropped
     capsys.readouterr()
     assert copying.handle(authorizer_event(sign(payload))) == {"isAuthorized": False}
-    assert '"reason":"invalid_claim"' in capsys.readouterr().out
+    assert reasons(capsys.readouterr().out) == ["invalid_claim"]
 
 
 def test_claims_over_the_size_cap_are_denied_with_their_own_reason(
@@ -297,7 +303,7 @@ def test_claims_over_the_size_cap_are_denied_with_their_own_reason(
     too_big = token({"custom:tenant_id": "a" * 300})
     capsys.readouterr()
     assert copying.handle(authorizer_event(too_big)) == {"isAuthorized": False}
-    assert '"reason":"context_too_large"' in capsys.readouterr().out
+    assert reasons(capsys.readouterr().out) == ["context_too_large"]
 
 
 @pytest.mark.parametrize(
