@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import fnmatch
 import json
 import secrets
 import threading
@@ -39,6 +38,7 @@ from local.cfn import ACCOUNT_ID, REGION
 from local.console import Console
 from local.exceptions import InvocationError
 from local.functions import LambdaFunction
+from local.policy import Effect, InvalidPolicy, evaluate
 from local.template import DEFAULT_ROUTE, DEFAULT_STAGE, ApiModel, AuthorizerSpec, Route
 
 AUTHORIZER_TIMEOUT_SECONDS: Final = 10  # API Gateway waits at most this for an authorizer
@@ -233,29 +233,13 @@ def _read_authorizer_result(spec: AuthorizerSpec, result: Any, route_arn: str) -
 
 def _read_policy(result: Mapping[str, Any], route_arn: str, context: Any) -> Decision:
     """An IAM policy response: an explicit Deny wins, else an Allow on the route's ARN."""
-    document = result.get("policyDocument")
-    if not isinstance(document, dict) or "principalId" not in result:
+    if "principalId" not in result:
         return Decision("error")
-    statements = document.get("Statement")
-    if isinstance(statements, dict):
-        statements = [statements]
-    if not isinstance(statements, list):
+    try:
+        effect = evaluate(result.get("policyDocument"), route_arn)
+    except InvalidPolicy:
         return Decision("error")
-    effects = set()
-    for statement in statements:
-        if not isinstance(statement, dict):
-            return Decision("error")
-        actions = statement.get("Action", [])
-        resources = statement.get("Resource", [])
-        actions = [actions] if isinstance(actions, str) else actions
-        resources = [resources] if isinstance(resources, str) else resources
-        if any(fnmatch.fnmatchcase("execute-api:Invoke", str(a)) for a in actions) and any(
-            fnmatch.fnmatchcase(route_arn, str(r)) for r in resources
-        ):
-            effects.add(statement.get("Effect"))
-    if "Deny" in effects or "Allow" not in effects:
-        return Decision("deny")
-    return Decision("allow", context)
+    return Decision("allow", context) if effect is Effect.ALLOW else Decision("deny")
 
 
 def _integration_response(result: Any) -> Response:
