@@ -86,6 +86,15 @@ class ApiModel:
     functions: dict[str, FunctionSpec]
     parameters: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def base_path(self) -> str:
+        """Where the API is served: the root for an HTTP API's $default stage."""
+        return ""
+
+    @property
+    def kind(self) -> str:
+        return "HTTP API"
+
     def authorizer_functions(self) -> set[str]:
         return {spec.function for spec in self.authorizers.values()}
 
@@ -98,6 +107,10 @@ def load_api(
     transformed = template.transform(parameter_overrides)
     resources: dict[str, Any] = transformed.template.get("Resources", {})
     resolver = transformed.resolver()
+    if _has_only_rest_apis(resources):
+        from local.rest import read_rest_api  # the REST API variant (template-rest.yaml)
+
+        return read_rest_api(template, transformed)
     api_name = _the_api(resources, resolver)
     body = resources[api_name]["Properties"]["Body"]
     _check_default_stage(resources, resolver, api_name)
@@ -116,6 +129,11 @@ def load_api(
         functions=functions,
         parameters=dict(transformed.parameters),
     )
+
+
+def _has_only_rest_apis(resources: Mapping[str, Any]) -> bool:
+    types = {resource.get("Type") for resource in resources.values()}
+    return "AWS::ApiGateway::RestApi" in types and "AWS::ApiGatewayV2::Api" not in types
 
 
 def _the_api(resources: Mapping[str, Any], resolver: Resolver) -> str:
