@@ -242,30 +242,37 @@ def _read_policy(result: Mapping[str, Any], route_arn: str, context: Any) -> Dec
     return Decision("allow", context) if effect is Effect.ALLOW else Decision("deny")
 
 
-def _integration_response(result: Any) -> Response:
-    """Payload 2.0: a dict with statusCode is taken as is; anything else is a 200 JSON body."""
-    if not (isinstance(result, dict) and "statusCode" in result):
-        body = result if isinstance(result, str) else json.dumps(result)
-        return Response(body, 200, content_type="application/json")
+def proxy_result(result: Mapping[str, Any]) -> tuple[int, dict[Any, Any], bytes | str] | None:
+    """A proxy integration's status, headers and (base64-decoded) body; None when malformed."""
     status = result.get("statusCode")
     headers = result.get("headers") or {}
-    cookies = result.get("cookies") or []
-    body = result.get("body", "")
+    body = result.get("body") or ""
     if (
         not isinstance(status, int)
         or isinstance(status, bool)
         or not 100 <= status <= 599
         or not isinstance(headers, dict)
-        or not isinstance(cookies, list)
         or not isinstance(body, str)
     ):
-        return _message(500, "Internal Server Error")
-    payload: bytes | str = body
+        return None
     if result.get("isBase64Encoded") is True:
         try:
-            payload = base64.b64decode(body, validate=True)
+            return status, headers, base64.b64decode(body, validate=True)
         except (binascii.Error, ValueError):
-            return _message(500, "Internal Server Error")
+            return None
+    return status, headers, body
+
+
+def _integration_response(result: Any) -> Response:
+    """Payload 2.0: a dict with statusCode is taken as is; anything else is a 200 JSON body."""
+    if not (isinstance(result, dict) and "statusCode" in result):
+        body = result if isinstance(result, str) else json.dumps(result)
+        return Response(body, 200, content_type="application/json")
+    cookies = result.get("cookies") or []
+    read = proxy_result(result)
+    if read is None or not isinstance(cookies, list):
+        return _message(500, "Internal Server Error")
+    status, headers, payload = read
     response = Response(payload, status)
     response.headers.remove("Content-Type")
     for name, value in headers.items():

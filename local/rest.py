@@ -55,18 +55,16 @@ from local.gateway import (
     Decision,
     HttpApiEmulator,
     _Outcome,
+    proxy_result,
 )
 from local.policy import Effect, InvalidPolicy, evaluate
 from local.sam import SamTemplate, TransformedTemplate
 from local.template import (
-    _ANY_METHOD,
-    _OPENAPI_METHODS,
     ApiModel,
     AuthorizerSpec,
     Route,
-    _function,
-    _route,
-    _route_authorizer,
+    _routes,
+    api_functions,
 )
 
 # REST integrations may run up to 29 s by default.
@@ -115,18 +113,13 @@ def read_rest_api(template: SamTemplate, transformed: TransformedTemplate) -> Re
             f"{api_name}: only an inline Swagger body (DefinitionBody) is supported"
         )
     authorizers = _authorizers(body, resources, resolver)
+    # Swagger paths read as the HTTP API's OpenAPI ones: aws_proxy integrations only.
     routes = _routes(body, resources, authorizers)
-    needed = {route.function for route in routes} | {a.function for a in authorizers.values()}
-    base_dir = template.path.resolve().parent
-    functions = {
-        name: _function(name, resources, resolver, transformed.code_dirs.get(name, base_dir))
-        for name in sorted(needed)
-    }
     return RestApiModel(
         api_id=api_name,
         routes=tuple(routes),
         authorizers=dict(authorizers),
-        functions=functions,
+        functions=api_functions(template, transformed, routes, authorizers),
         parameters=dict(transformed.parameters),
         stage=_stage(resources, resolver, api_name),
     )
@@ -177,35 +170,6 @@ def _authorizers(
             validation_expression=str(expression) if expression else None,
         )
     return found
-
-
-def _routes(
-    body: Mapping[str, Any], resources: Mapping[str, Any], authorizers: Mapping[str, AuthorizerSpec]
-) -> list[Route]:
-    root_security = body.get("security")
-    routes: list[Route] = []
-    for path, operations in body.get("paths", {}).items():
-        for key, operation in operations.items():
-            if key not in (*_OPENAPI_METHODS, _ANY_METHOD):
-                continue
-            method = "ANY" if key == _ANY_METHOD else key.upper()
-            route_key = f"{method} {path}"
-            integration = operation.get("x-amazon-apigateway-integration", {})
-            if integration.get("type") != "aws_proxy":
-                raise TemplateError(
-                    f"route {route_key}: only Lambda proxy integrations run offline"
-                )
-            function = referenced_function(integration.get("uri"), resources)
-            if function is None:
-                raise TemplateError(
-                    f"route {route_key}: integration uri names no template function"
-                )
-            security = operation.get("security", root_security)
-            authorizer = _route_authorizer(route_key, security, authorizers)
-            routes.append(_route(route_key, method, path, function, authorizer))
-    if not routes:
-        raise TemplateError("the REST API has no methods")
-    return routes
 
 
 def _message(status: int, key: str, message: str | None) -> Response:
@@ -339,25 +303,11 @@ def _proxy_response(result: Any) -> Response:
     failed = _message(502, "message", "Internal server error")
     if not isinstance(result, dict):
         return failed
-    status = result.get("statusCode")
-    headers = result.get("headers") or {}
     multi = result.get("multiValueHeaders") or {}
-    body = result.get("body") or ""
-    if (
-        not isinstance(status, int)
-        or isinstance(status, bool)
-        or not 100 <= status <= 599
-        or not isinstance(headers, dict)
-        or not isinstance(multi, dict)
-        or not isinstance(body, str)
-    ):
+    read = proxy_result(result)
+    if read is None or not isinstance(multi, dict):
         return failed
-    payload: bytes | str = body
-    if result.get("isBase64Encoded") is True:
-        try:
-            payload = base64.b64decode(body, validate=True)
-        except ValueError:
-            return failed
+    status, headers, payload = read
     response = Response(payload, status)
     response.headers.remove("Content-Type")
     for name, value in headers.items():

@@ -18,7 +18,7 @@ from typing import Any, Final
 
 from local.cfn import Resolver, referenced_function
 from local.exceptions import TemplateError
-from local.sam import SamTemplate
+from local.sam import SamTemplate, TransformedTemplate
 
 DEFAULT_TIMEOUT_SECONDS: Final = 3  # CloudFormation's default for AWS::Lambda::Function
 DEFAULT_MEMORY_MB: Final = 128
@@ -116,19 +116,30 @@ def load_api(
     _check_default_stage(resources, resolver, api_name)
     authorizers = _authorizers(body, resources, resolver)
     routes = _routes(body, resources, authorizers)
-    needed = {route.function for route in routes} | {a.function for a in authorizers.values()}
-    base_dir = template.path.resolve().parent
-    functions = {
-        name: _function(name, resources, resolver, transformed.code_dirs.get(name, base_dir))
-        for name in sorted(needed)
-    }
     return ApiModel(
         api_id=api_name,
         routes=tuple(routes),
         authorizers=authorizers,
-        functions=functions,
+        functions=api_functions(template, transformed, routes, authorizers),
         parameters=dict(transformed.parameters),
     )
+
+
+def api_functions(
+    template: SamTemplate,
+    transformed: TransformedTemplate,
+    routes: list[Route],
+    authorizers: Mapping[str, AuthorizerSpec],
+) -> dict[str, FunctionSpec]:
+    """Every function the API's routes and authorizers name, as the template defines it."""
+    resources: dict[str, Any] = transformed.template.get("Resources", {})
+    resolver = transformed.resolver()
+    needed = {route.function for route in routes} | {a.function for a in authorizers.values()}
+    base_dir = template.path.resolve().parent
+    return {
+        name: _function(name, resources, resolver, transformed.code_dirs.get(name, base_dir))
+        for name in sorted(needed)
+    }
 
 
 def _has_only_rest_apis(resources: Mapping[str, Any]) -> bool:

@@ -40,7 +40,7 @@ def call(
     stack: StackProcess, method: str, path: str, token: str | None = None, **kwargs: object
 ) -> requests.Response:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return stack.request(method, f"/prod{path}", headers=headers, **kwargs)  # type: ignore[arg-type]
+    return stack.request(method, f"/prod{path}", headers=headers, **kwargs)
 
 
 def outcome(stack: StackProcess, response: requests.Response) -> tuple[str, bool]:

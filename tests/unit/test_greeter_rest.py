@@ -12,6 +12,14 @@ from greeter.app import lambda_handler
 from tests.forge import load_event
 
 SUB = "0b7e5a3c-1f2d-4c6b-9a8e-7d6c5b4a3f21"
+CONTRACT = {
+    "sub": SUB,
+    "username": "brian",
+    "tokenUse": "id",
+    "clientId": "c",
+    "groups": "",
+    "scope": "",
+}
 
 
 def call(event: dict[str, Any]) -> tuple[int, dict[str, Any]]:
@@ -57,23 +65,8 @@ def test_stringified_claims_arrive_as_api_gateway_hands_them_over() -> None:
         # A Cognito user-pool authorizer's shape: claims, no context of ours.
         {"claims": {"sub": SUB, "cognito:username": "brian"}},
         # Our keys, but no principalId, or one that is not the sub.
-        {
-            "sub": SUB,
-            "username": "brian",
-            "tokenUse": "id",
-            "clientId": "c",
-            "groups": "",
-            "scope": "",
-        },
-        {
-            "principalId": "someone-else",
-            "sub": SUB,
-            "username": "brian",
-            "tokenUse": "id",
-            "clientId": "c",
-            "groups": "",
-            "scope": "",
-        },
+        CONTRACT,
+        {"principalId": "someone-else", **CONTRACT},
         {"principalId": SUB, "sub": SUB},  # the contract's other keys missing
     ],
     ids=["none", "empty", "cognito-claims", "no-principal", "other-principal", "partial"],
