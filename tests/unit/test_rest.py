@@ -60,6 +60,15 @@ def rest(wired: WiredAuthorizer, routes: str = ROUTES, rules: str = "") -> RestA
     return RestAuthorizer(wired.authorizer, route_rules, settings.routes)
 
 
+def with_groups(groups: list[str] | None) -> dict[str, Any]:
+    """Valid claims whose cognito:groups are ``groups`` (None: no such claim)."""
+    payload = claims()
+    payload.pop("cognito:groups")
+    if groups is not None:
+        payload["cognito:groups"] = groups
+    return payload
+
+
 def token_event(
     token: str | None, request: str = "GET/hello", scheme: str = "Bearer "
 ) -> dict[str, Any]:
@@ -262,7 +271,7 @@ def test_a_cached_policy_agrees_with_the_rules_on_every_route_whichever_route_ma
     wired: WiredAuthorizer, groups: list[str] | None
 ) -> None:
     handle = rest(wired, rules=RULES).handle
-    token = sign(claims(**{"cognito:groups": groups}))
+    token = sign(with_groups(groups))
     member = set(groups or [])
     expected = {
         route: REQUIRED_GROUP.get(route) is None or REQUIRED_GROUP[route] in member
@@ -280,7 +289,7 @@ def test_a_cached_policy_agrees_with_the_rules_on_every_route_whichever_route_ma
 
 def test_the_policy_does_not_depend_on_the_method_that_made_it(wired: WiredAuthorizer) -> None:
     handle = rest(wired, rules=RULES).handle
-    token = sign(claims(**{"cognito:groups": ["greeters"]}))
+    token = sign(with_groups(["greeters"]))
     answers = [handle(token_event(token, request)) for request in REQUESTS.values()]
     assert all(answer == answers[0] for answer in answers)
 
@@ -314,8 +323,8 @@ def test_the_decision_log_names_the_rule_that_refuses_this_request(
 ) -> None:
     handle = rest(wired, rules=RULES).handle
     capsys.readouterr()
-    handle(token_event(sign(claims(**{"cognito:groups": None})), "POST/hello"))
-    handle(token_event(sign(claims(**{"cognito:groups": None})), "GET/hello"))
+    handle(token_event(sign(with_groups(None)), "POST/hello"))
+    handle(token_event(sign(with_groups(None)), "GET/hello"))
     denied, allowed = [
         json.loads(x) for x in capsys.readouterr().out.splitlines() if "decision" in x
     ]
@@ -329,7 +338,7 @@ def test_the_context_reaches_the_greeter_contract_as_api_gateway_hands_it_over(
 ) -> None:
     answer = rest(wired).handle(token_event(sign(claims())))
     # REST proxy events: the context beside principalId, every value stringified.
-    authorizer = {k: str(v) for k, v in answer["context"].items()}
+    authorizer: dict[str, Any] = {k: str(v) for k, v in answer["context"].items()}
     authorizer |= {"principalId": answer["principalId"], "integrationLatency": 3}
     caller = decode_context({"requestContext": {"authorizer": authorizer}})
     assert (caller.sub, caller.username, caller.groups) == (SUB, "brian", ("admins", "readers"))
