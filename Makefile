@@ -87,7 +87,7 @@ ifeq ($(API),rest)
 API_TEMPLATE := template-rest.yaml
 SAM_CONFIG_ENV := --config-env rest
 else ifeq ($(API),http)
-API_TEMPLATE := template.yaml
+API_TEMPLATE := $(or $(TEMPLATE),template.yaml)
 SAM_CONFIG_ENV :=
 else
 $(error API must be http or rest, not '$(API)')
