@@ -38,7 +38,7 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final, NamedTuple
+from typing import Any, Final, NamedTuple, NoReturn
 
 from authorizer.exceptions import (
     JwksError,
@@ -180,17 +180,21 @@ class RestAuthorizer:
         """An IAM policy for every route; raises Exception("Unauthorized") for a 401."""
         started = time.perf_counter()
         arn = MethodArn.parse(event.get("methodArn")) if isinstance(event, dict) else None
-        route = f"{arn.method} {arn.path}" if arn is not None else None
+        kind = event.get("type") if isinstance(event, dict) else None
+        if arn is None or kind not in ("TOKEN", "REQUEST"):
+            self._unauthorized(
+                UnexpectedEvent("not a REST TOKEN or REQUEST authorizer event with a methodArn"),
+                None,
+                started,
+            )
+        route = f"{arn.method} {arn.path}"
         try:
-            token = self._token(event, arn)
+            token = self._token(event, kind)
             verified, from_cache = self.verifier.verify(token)
-        except (MissingToken, MalformedToken, UnexpectedEvent) as err:
-            self._log(logging.INFO, "deny", err.reason, route, started, kid=err.kid, status=401)
-            # Exactly this message: API Gateway reads it as "answer 401".
-            raise Exception(UNAUTHORIZED) from None
+        except (MissingToken, MalformedToken) as err:
+            self._unauthorized(err, route, started)
         except TokenError as err:
             self._log(logging.INFO, "deny", err.reason, route, started, kid=err.kid, sub=err.sub)
-            assert arn is not None  # _token refused the event otherwise
             return _policy(err.sub or ANONYMOUS, deny=[arn.prefix + "*"])
         except JwksError as err:
             self._log(logging.ERROR, "error", err.reason, route, started, error=str(err))
@@ -198,7 +202,6 @@ class RestAuthorizer:
         except Exception as err:
             self._log(logging.ERROR, "error", "internal", route, started, error=type(err).__name__)
             raise
-        assert arn is not None
         verdicts = self._verdicts(verified)
         allow = [arn.prefix + api_route.resource for api_route, err in verdicts if err is None]
         deny = [arn.prefix + api_route.resource for api_route, err in verdicts if err is not None]
@@ -220,14 +223,16 @@ class RestAuthorizer:
         )
         return _policy(context.sub, allow=allow, deny=deny, context=encode_context(context))
 
-    def _token(self, event: Any, arn: MethodArn | None) -> str:
-        kind = event.get("type") if isinstance(event, dict) else None
-        if arn is None or kind not in ("TOKEN", "REQUEST"):
-            raise UnexpectedEvent("not a REST TOKEN or REQUEST authorizer event with a methodArn")
+    def _token(self, event: dict[str, Any], kind: str) -> str:
         if kind == "TOKEN":
             raw = event.get("authorizationToken")
             return parse_bearer(raw if isinstance(raw, str) else None)
         return extract_token(event)
+
+    def _unauthorized(self, err: TokenError, route: str | None, started: float) -> NoReturn:
+        self._log(logging.INFO, "deny", err.reason, route, started, kid=err.kid, status=401)
+        # Exactly this message: API Gateway reads it as "answer 401".
+        raise Exception(UNAUTHORIZED) from None
 
     def _verdicts(self, verified: Verified) -> list[tuple[ApiRoute, TokenError | None]]:
         """Each route of the API with None (the caller meets its rule) or the rule's deny."""

@@ -56,8 +56,25 @@ def write_variants(directory: Path) -> list[Path]:
         path.write_text(json.dumps(transformed_variant(parameters), indent=1))
         paths.append(path)
     rest = directory / "rest.json"
-    rest.write_text(json.dumps(SamTemplate.read(REST_TEMPLATE).transform().template, indent=1))
+    rest.write_text(json.dumps(transformed_rest(), indent=1))
     return [*paths, rest]
+
+
+def transformed_rest() -> dict[str, Any]:
+    """template-rest.yaml transformed, with each REST API's justified skips also on its stage.
+
+    samtranslator keeps an ``AWS::Serverless::Api``'s Metadata on the RestApi it
+    makes but not on the Stage it generates, where checkov reports the stage
+    settings (access logs, tracing, caching) that the Api's skips justify.
+    """
+    template = SamTemplate.read(REST_TEMPLATE).transform().template
+    resources = template["Resources"]
+    for resource in resources.values():
+        if resource["Type"] == "AWS::ApiGateway::Stage":
+            api = resources[resource["Properties"]["RestApiId"]["Ref"]]
+            if "Metadata" in api:
+                resource["Metadata"] = api["Metadata"]
+    return template
 
 
 def scan(checkov: Path) -> int:
