@@ -23,13 +23,13 @@ help:
 	@echo "make test      run the whole test suite (bootstraps .venv)"
 	@echo "make lint      ruff (lint + format check), mypy and the security scan"
 	@echo "make scan      checkov over template.yaml and its variants, bandit over the Python"
-	@echo "make run       the offline stack: local Cognito + local HTTP API"
+	@echo "make run       the offline stack: local Cognito + local HTTP API (API=rest: the REST variant)"
 	@echo "make token     print a fresh token for the demo user (TOKEN_USE=access for an access token)"
 	@echo "make bench     performance table"
 	@echo "make fuzz      long property-based fuzz of the authorizer (fresh random examples)"
 	@echo "make soak      30,000 mixed requests through the offline stack (about a minute)"
 	@echo "make build     sam build (arm64 artifacts)"
-	@echo "make deploy    sam build + sam deploy"
+	@echo "make deploy    sam build + sam deploy (API=rest: template-rest.yaml, its own stack)"
 	@echo "make destroy   sam delete"
 
 install: $(STAMP)
@@ -80,11 +80,25 @@ format: $(STAMP)
 #   TOKEN_USE=access make token  an access token instead
 #   make run POOLS=2            two trusted local pools (UserPools) and one untrusted pool
 #   make token POOL=2           a token from the second pool (POOL=untrusted: one that is denied)
+#   make run API=rest          the REST API variant (template-rest.yaml) instead
 API_PORT ?= 3000
 COGNITO_PORT ?= 9229
 METRICS_PORT ?= 3001
+# API=http (default): template.yaml, an HTTP API. API=rest: template-rest.yaml, a
+# REST API, deployed as its own stack (samconfig.toml's [rest] environment).
+API ?= http
+ifeq ($(API),rest)
+API_TEMPLATE := template-rest.yaml
+SAM_CONFIG_ENV := --config-env rest
+else ifeq ($(API),http)
+API_TEMPLATE := $(or $(TEMPLATE),template.yaml)
+SAM_CONFIG_ENV :=
+else
+$(error API must be http or rest, not '$(API)')
+endif
 run: $(STAMP)
-	@$(BIN)/python -m local run --api-port $(API_PORT) --cognito-port $(COGNITO_PORT) \
+	@$(BIN)/python -m local run --template $(API_TEMPLATE) \
+		--api-port $(API_PORT) --cognito-port $(COGNITO_PORT) \
 		--pools $(or $(POOLS),1) \
 		--metrics-port $(METRICS_PORT) \
 		$(if $(RUN_PARAMS),--parameter-overrides "$(RUN_PARAMS)")
@@ -99,6 +113,7 @@ token: $(STAMP)
 #   make deploy PARAMS="UserPoolId=us-east-1_AbC AppClientIds=abc123"   existing user pool
 #   make deploy REGION=eu-west-1        another region (also for destroy)
 #   make destroy                        delete the stack (asks first)
+#   make deploy API=rest                the REST API variant (template-rest.yaml), its own stack
 SAM := $(BIN)/sam
 # Our default is no telemetry; export SAM_CLI_TELEMETRY=1 to opt in.
 SAM_ENV := SAM_CLI_TELEMETRY=$${SAM_CLI_TELEMETRY:-0}
@@ -106,14 +121,14 @@ SAM_REGION := $(if $(REGION),--region $(REGION))
 
 # PARAMS reaches the artifact build so scripts/bake_jwks.py can find UserPoolId.
 build: $(STAMP)
-	$(SAM_ENV) PARAMS='$(PARAMS)' $(SAM) build $(SAM_REGION)
+	$(SAM_ENV) PARAMS='$(PARAMS)' $(SAM) build $(SAM_CONFIG_ENV) $(SAM_REGION)
 
 deploy: build
-	$(SAM_ENV) $(SAM) deploy $(SAM_REGION) $(if $(GUIDED),--guided) \
+	$(SAM_ENV) $(SAM) deploy $(SAM_CONFIG_ENV) $(SAM_REGION) $(if $(GUIDED),--guided) \
 		$(if $(PARAMS),--parameter-overrides $(PARAMS)) $(DEPLOY_ARGS)
 
 destroy: $(STAMP)
-	$(SAM_ENV) $(SAM) delete $(SAM_REGION) $(DESTROY_ARGS)
+	$(SAM_ENV) $(SAM) delete $(SAM_CONFIG_ENV) $(SAM_REGION) $(DESTROY_ARGS)
 
 # ---------------------------------------------------------------------------
 # Lambda artifacts. `sam build` (BuildMethod: makefile) runs build-<LogicalId>

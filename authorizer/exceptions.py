@@ -144,6 +144,12 @@ class ContextTooLarge(TokenError):
     reason = "context_too_large"
 
 
+class UnexpectedEvent(TokenError):
+    """The event is not what API_TYPE says API Gateway sends: no decision is made from it."""
+
+    reason = "unexpected_event"
+
+
 # --- key set problems: the authorizer cannot decide and raises ---------------
 
 

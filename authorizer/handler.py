@@ -44,7 +44,7 @@ class Authorizer:
     def handle(self, event: Any) -> dict[str, Any]:
         """Allow with context, deny on any token problem, raise only when keys cannot be had."""
         started = time.perf_counter()
-        route, request_id = _correlation(event)
+        route, request_id = correlation(event)
         try:
             if not isinstance(event, dict):
                 raise MalformedToken("event is not an object")
@@ -54,7 +54,7 @@ class Authorizer:
             if rule is not None:
                 enforce_route_rule(rule, verified, self.verifier.clock())
         except TokenError as err:
-            self._decided(
+            self.decided(
                 logging.INFO,
                 "deny",
                 err.reason,
@@ -66,13 +66,13 @@ class Authorizer:
             )
             return dict(DENY)
         except JwksError as err:
-            self._decided(
+            self.decided(
                 logging.ERROR, "error", err.reason, route, request_id, started, error=str(err)
             )
             raise
         except Exception as err:
             # A bug: fail closed (API Gateway answers 500 and caches nothing), but say so.
-            self._decided(
+            self.decided(
                 logging.ERROR,
                 "error",
                 "internal",
@@ -83,7 +83,7 @@ class Authorizer:
             )
             raise
         context = verified.context
-        self._decided(
+        self.decided(
             logging.INFO,
             "allow",
             "ok",
@@ -99,7 +99,7 @@ class Authorizer:
         )
         return {"isAuthorized": True, "context": encode_context(context)}
 
-    def _decided(
+    def decided(
         self,
         level: int,
         decision: str,
@@ -136,7 +136,7 @@ class Authorizer:
             self._metrics.decision(decision, reason, latency_ms, cache_hit)
 
 
-def _correlation(event: Any) -> tuple[str | None, str | None]:
+def correlation(event: Any) -> tuple[str | None, str | None]:
     """The route key and API Gateway's request id ($context.requestId in the access log)."""
     # Lambda hands over the event as a dict (parsed JSON); isinstance on
     # the Mapping ABC would cost a microsecond a request on this hot path.

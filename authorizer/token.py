@@ -1,4 +1,4 @@
-"""Find the bearer token in an HTTP API payload-2.0 REQUEST authorizer event."""
+"""Find the bearer token in an authorizer event (HTTP API payload 2.0, REST REQUEST or TOKEN)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,11 @@ def extract_token(event: dict[str, Any]) -> str:
     raw = _identity_source(event)
     if raw is None:
         raw = _authorization_header(event)
+    return parse_bearer(raw)
+
+
+def parse_bearer(raw: str | None) -> str:
+    """The JWT in ``Bearer <jwt>`` (scheme in any case) or a bare ``<jwt>``."""
     if raw is None or not raw.strip():
         raise MissingToken("no token in the identity source or the Authorization header")
     parts = raw.split()

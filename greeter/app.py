@@ -1,6 +1,7 @@
 """The greeter: the business Lambda behind the authorizer.
 
-It trusts only what the authorizer put in ``requestContext.authorizer.lambda``.
+It trusts only what the authorizer put in ``requestContext.authorizer.lambda``
+(HTTP API, payload 2.0) or ``requestContext.authorizer`` (REST API, payload 1.0).
 A request without that context means a route was left unprotected: it fails
 closed with a 500 and an error log rather than greet an unknown caller.
 """
@@ -93,7 +94,8 @@ def _correlation(event: Mapping[str, Any]) -> dict[str, str | None]:
 
 
 def _method(event: Mapping[str, Any]) -> str:
+    """``requestContext.http.method`` (payload 2.0) or ``httpMethod`` (payload 1.0, REST APIs)."""
     request_context = event.get("requestContext")
     http = request_context.get("http") if isinstance(request_context, Mapping) else None
-    method = http.get("method") if isinstance(http, Mapping) else None
+    method = http.get("method") if isinstance(http, Mapping) else event.get("httpMethod")
     return method.upper() if isinstance(method, str) else ""

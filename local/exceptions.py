@@ -55,3 +55,5 @@ class FunctionRaised(InvocationError):
     """The handler raised."""
 
     reason = "unhandled_error"
+    # The function's own errorMessage: API Gateway reads "Unauthorized" from a REST authorizer.
+    error_message: str | None = None

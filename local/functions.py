@@ -140,7 +140,9 @@ class ExecutionEnvironment:
             self._wait_output(invocation)
             if message.get("ok"):
                 return message.get("result")
-            raise FunctionRaised(f"{message.get('errorType')}: {message.get('errorMessage')}")
+            raised = FunctionRaised(f"{message.get('errorType')}: {message.get('errorMessage')}")
+            raised.error_message = str(message.get("errorMessage"))
+            raise raised
 
     def _next(self, deadline: float, phase: str, timeout: float | None = None) -> dict[str, Any]:
         try:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import fnmatch
 import json
 import secrets
 import threading
@@ -39,6 +38,7 @@ from local.cfn import ACCOUNT_ID, REGION
 from local.console import Console
 from local.exceptions import InvocationError
 from local.functions import LambdaFunction
+from local.policy import Effect, InvalidPolicy, evaluate
 from local.template import DEFAULT_ROUTE, DEFAULT_STAGE, ApiModel, AuthorizerSpec, Route
 
 AUTHORIZER_TIMEOUT_SECONDS: Final = 10  # API Gateway waits at most this for an authorizer
@@ -239,29 +239,34 @@ def _read_authorizer_result(spec: AuthorizerSpec, result: Any, route_arn: str) -
 
 def _read_policy(result: Mapping[str, Any], route_arn: str, context: Any) -> Decision:
     """An IAM policy response: an explicit Deny wins, else an Allow on the route's ARN."""
-    document = result.get("policyDocument")
-    if not isinstance(document, dict) or "principalId" not in result:
+    if "principalId" not in result:
         return Decision("error")
-    statements = document.get("Statement")
-    if isinstance(statements, dict):
-        statements = [statements]
-    if not isinstance(statements, list):
+    try:
+        effect = evaluate(result.get("policyDocument"), route_arn)
+    except InvalidPolicy:
         return Decision("error")
-    effects = set()
-    for statement in statements:
-        if not isinstance(statement, dict):
-            return Decision("error")
-        actions = statement.get("Action", [])
-        resources = statement.get("Resource", [])
-        actions = [actions] if isinstance(actions, str) else actions
-        resources = [resources] if isinstance(resources, str) else resources
-        if any(fnmatch.fnmatchcase("execute-api:Invoke", str(a)) for a in actions) and any(
-            fnmatch.fnmatchcase(route_arn, str(r)) for r in resources
-        ):
-            effects.add(statement.get("Effect"))
-    if "Deny" in effects or "Allow" not in effects:
-        return Decision("deny")
-    return Decision("allow", context)
+    return Decision("allow", context) if effect is Effect.ALLOW else Decision("deny")
+
+
+def proxy_result(result: Mapping[str, Any]) -> tuple[int, dict[Any, Any], bytes | str] | None:
+    """A proxy integration's status, headers and (base64-decoded) body; None when malformed."""
+    status = result.get("statusCode")
+    headers = result.get("headers") or {}
+    body = result.get("body") or ""
+    if (
+        not isinstance(status, int)
+        or isinstance(status, bool)
+        or not 100 <= status <= 599
+        or not isinstance(headers, dict)
+        or not isinstance(body, str)
+    ):
+        return None
+    if result.get("isBase64Encoded") is True:
+        try:
+            return status, headers, base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError):
+            return None
+    return status, headers, body
 
 
 def _integration_response(result: Any) -> Response:
@@ -269,25 +274,11 @@ def _integration_response(result: Any) -> Response:
     if not (isinstance(result, dict) and "statusCode" in result):
         body = result if isinstance(result, str) else json.dumps(result)
         return Response(body, 200, content_type="application/json")
-    status = result.get("statusCode")
-    headers = result.get("headers") or {}
     cookies = result.get("cookies") or []
-    body = result.get("body", "")
-    if (
-        not isinstance(status, int)
-        or isinstance(status, bool)
-        or not 100 <= status <= 599
-        or not isinstance(headers, dict)
-        or not isinstance(cookies, list)
-        or not isinstance(body, str)
-    ):
+    read = proxy_result(result)
+    if read is None or not isinstance(cookies, list):
         return _message(500, "Internal Server Error")
-    payload: bytes | str = body
-    if result.get("isBase64Encoded") is True:
-        try:
-            payload = base64.b64decode(body, validate=True)
-        except (binascii.Error, ValueError):
-            return _message(500, "Internal Server Error")
+    status, headers, payload = read
     response = Response(payload, status)
     response.headers.remove("Content-Type")
     for name, value in headers.items():

@@ -21,8 +21,8 @@ from local.cognito import LocalCognito, LocalPool, bootstrap, trusted_pools_sett
 from local.console import Console
 from local.exceptions import InvocationError, StartupError, TemplateError
 from local.functions import LambdaFunction
-from local.gateway import HttpApiEmulator
 from local.metrics import MetricsCollector, summary_lines, wsgi_app
+from local.rest import make_emulator
 from local.sam import SamTemplate
 from local.template import ApiModel, load_api
 
@@ -125,7 +125,7 @@ class OfflineServices:
         if errors:
             raise StartupError("cold start failed: " + "; ".join(errors))
 
-        app = HttpApiEmulator(self.model, self.functions, self.console)
+        app = make_emulator(self.model, self.functions, self.console)
         self.server = _bind(
             "local HTTP API",
             lambda: make_server(options.host, options.api_port, app, threaded=True),
@@ -219,6 +219,7 @@ class OfflineServices:
         assert self.pool is not None
         assert self.model is not None
         pool, model = self.pool, self.model
+        hello = f"{self.api_url}{model.base_path}/hello"
         lines = [
             "",
             "Offline stack is up (Ctrl-C stops it)",
@@ -240,7 +241,8 @@ class OfflineServices:
             )
         lines += [
             "",
-            f"  HTTP API        {self.api_url}  ({self.options.template}, {model.api_id})",
+            f"  {model.kind:<16}{self.api_url}{model.base_path}  "
+            f"({self.options.template}, {model.api_id})",
             f"  Metrics         {self.metrics_url}  (the dashboard's numbers; /json as JSON)",
         ]
         for route in model.routes:
@@ -257,9 +259,9 @@ class OfflineServices:
         lines += [
             "",
             "  Try it in another terminal (README.md, 'Try it offline'):",
-            f"    curl -i {self.api_url}/hello                      # 401: no token",
+            f"    curl -i {hello}                      # 401: no token",
             "    TOKEN=$(make -s token | tail -1)",
-            f'    curl -i -X POST {self.api_url}/hello -H "Authorization: Bearer $TOKEN" \\',
+            f'    curl -i -X POST {hello} -H "Authorization: Bearer $TOKEN" \\',
             "      -H 'Content-Type: application/json' \\",
             '      -d \'{"firstName": "Brian", "lastName": "Morrison"}\'',
             "",

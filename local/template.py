@@ -19,7 +19,7 @@ from typing import Any, Final
 from local.cfn import Resolver, referenced_function
 from local.cors import CorsConfig
 from local.exceptions import TemplateError
-from local.sam import SamTemplate
+from local.sam import SamTemplate, TransformedTemplate
 
 DEFAULT_TIMEOUT_SECONDS: Final = 3  # CloudFormation's default for AWS::Lambda::Function
 DEFAULT_MEMORY_MB: Final = 128
@@ -88,6 +88,15 @@ class ApiModel:
     parameters: dict[str, str] = field(default_factory=dict)
     cors: CorsConfig | None = None
 
+    @property
+    def base_path(self) -> str:
+        """Where the API is served: the root for an HTTP API's $default stage."""
+        return ""
+
+    @property
+    def kind(self) -> str:
+        return "HTTP API"
+
     def authorizer_functions(self) -> set[str]:
         return {spec.function for spec in self.authorizers.values()}
 
@@ -100,25 +109,45 @@ def load_api(
     transformed = template.transform(parameter_overrides)
     resources: dict[str, Any] = transformed.template.get("Resources", {})
     resolver = transformed.resolver()
+    if _has_only_rest_apis(resources):
+        from local.rest import read_rest_api  # the REST API variant (template-rest.yaml)
+
+        return read_rest_api(template, transformed)
     api_name = _the_api(resources, resolver)
     body = resources[api_name]["Properties"]["Body"]
     _check_default_stage(resources, resolver, api_name)
     authorizers = _authorizers(body, resources, resolver)
     routes = _routes(body, resources, authorizers)
-    needed = {route.function for route in routes} | {a.function for a in authorizers.values()}
-    base_dir = template.path.resolve().parent
-    functions = {
-        name: _function(name, resources, resolver, transformed.code_dirs.get(name, base_dir))
-        for name in sorted(needed)
-    }
     return ApiModel(
         api_id=api_name,
         routes=tuple(routes),
         authorizers=authorizers,
-        functions=functions,
+        functions=api_functions(template, transformed, routes, authorizers),
         parameters=dict(transformed.parameters),
         cors=CorsConfig.from_openapi(resolver.resolve(body.get("x-amazon-apigateway-cors"))),
     )
+
+
+def api_functions(
+    template: SamTemplate,
+    transformed: TransformedTemplate,
+    routes: list[Route],
+    authorizers: Mapping[str, AuthorizerSpec],
+) -> dict[str, FunctionSpec]:
+    """Every function the API's routes and authorizers name, as the template defines it."""
+    resources: dict[str, Any] = transformed.template.get("Resources", {})
+    resolver = transformed.resolver()
+    needed = {route.function for route in routes} | {a.function for a in authorizers.values()}
+    base_dir = template.path.resolve().parent
+    return {
+        name: _function(name, resources, resolver, transformed.code_dirs.get(name, base_dir))
+        for name in sorted(needed)
+    }
+
+
+def _has_only_rest_apis(resources: Mapping[str, Any]) -> bool:
+    types = {resource.get("Type") for resource in resources.values()}
+    return "AWS::ApiGateway::RestApi" in types and "AWS::ApiGatewayV2::Api" not in types
 
 
 def _the_api(resources: Mapping[str, Any], resolver: Resolver) -> str:

@@ -1,7 +1,9 @@
 """The authorizer-context contract: what the authorizer hands to the functions behind it.
 
 API Gateway passes a simple response's ``context`` to the integration under
-``requestContext.authorizer.lambda``; every value must be a flat string,
+``requestContext.authorizer.lambda`` (HTTP API, payload 2.0), and a REST
+authorizer's ``context`` under ``requestContext.authorizer`` itself (payload
+1.0, beside ``principalId``); every value must be a flat string,
 number or boolean, so lists travel as space-joined strings (Cognito group
 names and OAuth scopes contain no whitespace) and come back as tuples here.
 
@@ -88,12 +90,15 @@ def encode_context(ctx: AuthContext) -> dict[str, Scalar]:
 
 
 def decode_context(event: Mapping[str, Any]) -> AuthContext:
-    """Read the authorizer's context from a payload-2.0 event, or raise MissingAuthContext."""
+    """The authorizer's context from a payload-2.0 or 1.0 event, or raise MissingAuthContext."""
     request_context = event.get("requestContext")
     authorizer = request_context.get("authorizer") if isinstance(request_context, Mapping) else None
-    values = authorizer.get("lambda") if isinstance(authorizer, Mapping) else None
+    if isinstance(authorizer, Mapping) and "lambda" in authorizer:
+        values = authorizer["lambda"]  # payload 2.0
+    else:
+        values = _payload_1_context(authorizer)
     if not isinstance(values, Mapping):
-        raise MissingAuthContext("no requestContext.authorizer.lambda in the event")
+        raise MissingAuthContext("no Lambda authorizer context in the event's requestContext")
     missing = [key for key in REQUIRED_KEYS if not isinstance(values.get(key), str)]
     if missing or not values[SUB]:
         raise MissingAuthContext(f"authorizer context lacks {', '.join(missing) or SUB}")
@@ -108,6 +113,23 @@ def decode_context(event: Mapping[str, Any]) -> AuthContext:
         email=email if isinstance(email, str) else None,
         claims=_decode_claims(values),
     )
+
+
+def _payload_1_context(authorizer: Any) -> Mapping[str, Any] | None:
+    """REST proxy events (payload 1.0) carry the context beside ``principalId``.
+
+    API Gateway adds ``principalId`` (our authorizer makes it the ``sub``) and
+    ``integrationLatency``, and hands every context value over as a string
+    (``true`` becomes ``"true"``, ``1`` becomes ``"1"``), so ``claim:<name>``
+    values arrive as text there. A Cognito user-pool authorizer's ``claims``
+    map or an IAM caller has no ``principalId`` equal to a ``sub``: refused.
+    """
+    if not isinstance(authorizer, Mapping):
+        return None
+    principal = authorizer.get("principalId")
+    if not isinstance(principal, str) or principal != authorizer.get(SUB):
+        return None
+    return authorizer
 
 
 def _decode_claims(values: Mapping[str, Any]) -> tuple[tuple[str, ClaimValue], ...]:

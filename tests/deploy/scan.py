@@ -1,5 +1,6 @@
 """The IaC security scan of `make lint`: checkov over template.yaml and over what it
-becomes for each operations variant (SnapStart, Tracing and AlarmEmail all off, all on).
+becomes for each operations variant (SnapStart, Tracing and AlarmEmail all off, all on),
+and over template-rest.yaml (the REST API variant) and what it becomes.
 
 checkov reads the SAM source as it is, every resource whatever its Condition;
 the transformed variants add what samtranslator generates (the alias, the
@@ -21,6 +22,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
+from local.sam import SamTemplate
 from tests.deploy.samtemplate import TEMPLATE, transform_template
 
 OPERATIONS_OFF: Final[dict[str, str]] = {}
@@ -33,6 +35,7 @@ VARIANTS: Final[dict[str, dict[str, str]]] = {
     "operations-off": OPERATIONS_OFF,
     "operations-on": OPERATIONS_ON,
 }
+REST_TEMPLATE: Final = TEMPLATE.with_name("template-rest.yaml")
 # Offline: no guideline download, no platform, no network.
 CHECKOV_ARGS: Final = ("--framework", "cloudformation", "--quiet", "--compact", "--skip-download")
 
@@ -52,12 +55,31 @@ def write_variants(directory: Path) -> list[Path]:
         path = directory / f"{name}.json"
         path.write_text(json.dumps(transformed_variant(parameters), indent=1))
         paths.append(path)
-    return paths
+    rest = directory / "rest.json"
+    rest.write_text(json.dumps(transformed_rest(), indent=1))
+    return [*paths, rest]
+
+
+def transformed_rest() -> dict[str, Any]:
+    """template-rest.yaml transformed, with each REST API's justified skips also on its stage.
+
+    samtranslator keeps an ``AWS::Serverless::Api``'s Metadata on the RestApi it
+    makes but not on the Stage it generates, where checkov reports the stage
+    settings (access logs, tracing, caching) that the Api's skips justify.
+    """
+    template = SamTemplate.read(REST_TEMPLATE).transform().template
+    resources = template["Resources"]
+    for resource in resources.values():
+        if resource["Type"] == "AWS::ApiGateway::Stage":
+            api = resources[resource["Properties"]["RestApiId"]["Ref"]]
+            if "Metadata" in api:
+                resource["Metadata"] = api["Metadata"]
+    return template
 
 
 def scan(checkov: Path) -> int:
     with tempfile.TemporaryDirectory(prefix="template-scan-") as tmp:
-        files = [TEMPLATE, *write_variants(Path(tmp))]
+        files = [TEMPLATE, REST_TEMPLATE, *write_variants(Path(tmp))]
         args = [str(checkov), *CHECKOV_ARGS]
         for path in files:
             args += ["--file", str(path)]
