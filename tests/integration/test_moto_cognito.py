@@ -11,6 +11,8 @@ import pytest
 
 from authorizer.config import load_config
 from authorizer.handler import Authorizer, build_authorizer
+from authorizer.rest import load_api_settings, protocol_handler
+from authorizer.rules import parse_route_rules
 from greeter.app import lambda_handler as greeter
 from local.cognito import LocalCognito, bootstrap, cognito_client
 from tests.forge import authorizer_event, load_event
@@ -122,3 +124,73 @@ def test_token_use_setting_against_real_tokens(pool: Pool) -> None:
 def test_other_app_client_is_refused(pool: Pool) -> None:
     other = authorizer_for(pool, APP_CLIENT_IDS="someotherclient")
     assert other.handle(authorizer_event(pool.tokens["id"])) == {"isAuthorized": False}
+
+
+# --- the REST variant, with the same real tokens ---------------------------------
+
+METHOD_ARN = "arn:aws:execute-api:us-east-1:123456789012:abcdef1234/prod/GET/hello"
+REST_ENV = {
+    "API_TYPE": "rest",
+    "API_ROUTES": "GET /hello,POST /hello",
+    "ROUTE_RULES": json.dumps({"POST /hello": {"groups": ["admins"]}}),
+}
+
+
+def rest_handler_for(pool: Pool) -> Any:
+    rules = parse_route_rules(REST_ENV["ROUTE_RULES"])
+    authorizer = authorizer_for(pool, ROUTE_RULES=REST_ENV["ROUTE_RULES"])
+    return protocol_handler(authorizer, load_api_settings(REST_ENV, rules), rules)
+
+
+def statements(answer: dict[str, Any]) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {"Allow": set(), "Deny": set()}
+    for statement in answer["policyDocument"]["Statement"]:
+        found[statement["Effect"]].update(statement["Resource"])
+    return found
+
+
+@pytest.mark.parametrize("kind", ["TOKEN", "REQUEST"])
+def test_rest_events_with_real_tokens_get_a_policy_for_every_route(pool: Pool, kind: str) -> None:
+    handle = rest_handler_for(pool)
+    token = f"Bearer {pool.tokens['id']}"
+    if kind == "TOKEN":
+        event: dict[str, Any] = {
+            "type": "TOKEN",
+            "authorizationToken": token,
+            "methodArn": METHOD_ARN,
+        }
+    else:
+        event = {
+            "type": "REQUEST",
+            "methodArn": METHOD_ARN,
+            "headers": {"Authorization": token},
+            "requestContext": {"requestId": "rest-request-1"},
+        }
+    answer = handle(event)
+    prefix = METHOD_ARN.removesuffix("GET/hello")
+    # brian is in "greeters", not "admins": GET is allowed, POST explicitly denied,
+    # whichever method this answer is later cached for.
+    assert statements(answer) == {"Allow": {prefix + "GET/hello"}, "Deny": {prefix + "POST/hello"}}
+    assert answer["principalId"] == answer["context"]["sub"]
+    assert answer["context"]["username"] == "brian"
+
+
+def test_rest_refresh_token_or_none_is_401_and_another_clients_token_is_denied(
+    pool: Pool,
+) -> None:
+    handle = rest_handler_for(pool)
+    # moto's refresh token is no JWT at all: unparsable, so API Gateway's 401.
+    for raw in (pool.tokens["refresh"], ""):
+        with pytest.raises(Exception, match=r"^Unauthorized$"):
+            handle({"type": "TOKEN", "authorizationToken": raw, "methodArn": METHOD_ARN})
+    rules = parse_route_rules(REST_ENV["ROUTE_RULES"])
+    other = protocol_handler(
+        authorizer_for(pool, APP_CLIENT_IDS="someotherclient"),
+        load_api_settings(REST_ENV, rules),
+        rules,
+    )
+    refused = other(
+        {"type": "TOKEN", "authorizationToken": pool.tokens["id"], "methodArn": METHOD_ARN}
+    )
+    assert statements(refused)["Allow"] == set()
+    assert statements(refused)["Deny"] == {METHOD_ARN.removesuffix("GET/hello") + "*"}
