@@ -243,7 +243,6 @@ class OfflineServices:
             "",
             f"  {model.kind:<16}{self.api_url}{model.base_path}  "
             f"({self.options.template}, {model.api_id})",
-            f"  Metrics         {self.metrics_url}  (the dashboard's numbers; /json as JSON)",
         ]
         for route in model.routes:
             if route.authorizer is None:
@@ -256,6 +255,10 @@ class OfflineServices:
                     f"TTL {spec.ttl_seconds}s)"
                 )
             lines.append(f"    {route.route_key:<22} -> {route.function:<20} {guard}")
+        lines += [
+            "",
+            f"  Metrics         {self.metrics_url}  (the dashboard's numbers; /json as JSON)",
+        ]
         lines += [
             "",
             "  Try it in another terminal (README.md, 'Try it offline'):",
