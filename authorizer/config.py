@@ -48,11 +48,8 @@ class PoolConfig:
     # Every iss value a token of this pool may carry, compared as exact strings.
     issuers: frozenset[str]
     jwks_url: str
-
-    @property
-    def issuer(self) -> str:
-        """The pool's original-form issuer in its own region (or ISSUER, for one pool)."""
-        return min(self.issuers, key=lambda iss: (len(iss), iss))
+    # The pool's own issuer: the original form in its region, or ISSUER for one pool.
+    issuer: str
 
 
 @dataclass(frozen=True)  # no slots: CPython's frozen+slots __setattr__ breaks on properties
@@ -175,6 +172,7 @@ def _single_pool(env: Mapping[str, str]) -> PoolConfig:
         token_use=token_use,
         issuers=frozenset({issuer}),
         jwks_url=jwks_url,
+        issuer=issuer,
     )
 
 
@@ -240,6 +238,7 @@ def _pool(index: int, spec: Any) -> PoolConfig:
             | {original_issuer(replica, user_pool_id) for replica in replicas}
         ),
         jwks_url=jwks_url,
+        issuer=original_issuer(region, user_pool_id),
     )
 
 

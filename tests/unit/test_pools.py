@@ -252,3 +252,11 @@ def test_every_pool_is_baked_and_loaded_without_a_fetch(tmp_path: Path) -> None:
         assert decide(authorizer, staff_token())["isAuthorized"] is True
         assert decide(authorizer, customer_token())["isAuthorized"] is True
         assert len(mock.calls) == 0
+
+
+def test_a_pools_own_issuer_is_its_primary_regions_whatever_the_replicas() -> None:
+    pool_id = "ap-southeast-2_Primary1"
+    pools = [{"userPoolId": pool_id, "appClientIds": ["c"], "replicaRegions": ["us-east-1"]}]
+    [pool] = load_config({"USER_POOLS": json.dumps(pools)}).pools
+    assert pool.issuer == original("ap-southeast-2", pool_id)
+    assert original("us-east-1", pool_id) in pool.issuers
