@@ -1,27 +1,47 @@
-"""Lambda entry point: configuration and key set are set up once per cold start."""
+"""Lambda entry point: configuration and key sets are set up once per cold start.
+
+What a deploy does not use is not imported: the REST module only for
+``API_TYPE=rest``, the SnapStart hooks only in a SnapStart init. Every module
+costs its compile time on a cold start (the artifact ships no bytecode).
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 from authorizer.config import load_config
 from authorizer.handler import build_authorizer
-from authorizer.rest import load_api_settings, protocol_handler
-from authorizer.snapstart import register_verifier_hooks
 
 CONFIG = load_config(os.environ)
-# API_TYPE: "http" (payload 2.0, simple responses; the default) or "rest" (IAM policies).
-API_SETTINGS = load_api_settings(os.environ, CONFIG.route_rules)
-AUTHORIZER = build_authorizer(CONFIG)
-HANDLE = protocol_handler(AUTHORIZER, API_SETTINGS, CONFIG.route_rules)
-# With SnapStart on, Lambda snapshots after this module is imported: the hooks
-# refresh the key sets after a restore. Without Lambda's runtime, nothing happens.
-SNAPSHOTS = register_verifier_hooks(
-    AUTHORIZER.verifier,
-    max_key_age_seconds=CONFIG.jwks_cache_seconds,
-    logger=AUTHORIZER.logger,
-)
+HANDLE: Callable[[Any], dict[str, Any]]
+if os.environ.get("API_TYPE", "").strip().lower() in ("", "http") and not os.environ.get(
+    "API_ROUTES", ""
+).strip():
+    # The HTTP API (the default): payload 2.0, simple responses.
+    AUTHORIZER = build_authorizer(CONFIG)
+    HANDLE = AUTHORIZER.handle
+else:
+    from authorizer.rest import load_api_settings, protocol_handler
+
+    # Checked before any key fetch: a REST setting's mistake stops the cold start at once.
+    API_SETTINGS = load_api_settings(os.environ, CONFIG.route_rules)
+    AUTHORIZER = build_authorizer(CONFIG)
+    HANDLE = protocol_handler(AUTHORIZER, API_SETTINGS, CONFIG.route_rules)
+
+# Lambda names the init "snap-start" when it will snapshot it (a reserved variable:
+# https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html); the
+# hooks then refresh the key sets after a restore.
+SNAPSHOTS: list[Any] = []
+if os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") == "snap-start":
+    from authorizer.snapstart import register_verifier_hooks
+
+    SNAPSHOTS = register_verifier_hooks(
+        AUTHORIZER.verifier,
+        max_key_age_seconds=CONFIG.jwks_cache_seconds,
+        logger=AUTHORIZER.logger,
+    )
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -187,7 +187,7 @@ def micro(tokens: int, repeat: int) -> dict[str, float]:
             authorizer.logger.setLevel(level)
             started = time.perf_counter()
             for _ in range(tokens):
-                authorizer._decided(
+                authorizer.decided(
                     logging.INFO,
                     "allow",
                     "ok",

@@ -334,6 +334,7 @@ def test_the_lambda_entry_point_registers_the_hooks_when_the_runtime_has_them(mo
     runtime, _ = importable_runtime(monkeypatch)
     for name, value in BASE_ENV.items():
         monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AWS_LAMBDA_INITIALIZATION_TYPE", "snap-start")
     monkeypatch.delitem(sys.modules, "authorizer.app", raising=False)
     with responses.RequestsMock() as mock:
         mock.get(JWKS_URL, body=jwks_body(forged_key()), content_type="application/json")
@@ -358,9 +359,33 @@ def test_the_lambda_entry_point_registers_the_hooks_when_the_runtime_has_them(mo
 def test_the_lambda_entry_point_registers_nothing_without_the_runtime(monkeypatch):
     for name, value in BASE_ENV.items():
         monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AWS_LAMBDA_INITIALIZATION_TYPE", "snap-start")
     monkeypatch.delitem(sys.modules, "authorizer.app", raising=False)
     with responses.RequestsMock() as mock:
         mock.get(JWKS_URL, body=jwks_body(forged_key()), content_type="application/json")
         app = importlib.import_module("authorizer.app")
     assert app.SNAPSHOTS == []
+    monkeypatch.delitem(sys.modules, "authorizer.app")
+
+
+@pytest.mark.parametrize("init", ["on-demand", "provisioned-concurrency", None])
+def test_an_init_without_snapstart_imports_no_hooks(monkeypatch, init):
+    runtime, _ = importable_runtime(monkeypatch)
+    for name, value in BASE_ENV.items():
+        monkeypatch.setenv(name, value)
+    if init is None:
+        monkeypatch.delenv("AWS_LAMBDA_INITIALIZATION_TYPE", raising=False)
+    else:
+        monkeypatch.setenv("AWS_LAMBDA_INITIALIZATION_TYPE", init)
+    monkeypatch.delitem(sys.modules, "authorizer.app", raising=False)
+    monkeypatch.delitem(sys.modules, "authorizer.snapstart", raising=False)
+    monkeypatch.delitem(sys.modules, "authorizer.rest", raising=False)
+    with responses.RequestsMock() as mock:
+        mock.get(JWKS_URL, body=jwks_body(forged_key()), content_type="application/json")
+        app = importlib.import_module("authorizer.app")
+    assert app.SNAPSHOTS == []
+    assert (runtime.before, runtime.after) == ([], [])
+    # The default HTTP API's cold start compiles neither the hooks nor the REST module.
+    assert "authorizer.snapstart" not in sys.modules
+    assert "authorizer.rest" not in sys.modules
     monkeypatch.delitem(sys.modules, "authorizer.app")
