@@ -367,7 +367,7 @@ class TokenVerifier:
                 raise token_error(err) from None
             context = check_claims(payload, self._config, pool.config)
         except TokenError as err:
-            err.kid = kid
+            err.kid = kid or err.kid
             # Only a signature-checked sub says who it was; an unsigned one is a claim.
             signed = self._decoder.signed_claims
             sub = signed.get("sub") if signed is not None else None
@@ -408,7 +408,11 @@ class TokenVerifier:
         if len(self._checked_headers) >= HEADER_CACHE_SIZE:
             self._checked_headers.clear()  # only made-up headers get here; nothing worth an LRU
         self._checked_headers[header_segment] = kid
-        return kid, pool, pool.jwks.get_key(kid)
+        try:
+            return kid, pool, pool.jwks.get_key(kid)
+        except TokenError as err:  # an unknown kid: the decision log names it
+            err.kid = kid
+            raise
 
     def _held_fresh(self, kid: str) -> tuple[TrustedPool, jwt.PyJWK] | None:
         """The one pool holding ``kid`` in a fresh key set, without fetching; else None."""
