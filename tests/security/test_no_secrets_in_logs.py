@@ -5,11 +5,13 @@ from __future__ import annotations
 import io
 import logging
 from collections.abc import Iterator
+from typing import Final
 
 import pytest
 import requests
 import responses
 
+from authorizer.exceptions import JwksError
 from tests.forge import (
     JWKS_URL,
     authorizer_event,
@@ -73,19 +75,36 @@ def test_decisions_never_log_secrets(
     assert_clean(capsys.readouterr().out + everything_logged.getvalue(), tokens)
 
 
+# Rejected before any key is needed, so denied even while the key set is down:
+# the truncated signature (not canonical base64url), alg none, two segments, garbage.
+DENIED_WITHOUT_KEYS: Final = 4
+
+
+def attempt(wired: WiredAuthorizer, token: str) -> tuple[str, str]:
+    """``("deny", "")``, or the reason and message of the key-set error the handler raised."""
+    try:
+        answer = wired.handle(authorizer_event(token))
+    except JwksError as err:
+        return err.reason, str(err)
+    assert answer == {"isAuthorized": False}
+    return "deny", ""
+
+
 def test_outage_logs_never_log_secrets(
     make_wired: object, everything_logged: io.StringIO, capsys: pytest.CaptureFixture[str]
 ) -> None:
     wired: WiredAuthorizer = make_wired(make_config(LOG_LEVEL="DEBUG"))  # type: ignore[operator]
     tokens = hostile_tokens(wired.clock.now)
+    outcomes: list[str] = []
     with responses.RequestsMock() as mock:
         mock.get(JWKS_URL, body=requests.exceptions.ConnectionError("refused"))
         for token in tokens:
-            errors: list[str] = []
-            try:
-                wired.handle(authorizer_event(token))
-            except Exception as err:  # noqa: BLE001 - the message is what we inspect
-                errors.append(str(err))
-            assert all(token not in message for message in errors)
-            wired.clock.advance(11)
+            reason, message = attempt(wired, token)
+            assert token not in message
+            outcomes.append(reason)
+            wired.clock.advance(11)  # past the cooldown: every key lookup fetches again
+        # Every token that needs a key gets the undecided error (API Gateway's 500).
+        needs_keys = len(tokens) - DENIED_WITHOUT_KEYS
+        assert outcomes == ["jwks_fetch_failed"] * needs_keys + ["deny"] * DENIED_WITHOUT_KEYS
+        assert len(mock.calls) == needs_keys
     assert_clean(capsys.readouterr().out + everything_logged.getvalue(), tokens)
