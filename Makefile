@@ -77,19 +77,25 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-# The offline stack: local Cognito on 127.0.0.1:$(COGNITO_PORT) and the
-# HTTP API read from template.yaml on 127.0.0.1:$(API_PORT), until Ctrl-C.
-#   make run API_PORT=3001 COGNITO_PORT=9230 RUN_PARAMS="TokenUse=access AuthorizerCacheTtlSeconds=0"
+# The offline stack: local Cognito on 127.0.0.1:$(COGNITO_PORT), the HTTP API
+# read from template.yaml on 127.0.0.1:$(API_PORT) and the functions' metrics
+# on 127.0.0.1:$(METRICS_PORT), until Ctrl-C.
+#   make run API_PORT=3010 COGNITO_PORT=9230 METRICS_PORT=3011 RUN_PARAMS="TokenUse=access AuthorizerCacheTtlSeconds=0"
 #   make token                 fresh id token for the demo user (last line of output)
 #   TOKEN_USE=access make token  an access token instead
+#   make run POOLS=2            two trusted local pools (UserPools) and one untrusted pool
+#   make token POOL=2           a token from the second pool (POOL=untrusted: one that is denied)
 API_PORT ?= 3000
 COGNITO_PORT ?= 9229
+METRICS_PORT ?= 3001
 run: $(STAMP)
 	@$(BIN)/python -m local run --api-port $(API_PORT) --cognito-port $(COGNITO_PORT) \
+		--pools $(or $(POOLS),1) \
+		--metrics-port $(METRICS_PORT) \
 		$(if $(RUN_PARAMS),--parameter-overrides "$(RUN_PARAMS)")
 
 token: $(STAMP)
-	@$(BIN)/python -m local token --token-use "$(or $(TOKEN_USE),id)"
+	@$(BIN)/python -m local token --token-use "$(or $(TOKEN_USE),id)" --pool "$(or $(POOL),1)"
 
 # ---------------------------------------------------------------------------
 # Deploy: sam build / deploy / delete with the pinned SAM CLI in .venv.

@@ -1,4 +1,4 @@
-"""The authorizer's decision: simple response for API Gateway, one JSON log line."""
+"""The authorizer's decision: simple response for API Gateway, one log record, one EMF line."""
 
 from __future__ import annotations
 
@@ -12,11 +12,12 @@ from typing import Any, Final
 from authorizer.config import AuthorizerConfig
 from authorizer.exceptions import JwksError, MalformedToken, TokenError
 from authorizer.jwks import Fetcher, JwksCache, fetch_jwks
+from authorizer.metrics import MetricsEmitter
 from authorizer.rules import RouteRule, enforce
 from authorizer.token import extract_token
 from authorizer.verify import TokenVerifier, Verified, warm_up
 from shared.context import encode_context
-from shared.jsonlog import get_logger, log_line
+from shared.jsonlog import get_logger
 
 DENY: Final = {"isAuthorized": False}
 # Written into the artifact by `make build` (scripts/bake_jwks.py); absent in the source tree.
@@ -24,6 +25,7 @@ DENY: Final = {"isAuthorized": False}
 BAKED_JWKS: Final = os.path.join(os.path.dirname(__file__), "baked_jwks.json")
 # kid is attacker-chosen text; log enough of it to recognise, never a whole blob.
 MAX_LOGGED_KID: Final = 64
+DECISION_MESSAGE: Final = "authorization decision"
 
 
 class Authorizer:
@@ -32,17 +34,17 @@ class Authorizer:
         verifier: TokenVerifier,
         logger: logging.Logger,
         route_rules: Mapping[str, RouteRule] | None = None,
+        metrics: MetricsEmitter | None = None,
     ) -> None:
         self.verifier = verifier
-        self._logger = logger
+        self.logger = logger
         self._route_rules = route_rules or {}
+        self._metrics = metrics
 
     def handle(self, event: Any) -> dict[str, Any]:
         """Allow with context, deny on any token problem, raise only when keys cannot be had."""
         started = time.perf_counter()
-        # Lambda hands over the event as a dict (parsed JSON); isinstance on
-        # the Mapping ABC would cost a microsecond a request on this hot path.
-        route = event.get("routeKey") if isinstance(event, dict) else None
+        route, request_id = _correlation(event)
         try:
             if not isinstance(event, dict):
                 raise MalformedToken("event is not an object")
@@ -52,22 +54,43 @@ class Authorizer:
             if rule is not None:
                 enforce_route_rule(rule, verified, self.verifier.clock())
         except TokenError as err:
-            self._log(logging.INFO, "deny", err.reason, route, started, kid=err.kid, sub=err.sub)
+            self._decided(
+                logging.INFO,
+                "deny",
+                err.reason,
+                route,
+                request_id,
+                started,
+                kid=err.kid,
+                sub=err.sub,
+            )
             return dict(DENY)
         except JwksError as err:
-            self._log(logging.ERROR, "error", err.reason, route, started, error=str(err))
+            self._decided(
+                logging.ERROR, "error", err.reason, route, request_id, started, error=str(err)
+            )
             raise
         except Exception as err:
             # A bug: fail closed (API Gateway answers 500 and caches nothing), but say so.
-            self._log(logging.ERROR, "error", "internal", route, started, error=type(err).__name__)
+            self._decided(
+                logging.ERROR,
+                "error",
+                "internal",
+                route,
+                request_id,
+                started,
+                error=type(err).__name__,
+            )
             raise
         context = verified.context
-        self._log(
+        self._decided(
             logging.INFO,
             "allow",
             "ok",
             route,
+            request_id,
             started,
+            cache_hit=from_cache,
             kid=verified.kid,
             sub=context.sub,
             tokenUse=context.token_use,
@@ -76,30 +99,56 @@ class Authorizer:
         )
         return {"isAuthorized": True, "context": encode_context(context)}
 
-    def _log(
+    def _decided(
         self,
         level: int,
         decision: str,
         reason: str,
-        route: Any,
+        route: str | None,
+        request_id: str | None,
         started: float,
         *,
         kid: str | None = None,
+        cache_hit: bool | None = None,
         **fields: Any,
     ) -> None:
-        log_line(
-            self._logger,
-            level,
-            "authorization decision",
-            {
+        """The decision's log record and its metrics: one of each per decision."""
+        latency_ms = round((time.perf_counter() - started) * 1000, 3)
+        logger = self.logger
+        if logger.isEnabledFor(level):
+            extra = {
                 "decision": decision,
                 "reason": reason,
-                "routeKey": route if isinstance(route, str) else None,
+                "routeKey": route,
+                "apiRequestId": request_id,
                 "kid": kid[:MAX_LOGGED_KID] if kid else None,
-                "latencyMs": round((time.perf_counter() - started) * 1000, 3),
+                "latencyMs": latency_ms,
                 **fields,
-            },
-        )
+            }
+            # What Logger.log does, minus findCaller's walk up the stack (about
+            # 1 µs a line): the record's location is printed only with an exception.
+            logger.handle(
+                logger.makeRecord(
+                    logger.name, level, "", 0, DECISION_MESSAGE, (), None, extra=extra
+                )
+            )
+        if self._metrics is not None:
+            self._metrics.decision(decision, reason, latency_ms, cache_hit)
+
+
+def _correlation(event: Any) -> tuple[str | None, str | None]:
+    """The route key and API Gateway's request id ($context.requestId in the access log)."""
+    # Lambda hands over the event as a dict (parsed JSON); isinstance on
+    # the Mapping ABC would cost a microsecond a request on this hot path.
+    if not isinstance(event, dict):
+        return None, None
+    route = event.get("routeKey")
+    context = event.get("requestContext")
+    request_id = context.get("requestId") if isinstance(context, dict) else None
+    return (
+        route if isinstance(route, str) else None,
+        request_id if isinstance(request_id, str) else None,
+    )
 
 
 def enforce_route_rule(rule: RouteRule, verified: Verified, now: float) -> None:
@@ -126,12 +175,14 @@ def build_authorizer(
     needs no network; otherwise ``warm`` fetches them now rather than inside
     the first request. A pool whose keys cannot be had is logged, not fatal:
     its tokens get a 500 until it answers, the other pools' tokens pass.
+    One metrics emitter serves the decisions and every pool's key set.
 
     ``fetch`` and ``clock`` let tests run this very wiring offline: one fake
     clock then times both the key sets' cache periods (else the monotonic
     clock) and the tokens (else wall-clock time).
     """
     logger = get_logger("authorizer", config.log_level)
+    metrics = MetricsEmitter()
     baked_sets = _read_baked(baked, logger)
     key_sets = []
     for pool in config.pools:
@@ -140,6 +191,7 @@ def build_authorizer(
             cache_seconds=config.jwks_cache_seconds,
             miss_cooldown_seconds=config.jwks_miss_cooldown_seconds,
             logger=logger,
+            metrics=metrics,
             fetch=fetch,
             clock=clock or time.monotonic,
         )
@@ -151,7 +203,7 @@ def build_authorizer(
         warm_up(jwks.held_keys())
         key_sets.append(jwks)
     verifier = TokenVerifier(config, key_sets, clock=clock or time.time)
-    return Authorizer(verifier, logger, config.route_rules)
+    return Authorizer(verifier, logger, config.route_rules, metrics)
 
 
 def _read_baked(path: str | os.PathLike[str], logger: logging.Logger) -> dict[str, Any]:
@@ -166,9 +218,7 @@ def _read_baked(path: str | os.PathLike[str], logger: logging.Logger) -> dict[st
     except FileNotFoundError:
         return {}
     except (OSError, ValueError):
-        logger.warning(
-            "baked key set is unreadable; fetching", extra={"fields": {"path": os.fspath(path)}}
-        )
+        logger.warning("baked key set is unreadable; fetching", extra={"path": os.fspath(path)})
         return {}
     if not isinstance(baked, dict):
         return {}
@@ -189,7 +239,7 @@ def _load_baked(jwks: JwksCache, baked: dict[str, Any], logger: logging.Logger) 
     if jwks.url not in baked:
         logger.info(
             "baked key set is for another JWKS URL; fetching",
-            extra={"fields": {"bakedFor": sorted(baked), "jwksUrl": jwks.url}},
+            extra={"bakedFor": sorted(baked), "jwksUrl": jwks.url},
         )
         return False
     baked_at, document = baked[jwks.url]
@@ -200,8 +250,6 @@ def _load_baked(jwks: JwksCache, baked: dict[str, Any], logger: logging.Logger) 
         age = time.time() - baked_at
         jwks.load(json.dumps(document).encode(), source="baked", age_seconds=age)
     except JwksError as err:
-        logger.warning(
-            "baked key set is unusable; fetching", extra={"fields": {"reason": err.reason}}
-        )
+        logger.warning("baked key set is unusable; fetching", extra={"reason": err.reason})
         return False
     return True

@@ -9,6 +9,9 @@ Rules:
 - when no key we have serves the token and the set cannot be had, ``JwksError``
   is raised: the authorizer cannot decide, API Gateway answers 500 and does not
   cache it, so an outage never becomes a cached deny for a valid user.
+
+With a ``MetricsEmitter``, every fetch (its outcome and the keys held after
+it) and every key served past its cache period is counted.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
 from authorizer.exceptions import JwksError, JwksFetchError, JwksParseError, UnknownKeyId
+from authorizer.metrics import MetricsEmitter
 
 USER_AGENT: Final = "cognito-lambda-authorizer/0.1 (+jwks-fetch)"
 # Well under API Gateway's 10 s authorizer limit, including a slow trickle of bytes.
@@ -184,8 +188,10 @@ class JwksCache:
         logger: logging.Logger,
         fetch: Fetcher = fetch_jwks,
         clock: Callable[[], float] = time.monotonic,
+        metrics: MetricsEmitter | None = None,
     ) -> None:
         self.url = url
+        self._metrics = metrics
         self._cache_seconds = cache_seconds
         self._cooldown = miss_cooldown_seconds
         self._logger = logger
@@ -214,6 +220,9 @@ class JwksCache:
                 self._refresh(now)
                 key = self._keys.get(kid)
         if key is not None:
+            if self._metrics is not None and now >= self._expires_at:
+                # Past its cache period: the refresh failed or waits out its cooldown.
+                self._metrics.stale_keys_served()
             return key
         if self._last_error is not None:
             # A new instance each time: re-raising one object would chain tracebacks forever.
@@ -257,17 +266,19 @@ class JwksCache:
             self._logger.warning(
                 "jwks refresh failed",
                 extra={
-                    "fields": {
-                        "reason": err.reason,
-                        "error": str(err),
-                        "jwksUrl": self.url,
-                        "cachedKids": sorted(self._keys),
-                        "servingStale": bool(self._keys),
-                    }
+                    "reason": err.reason,
+                    "error": str(err),
+                    "jwksUrl": self.url,
+                    "cachedKids": sorted(self._keys),
+                    "servingStale": bool(self._keys),
                 },
             )
+            if self._metrics is not None:
+                self._metrics.jwks_fetch(ok=False, keys_available=len(self._keys))
             return
         self._install(keys, now, source="fetch")
+        if self._metrics is not None:
+            self._metrics.jwks_fetch(ok=True, keys_available=len(keys))
 
     def _install(self, keys: dict[str, jwt.PyJWK], fetched_at: float, *, source: str) -> None:
         # Keep the very objects of unchanged keys: the verified-token cache
@@ -281,7 +292,7 @@ class JwksCache:
         self._last_error = None
         self._logger.info(
             "jwks loaded",
-            extra={"fields": {"source": source, "jwksUrl": self.url, "kids": sorted(keys)}},
+            extra={"source": source, "jwksUrl": self.url, "kids": sorted(keys)},
         )
 
     def held_keys(self) -> list[jwt.PyJWK]:

@@ -26,7 +26,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, TypeGuard
 
 from authorizer.exceptions import (
     AuthTooOld,
@@ -44,7 +44,7 @@ from shared.exceptions import ConfigurationError
 # "METHOD /path" as API Gateway writes route keys, or "$default".
 _ROUTE_KEY = re.compile(r"(ANY|GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS) /\S*|\$default")
 # RFC 6749 section 3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ).
-_SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5B\x5D-\x7E]+")
+SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5B\x5D-\x7E]+")
 _RULE_KEYS: Final = frozenset(
     {"groups", "scopes", "claims", "maxAuthAgeSeconds", "tokenUse", "audiences"}
 )
@@ -117,7 +117,7 @@ def _names(route: str, spec: Mapping[str, Any], field: str) -> frozenset[str]:
     names = spec.get(field, [])
     # Scopes are RFC 6749 scope-tokens; group names and audiences hold no whitespace.
     valid = (
-        (lambda n: _SCOPE_TOKEN.fullmatch(n) is not None)
+        (lambda n: SCOPE_TOKEN.fullmatch(n) is not None)
         if field == "scopes"
         else (lambda n: n.split() == [n])
     )
@@ -130,7 +130,8 @@ def _names(route: str, spec: Mapping[str, Any], field: str) -> frozenset[str]:
     return frozenset(names)
 
 
-def _is_scalar(value: Any) -> bool:
+def is_scalar(value: Any) -> TypeGuard[Scalar]:
+    """A JSON string, boolean or finite number: what an API Gateway context value may be."""
     return isinstance(value, str | bool | int) or (
         isinstance(value, float) and math.isfinite(value)
     )
@@ -145,7 +146,7 @@ def _claims(route: str, spec: Any) -> tuple[tuple[str, tuple[Scalar, ...]], ...]
     rules: list[tuple[str, tuple[Scalar, ...]]] = []
     for name, allowed in spec.items():
         values = allowed if isinstance(allowed, list) else [allowed]
-        if not name or not values or not all(_is_scalar(v) for v in values):
+        if not name or not values or not all(is_scalar(v) for v in values):
             raise ConfigurationError("ROUTE_RULES", problem)
         rules.append((name, tuple(values)))
     return tuple(rules)

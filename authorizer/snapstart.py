@@ -13,9 +13,11 @@ state care:
 - Everything in memory is shared by every restored environment. AWS asks that
   pseudorandom state be re-seeded after a restore. Nothing here is unique per
   environment otherwise: the verified-token cache and the header cache fill
-  only from requests, and Lambda takes the snapshot before any invocation;
-  the JWKS fetch opens a new connection each time, so no pooled socket from
-  before the snapshot is ever reused.
+  only from requests, and Lambda takes the snapshot before any invocation
+  (the restore hook empties the verified-token cache all the same, so no
+  future warm-up can put a decision into every environment); the JWKS fetch
+  opens a new connection each time, so no pooled socket from before the
+  snapshot is ever reused.
 
 https://docs.aws.amazon.com/lambda/latest/dg/snapstart.html
 https://docs.aws.amazon.com/lambda/latest/dg/snapstart-runtime-hooks-python.html
@@ -28,9 +30,10 @@ functions that tests call directly.
 
 from __future__ import annotations
 
+import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, NamedTuple, Protocol
@@ -43,6 +46,15 @@ class KeySet(Protocol):
     def is_fresh(self) -> bool: ...
 
     def warm(self) -> None: ...
+
+
+class Verifier(Protocol):
+    """The public part of ``authorizer.verify.TokenVerifier`` the hooks use."""
+
+    @property
+    def key_sets(self) -> Sequence[KeySet]: ...
+
+    def forget_tokens(self) -> None: ...
 
 
 @dataclass
@@ -134,3 +146,49 @@ def register_hooks(
     module.register_before_snapshot(before_snapshot, keys, record, wall_clock=wall_clock)
     module.register_after_restore(restore)
     return record
+
+
+def register_verifier_hooks(
+    verifier: Verifier,
+    *,
+    max_key_age_seconds: float,
+    logger: logging.Logger,
+    runtime: Any = None,
+    wall_clock: Callable[[], float] = time.time,
+) -> list[SnapshotRecord]:
+    """Register the hooks for every pool's key set; empty when there is no SnapStart runtime.
+
+    Each restore also empties the verified-token cache and logs what it did.
+    """
+    module = runtime if runtime is not None else load_runtime_hooks()
+    if module is None:
+        return []
+    records = []
+    for keys in verifier.key_sets:
+        record = register_hooks(
+            keys,
+            max_key_age_seconds=max_key_age_seconds,
+            runtime=module,
+            on_restore=_on_restore(verifier, getattr(keys, "url", None), logger),
+            wall_clock=wall_clock,
+        )
+        if record is not None:
+            records.append(record)
+    return records
+
+
+def _on_restore(
+    verifier: Verifier, jwks_url: str | None, logger: logging.Logger
+) -> Callable[[Restored], None]:
+    def restored(what: Restored) -> None:
+        verifier.forget_tokens()
+        logger.info(
+            "restored from a snapshot",
+            extra={
+                "jwksUrl": jwks_url,
+                "snapshotAgeSeconds": what.snapshot_age_seconds,
+                "refreshedKeys": what.refreshed_keys,
+            },
+        )
+
+    return restored

@@ -4,16 +4,16 @@ PyJWT (``jwt.decode``) does everything it knows how to do: the compact-JWS
 structure and strict base64url, the header (including ``crit``), the RS256
 signature with the key bound to its algorithm, ``exp`` / ``nbf`` / ``iat``
 with the leeway, ``iss``, and the required claims. This module adds only what
-PyJWT cannot know: which key (by ``kid``, from our JWKS cache), Cognito's
-``token_use`` / ``aud`` vs ``client_id`` / groups / scopes / usernames, and
-claim types stricter than PyJWT's (it reads ``"123"`` and ``true`` as dates
-and ``null`` as absent). Nothing here decodes a token's base64url or JSON.
+PyJWT cannot know: which trusted pool and key (by exact ``iss`` and ``kid``,
+from our JWKS caches), Cognito's ``token_use`` / ``aud`` vs ``client_id`` /
+groups / scopes / usernames, the claims copied for the backend, and claim
+types stricter than PyJWT's (it reads ``"123"`` and ``true`` as dates and
+``null`` as absent). Nothing here decodes a token's base64url or JSON.
 """
 
 from __future__ import annotations
 
 import math
-import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Final, NamedTuple
@@ -40,6 +40,7 @@ from authorizer.exceptions import (
     WrongTokenUse,
 )
 from authorizer.jwks import JwksCache
+from authorizer.rules import SCOPE_TOKEN, is_scalar
 from shared.context import AuthContext, ClaimValue, claims_size
 
 # Cognito tokens are 1-4 KB; API Gateway refuses headers much larger than this anyway.
@@ -55,8 +56,6 @@ ALGORITHMS: Final = ["RS256"]
 _UNSUPPORTED_HEADERS: Final = ("crit", "b64")
 _NUMERIC_DATES: Final = ("exp", "iat", "nbf")
 _STRING_CLAIMS: Final = ("iss", "sub", "jti")
-# RFC 6749 section 3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ).
-SCOPE_TOKEN: Final = re.compile(r"[\x21\x23-\x5B\x5D-\x7E]+")
 
 
 class Verified(NamedTuple):
@@ -220,12 +219,9 @@ def scopes(value: str) -> tuple[str, ...]:
 
 def _claim_value(name: str, value: Any) -> ClaimValue:
     """A claim copied into the context: a string, number, boolean, or a list of those."""
-    if isinstance(value, str | bool | int) or (isinstance(value, float) and math.isfinite(value)):
+    if is_scalar(value):
         return value
-    if isinstance(value, list) and all(
-        isinstance(item, str | bool | int) or (isinstance(item, float) and math.isfinite(item))
-        for item in value
-    ):
+    if isinstance(value, list) and all(is_scalar(item) for item in value):
         return tuple(value)
     raise InvalidClaim(f"{name} is not a string, number, boolean or list of them")
 
@@ -367,7 +363,8 @@ class TokenVerifier:
                 raise token_error(err) from None
             context = check_claims(payload, self._config, pool.config)
         except TokenError as err:
-            err.kid = kid or err.kid
+            if kid is not None:  # else _key_for named it, or there is none
+                err.kid = kid
             # Only a signature-checked sub says who it was; an unsigned one is a claim.
             signed = self._decoder.signed_claims
             sub = signed.get("sub") if signed is not None else None
@@ -396,18 +393,18 @@ class TokenVerifier:
                 return kid, *held
         try:
             if len(self._pools) == 1:
-                header = jwt.get_unverified_header(token)
-                pool = self._pools[0]  # PyJWT's decode checks its iss
+                header, payload = jwt.get_unverified_header(token), None
             else:
                 unverified = jwt.decode_complete(token, options={"verify_signature": False})
-                header = unverified["header"]
-                pool = self._pool_for_issuer(unverified["payload"])
+                header, payload = unverified["header"], unverified["payload"]
         except jwt.PyJWTError as err:
             raise token_error(err) from None
         kid = check_header(header)
         if len(self._checked_headers) >= HEADER_CACHE_SIZE:
             self._checked_headers.clear()  # only made-up headers get here; nothing worth an LRU
         self._checked_headers[header_segment] = kid
+        # One pool: PyJWT's decode checks its iss. Several: iss picks the pool.
+        pool = self._pools[0] if payload is None else self._pool_for_issuer(payload, kid)
         try:
             return kid, pool, pool.jwks.get_key(kid)
         except TokenError as err:  # an unknown kid: the decision log names it
@@ -425,15 +422,19 @@ class TokenVerifier:
                 found = (pool, key)
         return found
 
-    def _pool_for_issuer(self, payload: Any) -> TrustedPool:
-        if not isinstance(payload, dict):
-            raise MalformedToken("claims are not a JSON object")
-        if "iss" not in payload:
-            raise MissingClaim("iss is required")
-        iss = payload["iss"]
-        if not isinstance(iss, str):
-            raise InvalidClaim("iss must be a string")
-        pool = self._by_issuer.get(iss)
-        if pool is None:
-            raise WrongIssuer("iss is not a trusted user pool")
+    def _pool_for_issuer(self, payload: Any, kid: str) -> TrustedPool:
+        try:
+            if not isinstance(payload, dict):
+                raise MalformedToken("claims are not a JSON object")
+            if "iss" not in payload:
+                raise MissingClaim("iss is required")
+            iss = payload["iss"]
+            if not isinstance(iss, str):
+                raise InvalidClaim("iss must be a string")
+            pool = self._by_issuer.get(iss)
+            if pool is None:
+                raise WrongIssuer("iss is not a trusted user pool")
+        except TokenError as err:
+            err.kid = kid
+            raise
         return pool

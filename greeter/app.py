@@ -31,12 +31,14 @@ LOGGER = get_logger("greeter", _log_level())
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     method = _method(event)
+    # On every line: joins it to the API's access log and to the authorizer's decision.
+    correlation = _correlation(event)
     try:
         caller = decode_context(event)
     except MissingAuthContext as err:
         LOGGER.error(
             "request reached the greeter without an authorizer context: is the route protected?",
-            extra={"fields": {"reason": err.reason, "routeKey": event.get("routeKey")}},
+            extra={"reason": err.reason, **correlation},
         )
         return error_response(500, "Internal Server Error")
 
@@ -48,17 +50,46 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         except BadRequest as err:
             LOGGER.info(
                 "bad request",
-                extra={"fields": {"reason": err.reason, "problem": str(err), "sub": caller.sub}},
+                extra={
+                    "reason": err.reason,
+                    "problem": str(err),
+                    "sub": caller.sub,
+                    **correlation,
+                },
             )
             return error_response(400, str(err))
         return _greet(caller, f"{name.first} {name.last}")
     return error_response(405, "Method Not Allowed")
 
 
+# A tenant claim, when the authorizer copies it (CONTEXT_CLAIMS), is greeted by name.
+TENANT_CLAIM = "custom:tenant_id"
+
+
 def _greet(caller: AuthContext, who: str) -> dict[str, Any]:
-    return json_response(
-        200, {"message": f"Hello {who}", "sub": caller.sub, "username": caller.username}
-    )
+    body: dict[str, Any] = {
+        "message": f"Hello {who}",
+        "sub": caller.sub,
+        "username": caller.username,
+    }
+    if caller.claims:
+        claims = {name: list(v) if isinstance(v, tuple) else v for name, v in caller.claims}
+        if isinstance(claims.get(TENANT_CLAIM), str):
+            body["tenant"] = claims[TENANT_CLAIM]
+        body["claims"] = claims
+    return json_response(200, body)
+
+
+def _correlation(event: Mapping[str, Any]) -> dict[str, str | None]:
+    """API Gateway's request id ($context.requestId) and the route key, for the log."""
+    request_context = event.get("requestContext")
+    request_id = request_context.get("requestId") if isinstance(request_context, Mapping) else None
+    route = event.get("routeKey")
+    return {
+        # Not "requestId": under Lambda's JSON log format that key is Lambda's own.
+        "apiRequestId": request_id if isinstance(request_id, str) else None,
+        "routeKey": route if isinstance(route, str) else None,
+    }
 
 
 def _method(event: Mapping[str, Any]) -> str:

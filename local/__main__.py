@@ -46,7 +46,20 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument(
         "--cognito-port", type=_port, default=int(os.environ.get("COGNITO_PORT", "9229"))
     )
+    run.add_argument(
+        "--metrics-port",
+        type=_port,
+        default=int(os.environ.get("METRICS_PORT", "3001")),
+        help="where the functions' metrics are served (GET /, GET /json)",
+    )
     run.add_argument("--state-file", type=Path, default=default_state, help=state_help)
+    run.add_argument(
+        "--pools",
+        type=int,
+        choices=range(1, 4),
+        default=int(os.environ.get("POOLS", "1") or "1"),
+        help="trusted local user pools (2 or 3 also makes one untrusted pool)",
+    )
     run.add_argument(
         "--parameter-overrides",
         action="append",
@@ -59,6 +72,11 @@ def main(argv: list[str] | None = None) -> int:
         "--token-use",
         choices=("id", "access"),
         default=os.environ.get("TOKEN_USE", "id").strip().lower() or "id",
+    )
+    token.add_argument(
+        "--pool",
+        default=os.environ.get("POOL", "1").strip() or "1",
+        help="which local pool's demo user: 1, 2, 3 or untrusted",
     )
     token.add_argument("--state-file", type=Path, default=default_state, help=state_help)
 
@@ -77,14 +95,16 @@ def main(argv: list[str] | None = None) -> int:
             host=args.host,
             api_port=args.api_port,
             cognito_port=args.cognito_port,
+            metrics_port=args.metrics_port,
             state_file=args.state_file,
             parameter_overrides=overrides,
+            pools=args.pools,
         )
         return serve_until_interrupted(options)
-    return _token(args.state_file, args.token_use)
+    return _token(args.state_file, args.token_use, args.pool)
 
 
-def _token(state_file: Path, token_use: str) -> int:
+def _token(state_file: Path, token_use: str, which: str = "1") -> int:
     from local.cognito import LocalPool, login
 
     if token_use not in ("id", "access"):
@@ -92,7 +112,21 @@ def _token(state_file: Path, token_use: str) -> int:
         return 2
     try:
         state = read_state(state_file)
-        pool = LocalPool(**state["cognito"])
+        pools = state.get("pools") or [state["cognito"]]
+        if which == "untrusted":
+            chosen = state.get("untrusted")
+        elif which.isdigit() and 1 <= int(which) <= len(pools):
+            chosen = pools[int(which) - 1]
+        else:
+            chosen = None
+        if chosen is None:
+            print(
+                f"error: POOL={which} is not a local pool of this stack "
+                f"(1..{len(pools)}{', untrusted' if state.get('untrusted') else ''})",
+                file=sys.stderr,
+            )
+            return 2
+        pool = LocalPool(**chosen)
     except (StartupError, TypeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -8,6 +8,7 @@ only ``JWKS_URL`` pointed here.
 
 from __future__ import annotations
 
+import json
 import threading
 from dataclasses import asdict, dataclass
 from typing import Any, Final
@@ -96,10 +97,10 @@ def cognito_client(endpoint: str) -> Any:
     )
 
 
-def bootstrap(endpoint: str) -> LocalPool:
+def bootstrap(endpoint: str, name: str = POOL_NAME) -> LocalPool:
     """A user pool, an app client for password login, a group and a confirmed demo user."""
     client = cognito_client(endpoint)
-    pool_id = client.create_user_pool(PoolName=POOL_NAME)["UserPool"]["Id"]
+    pool_id = client.create_user_pool(PoolName=name)["UserPool"]["Id"]
     app_client_id = client.create_user_pool_client(
         UserPoolId=pool_id,
         ClientName=CLIENT_NAME,
@@ -128,6 +129,16 @@ def bootstrap(endpoint: str) -> LocalPool:
         password=DEMO_PASSWORD,
         group=DEMO_GROUP,
         email=DEMO_EMAIL,
+    )
+
+
+def trusted_pools_setting(pools: list[LocalPool]) -> str:
+    """The authorizer's USER_POOLS for these local pools, each with its key set here."""
+    return json.dumps(
+        [
+            {"userPoolId": p.user_pool_id, "appClientIds": [p.client_id], "jwksUrl": p.jwks_url}
+            for p in pools
+        ]
     )
 
 

@@ -20,7 +20,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, Any, Final
 
@@ -40,6 +40,9 @@ END_MARKER: Final = "\x1eEND "  # as local/worker.py writes it
 OUTPUT_GRACE_SECONDS: Final = 1.0
 INIT_TIMEOUT_SECONDS: Final = 10.0  # Lambda's limit for the init phase
 MAX_ENVIRONMENTS: Final = 4
+
+# Sees every output line of a function (its name, the line): the metrics collector.
+OutputObserver = Callable[[str, str], None]
 
 
 def lambda_environment(spec: FunctionSpec, extra: Mapping[str, str]) -> dict[str, str]:
@@ -69,10 +72,16 @@ class ExecutionEnvironment:
     _ids = itertools.count(1)
 
     def __init__(
-        self, spec: FunctionSpec, env: Mapping[str, str], code_dirs: list[Path], console: Console
+        self,
+        spec: FunctionSpec,
+        env: Mapping[str, str],
+        code_dirs: list[Path],
+        console: Console,
+        on_output: OutputObserver | None = None,
     ) -> None:
         self.spec = spec
         self._console = console
+        self._on_output = on_output
         self._results: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self._ended: set[int] = set()
         self._output = threading.Condition()
@@ -163,6 +172,8 @@ class ExecutionEnvironment:
             text, marker, invocation = line.rstrip("\n").partition(END_MARKER)
             if text.strip():  # the worker's marker starts a new line: skip the blank it may leave
                 self._console.line(self.spec.logical_id, text)
+                if self._on_output is not None:
+                    self._on_output(self.spec.logical_id, text)
             if marker:
                 with self._output:
                     self._ended.add(int(invocation) if invocation.isdigit() else -1)
@@ -201,8 +212,10 @@ class LambdaFunction:
         extra_env: Mapping[str, str] | None = None,
         code_dirs: list[Path] | None = None,
         max_environments: int = MAX_ENVIRONMENTS,
+        on_output: OutputObserver | None = None,
     ) -> None:
         self.spec = spec
+        self._on_output = on_output
         self.environment = lambda_environment(spec, extra_env or {})
         self._code_dirs = code_dirs or [spec.code_dir]
         self._console = console
@@ -247,7 +260,7 @@ class LambdaFunction:
 
     def _start(self) -> ExecutionEnvironment:
         environment = ExecutionEnvironment(
-            self.spec, self.environment, self._code_dirs, self._console
+            self.spec, self.environment, self._code_dirs, self._console, self._on_output
         )
         environment.wait_ready()
         return environment

@@ -121,11 +121,17 @@ class HttpApiEmulator:
         request = Request(environ)
         started = time.perf_counter()
         request_id = base64.b64encode(secrets.token_bytes(10)).decode()
+        cors = self.model.cors
         try:
-            outcome = self._handle(request, request_id)
+            if cors is not None and cors.is_preflight(request):
+                outcome = _Outcome(cors.preflight(request), decision="none (CORS preflight)")
+            else:
+                outcome = self._handle(request, request_id)
         except Exception as err:  # noqa: BLE001 - a bug of ours must still answer like API Gateway
             self.console.line("api", f"emulator error: {type(err).__name__}: {err}")
             outcome = _Outcome(_message(500, "Internal Server Error"), decision="error")
+        if cors is not None and not cors.is_preflight(request):
+            cors.decorate(request, outcome.response)
         outcome.response.headers["apigw-requestid"] = request_id
         latency = (time.perf_counter() - started) * 1000
         # The path only: a query string may carry a token ($request.querystring.* sources).

@@ -17,16 +17,19 @@ from typing import Any, Final
 
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from local.cognito import LocalCognito, LocalPool, bootstrap
+from local.cognito import LocalCognito, LocalPool, bootstrap, trusted_pools_setting
 from local.console import Console
 from local.exceptions import InvocationError, StartupError, TemplateError
 from local.functions import LambdaFunction
 from local.gateway import HttpApiEmulator
+from local.metrics import MetricsCollector, summary_lines, wsgi_app
 from local.sam import SamTemplate
 from local.template import ApiModel, load_api
 
 POOL_PARAMETER: Final = "UserPoolId"
 CLIENTS_PARAMETER: Final = "AppClientIds"
+POOLS_PARAMETER: Final = "UserPools"
+MAX_LOCAL_POOLS: Final = 3
 DEFAULT_STATE_FILE: Final = Path(".local-state/stack.json")
 
 
@@ -36,8 +39,14 @@ class OfflineOptions:
     host: str = "127.0.0.1"
     api_port: int = 3000
     cognito_port: int = 9229
+    # Its own port: a path on the API's port could shadow a route of the template.
+    metrics_port: int = 3001
     state_file: Path = DEFAULT_STATE_FILE
     parameter_overrides: dict[str, str] = field(default_factory=dict)
+    # Trusted local pools (1 to MAX_LOCAL_POOLS). With more than one, the
+    # authorizer trusts them through UserPools, and one more pool is made that
+    # it does not trust, so a valid token from an untrusted pool can be shown denied.
+    pools: int = 1
 
 
 class OfflineServices:
@@ -48,15 +57,24 @@ class OfflineServices:
         self.console = console or Console()
         self.cognito: LocalCognito | None = None
         self.pool: LocalPool | None = None
+        self.pools: list[LocalPool] = []
+        self.untrusted: LocalPool | None = None
         self.model: ApiModel | None = None
         self.functions: dict[str, LambdaFunction] = {}
         self.server: BaseWSGIServer | None = None
         self._server_thread: threading.Thread | None = None
+        self.metrics = MetricsCollector()
+        self.metrics_server: BaseWSGIServer | None = None
 
     @property
     def api_url(self) -> str:
         assert self.server is not None
         return f"http://{self.options.host}:{self.server.server_port}"
+
+    @property
+    def metrics_url(self) -> str:
+        assert self.metrics_server is not None
+        return f"http://{self.options.host}:{self.metrics_server.server_port}"
 
     def start(self) -> None:
         try:
@@ -74,17 +92,29 @@ class OfflineServices:
         )
         self.cognito.start()
         self.pool = bootstrap(self.cognito.endpoint)
+        self.pools = [self.pool] + [
+            bootstrap(self.cognito.endpoint, f"offline-pool-{n}")
+            for n in range(2, options.pools + 1)
+        ]
+        if options.pools > 1:
+            self.untrusted = bootstrap(self.cognito.endpoint, "offline-untrusted")
 
         template = SamTemplate.read(options.template)
         self.model = load_api(template, self._parameters(template, self.pool))
         template_dir = options.template.resolve().parent
         authorizer_functions = self.model.authorizer_functions()
         for name, spec in self.model.functions.items():
-            # Only the authorizer learns where the local key set is; nothing else changes.
-            extra = {"JWKS_URL": self.pool.jwks_url} if name in authorizer_functions else {}
+            # Only the authorizer learns where the local key set is (with several
+            # pools, UserPools names each pool's); nothing else changes.
+            local_keys = {"JWKS_URL": self.pool.jwks_url} if options.pools == 1 else {}
+            extra = local_keys if name in authorizer_functions else {}
             code_dirs = [spec.code_dir] + ([template_dir] if template_dir != spec.code_dir else [])
             self.functions[name] = LambdaFunction(
-                spec, self.console, extra_env=extra, code_dirs=code_dirs
+                spec,
+                self.console,
+                extra_env=extra,
+                code_dirs=code_dirs,
+                on_output=self.metrics.feed,
             )
         errors = []
         for function in self.functions.values():
@@ -104,10 +134,22 @@ class OfflineServices:
             target=self.server.serve_forever, name="local-http-api", daemon=True
         )
         self._server_thread.start()
+        self.metrics_server = _bind(
+            "local metrics endpoint",
+            lambda: make_server(options.host, options.metrics_port, wsgi_app(self.metrics)),
+        )
+        threading.Thread(
+            target=self.metrics_server.serve_forever, name="local-metrics", daemon=True
+        ).start()
 
     def _parameters(self, template: SamTemplate, pool: LocalPool) -> dict[str, str]:
         declared = template.parameter_names
         local: dict[str, str] = {}
+        if len(self.pools) > 1:
+            if POOLS_PARAMETER not in declared:
+                raise StartupError(f"{template.path} has no {POOLS_PARAMETER} parameter")
+            local[POOLS_PARAMETER] = trusted_pools_setting(self.pools)
+            return {**local, **self.options.parameter_overrides}
         if POOL_PARAMETER in declared:
             local[POOL_PARAMETER] = pool.user_pool_id
         if CLIENTS_PARAMETER in declared:
@@ -132,7 +174,10 @@ class OfflineServices:
         state: dict[str, Any] = {
             "pid": os.getpid(),
             "apiUrl": self.api_url,
+            "metricsUrl": self.metrics_url,
             "cognito": self.pool.to_dict(),
+            "pools": [pool.to_dict() for pool in self.pools],
+            "untrusted": self.untrusted.to_dict() if self.untrusted else None,
             "template": str(self.options.template),
             "parameters": self.model.parameters,
         }
@@ -153,10 +198,11 @@ class OfflineServices:
             raise
 
     def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
-            self.server = None
+        for server in (self.server, self.metrics_server):
+            if server is not None:
+                server.shutdown()
+                server.server_close()
+        self.server = self.metrics_server = None
         for function in self.functions.values():
             function.stop()
         if self.cognito is not None:
@@ -178,13 +224,24 @@ class OfflineServices:
             "Offline stack is up (Ctrl-C stops it)",
             "",
             f"  Local Cognito   {pool.endpoint}",
-            f"    user pool     {pool.user_pool_id}",
-            f"    app client    {pool.client_id}",
-            f"    demo user     {pool.username} / {pool.password}  (group: {pool.group})",
-            f"    issuer        {pool.issuer}",
-            f"    JWKS          {pool.jwks_url}",
+        ]
+        for number, local in enumerate(self.pools, start=1):
+            lines += [
+                f"    user pool     {local.user_pool_id}"
+                + (f"  (POOL={number})" if len(self.pools) > 1 else ""),
+                f"    app client    {local.client_id}",
+                f"    demo user     {local.username} / {local.password}  (group: {local.group})",
+                f"    issuer        {local.issuer}",
+                f"    JWKS          {local.jwks_url}",
+            ]
+        if self.untrusted is not None:
+            lines.append(
+                f"    not trusted   {self.untrusted.user_pool_id}  (POOL=untrusted: denied)"
+            )
+        lines += [
             "",
             f"  HTTP API        {self.api_url}  ({self.options.template}, {model.api_id})",
+            f"  Metrics         {self.metrics_url}  (the dashboard's numbers; /json as JSON)",
         ]
         for route in model.routes:
             if route.authorizer is None:
@@ -252,6 +309,9 @@ def serve_until_interrupted(options: OfflineOptions) -> int:
         services.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+    # After the functions stopped: every line they wrote has been read.
+    for line in summary_lines(services.metrics.snapshot()):
+        console.line("", line)
     console.line("", "stopped")
     return 0
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from local.cfn import Resolver, referenced_function
+from local.cors import CorsConfig
 from local.exceptions import TemplateError
 from local.sam import SamTemplate
 
@@ -85,6 +86,7 @@ class ApiModel:
     authorizers: dict[str, AuthorizerSpec]
     functions: dict[str, FunctionSpec]
     parameters: dict[str, str] = field(default_factory=dict)
+    cors: CorsConfig | None = None
 
     def authorizer_functions(self) -> set[str]:
         return {spec.function for spec in self.authorizers.values()}
@@ -115,6 +117,7 @@ def load_api(
         authorizers=authorizers,
         functions=functions,
         parameters=dict(transformed.parameters),
+        cors=CorsConfig.from_openapi(resolver.resolve(body.get("x-amazon-apigateway-cors"))),
     )
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import json
 import os
 import signal
@@ -68,6 +69,17 @@ def _error(err: BaseException) -> dict[str, Any]:
     }
 
 
+def _lambda_log_format() -> Any:
+    """local/lambdalog.py, by path: ``-I`` keeps this directory off ``sys.path``."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lambdalog.py")
+    spec = importlib.util.spec_from_file_location("_local_lambdalog", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--handler", required=True)
@@ -79,6 +91,9 @@ def main() -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     sys.path[:0] = args.code_dir
     results = os.fdopen(args.result_fd, "w", encoding="utf-8")
+    # Lambda's runtime sets up its JSON log handler before it imports the handler.
+    lambdalog = _lambda_log_format()
+    lambdalog.install()
 
     module_name, _, function_name = args.handler.rpartition(".")
     try:
@@ -94,6 +109,7 @@ def main() -> int:
     for line in sys.stdin:
         request = json.loads(line)
         context = LambdaContext(request["requestId"], request["deadline"])
+        lambdalog.set_request_id(context.aws_request_id)
         try:
             value = handler(request["event"], context)
             payload = json.loads(json.dumps(value))

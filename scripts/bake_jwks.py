@@ -6,10 +6,14 @@ still works. Baking is best effort: when the pool is not known yet (the stack
 creates it) or its JWKS cannot be fetched, nothing is written and the
 authorizer fetches during initialisation, as without baking.
 
-Which key set: BAKE_JWKS_URL if set; else the JWKS URL of the pool named by
-UserPoolId in PARAMS (`make deploy PARAMS=...`), or by USER_POOL_ID, or by
-UserPoolId in samconfig.toml's parameter_overrides. ISSUER, when set, replaces the default
-issuer host exactly as it does for the authorizer.
+Which key sets: BAKE_JWKS_URL if set; else every pool of UserPools in PARAMS
+(`make deploy PARAMS=...`) or in samconfig.toml's parameter_overrides, each from
+the JWKS URL the authorizer itself derives for it; else the pool named by
+UserPoolId in PARAMS, or by USER_POOL_ID, or by UserPoolId in samconfig.toml.
+ISSUER, when set, replaces the default issuer host exactly as it does for the
+authorizer. One pool's file is {"jwksUrl", "bakedAtEpoch", "jwks"}; several
+pools' is {"bakedAtEpoch", "keySets": [{"jwksUrl", "jwks"}, ...]}. A pool
+whose keys cannot be had is left out (the authorizer fetches it at init).
 """
 
 from __future__ import annotations
@@ -35,15 +39,20 @@ from shared.exceptions import ConfigurationError  # noqa: E402
 BAKED_NAME = "baked_jwks.json"
 
 
-def pool_id_from_parameters(text: str) -> str:
+def parameter_value(text: str, name: str) -> str:
+    """A parameter's value in sam-style overrides: ``Name=Value Other='quoted value'``."""
     for item in shlex.split(text):
-        match = re.fullmatch(r"UserPoolId=(.*)", item)
+        match = re.fullmatch(rf"{name}=(.*)", item, flags=re.S)
         if match:
             return match[1].strip("\"'")
     return ""
 
 
-def samconfig_pool_id(path: Path) -> str:
+def pool_id_from_parameters(text: str) -> str:
+    return parameter_value(text, "UserPoolId")
+
+
+def samconfig_parameter(path: Path, name: str) -> str:
     try:
         config = tomllib.loads(path.read_text())
     except (OSError, tomllib.TOMLDecodeError):
@@ -53,10 +62,27 @@ def samconfig_pool_id(path: Path) -> str:
         found = overrides.get("parameter_overrides", "")
         if isinstance(found, list):
             found = " ".join(found)
-        pool = pool_id_from_parameters(found) if isinstance(found, str) else ""
-        if pool:
-            return pool
+        value = parameter_value(found, name) if isinstance(found, str) else ""
+        if value:
+            return value
     return ""
+
+
+def samconfig_pool_id(path: Path) -> str:
+    return samconfig_parameter(path, "UserPoolId")
+
+
+def jwks_urls(env: dict[str, str]) -> list[str]:
+    """Every key set to bake: one per trusted pool."""
+    if env.get("BAKE_JWKS_URL"):
+        return [env["BAKE_JWKS_URL"]]
+    pools = parameter_value(env.get("PARAMS", ""), "UserPools") or samconfig_parameter(
+        ROOT / "samconfig.toml", "UserPools"
+    )
+    if pools:
+        return [pool.jwks_url for pool in load_config({"USER_POOLS": pools}).pools]
+    url = jwks_url(env)
+    return [url] if url else []
 
 
 def jwks_url(env: dict[str, str]) -> str:
@@ -77,33 +103,39 @@ def jwks_url(env: dict[str, str]) -> str:
 
 def main(out_dir: str, env: dict[str, str]) -> int:
     try:
-        url = jwks_url(env)
+        urls = jwks_urls(env)
     except ConfigurationError as err:
         print(f"bake: nothing baked: {err}")
         return 0
-    if not url:
+    if not urls:
         print(
             "bake: nothing baked: no UserPoolId yet (the stack creates the pool); "
             "the authorizer fetches its keys during initialisation"
         )
         return 0
-    try:
-        body = fetch_jwks(url)
-        kids = sorted(parse_jwks(body))
-    except JwksError as err:
-        print(f"bake: nothing baked: {err}; the authorizer fetches its keys during initialisation")
+    key_sets = []
+    for url in urls:
+        try:
+            body = fetch_jwks(url)
+            kids = sorted(parse_jwks(body))
+        except JwksError as err:
+            print(f"bake: not baked: {err}; the authorizer fetches these keys at initialisation")
+            continue
+        key_sets.append({"jwksUrl": url, "jwks": json.loads(body)})
+        print(f"bake: baked {len(kids)} key(s) {kids} from {url}")
+    if not key_sets:
+        print("bake: nothing baked; the authorizer fetches its keys during initialisation")
         return 0
     now = time.time()
-    baked = {
-        "jwksUrl": url,
+    stamp = {
         "bakedAt": datetime.datetime.fromtimestamp(now, datetime.UTC).isoformat(timespec="seconds"),
         # What the authorizer reads: the keys are trusted for JWKS_CACHE_SECONDS from here.
         "bakedAtEpoch": now,
-        "jwks": json.loads(body),
     }
+    baked = {**key_sets[0], **stamp} if len(urls) == 1 else {**stamp, "keySets": key_sets}
     target = Path(out_dir) / BAKED_NAME
     target.write_text(json.dumps(baked, indent=1) + "\n")
-    print(f"bake: baked {len(kids)} key(s) {kids} from {url} into {target}")
+    print(f"bake: wrote {len(key_sets)} key set(s) into {target}")
     return 0
 
 

@@ -11,8 +11,15 @@ import responses
 
 from authorizer.config import AuthorizerConfig
 from authorizer.jwks import Fetcher, fetch_jwks
+from local.lambdalog import install as install_lambda_log_format
 from tests.forge import JWKS_URL, forged_key, jwks_body
 from tests.helpers import FakeClock, PyJWTDatetime, WiredAuthorizer, make_config, wire_authorizer
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _lambda_json_log_format() -> None:
+    # What Lambda's runtime does before importing a handler; tests read the lines from stdout.
+    install_lambda_log_format()
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ Plain helpers, imported by name; the pytest fixtures over them are in
 from __future__ import annotations
 
 import datetime
+import json
 import os
 import time
 from dataclasses import dataclass, field
@@ -29,6 +30,16 @@ NO_BAKED_KEYS = os.path.join(os.path.dirname(__file__), "events", "no-baked-jwks
 
 def make_config(**overrides: str) -> AuthorizerConfig:
     return load_config({**BASE_ENV, **overrides})
+
+
+def log_records(out: str) -> list[dict[str, Any]]:
+    """The log records among a function's stdout lines, without its EMF metric documents.
+
+    The wired authorizer writes both, as in Lambda: records through logging,
+    metrics as JSON objects with an ``_aws`` member (authorizer/metrics.py).
+    """
+    lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    return [line for line in lines if "_aws" not in line]
 
 
 @dataclass

@@ -15,8 +15,16 @@ from collections.abc import Iterable
 
 WINDOW = 16  # any 16 characters of a secret in a log line count as a leak
 
-# Fields our own formatter fills with a clock or a timer: never attacker text.
-_VOLATILE = re.compile(r'"time":"[0-9T:.Z-]*",?|"latencyMs":[0-9.e+-]+,?')
+# Members filled with a clock, a timer or a request id (Lambda's is a UUID, API
+# Gateway's 16 base64 characters ending in "=", which no token segment has; the
+# offline stack gives Lambda the API's id): never attacker text, and they would
+# make every line distinct.
+_VOLATILE = re.compile(
+    r'"timestamp": ?"[0-9T:.Z-]*",? ?'
+    r'|"(?:latencyMs|DecisionLatency|Timestamp)": ?[0-9.e+-]+,? ?'
+    r'|"(?:apiRequestId|requestId)": ?"(?:[A-Za-z0-9+/]{15}=|'
+    r'[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})",? ?'
+)
 
 
 def secrets_of(token: str) -> list[str]:

@@ -175,7 +175,10 @@ def test_authorizer_environment_with_a_created_pool():
         "USER_POOL_ID": ResourceRef("UserPool"),
         "APP_CLIENT_IDS": ResourceRef("UserPoolClient"),
         "TOKEN_USE": "any",
+        "USER_POOLS": "",
         "ROUTE_RULES": "",
+        "CONTEXT_CLAIMS": "",
+        "CONTEXT_CLAIMS_MAX_BYTES": "2048",
         "LOG_LEVEL": "INFO",
     }
     with_extra = DeployModel(template, {"AppClientIds": "3example", "TokenUse": "access"})
@@ -193,7 +196,10 @@ def test_authorizer_environment_with_an_existing_pool():
         "USER_POOL_ID": "eu-west-1_AbC123xyz",
         "APP_CLIENT_IDS": "1example23456789,2example23456789",
         "TOKEN_USE": "id",
+        "USER_POOLS": "",
         "ROUTE_RULES": rules,
+        "CONTEXT_CLAIMS": "",
+        "CONTEXT_CLAIMS_MAX_BYTES": "2048",
         "LOG_LEVEL": "DEBUG",
     }
     greeter_env = model.properties("GreeterFunction")["Environment"]["Variables"]

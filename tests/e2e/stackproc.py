@@ -101,11 +101,11 @@ class StackProcess:
         """The authorizer's own decision log lines (one per invocation that decided)."""
         return _decisions(self.function_lines(function))
 
-    def token(self, token_use: str = "id") -> str:
+    def token(self, token_use: str = "id", pool: str = "1") -> str:
         result = subprocess.run(
             [sys.executable, "-m", "local", "token", "--state-file", str(self.state_file)],
             cwd=ROOT,
-            env={**os.environ, "TOKEN_USE": token_use},
+            env={**os.environ, "TOKEN_USE": token_use, "POOL": pool},
             capture_output=True,
             text=True,
             timeout=30,
@@ -147,6 +147,7 @@ def start_stack_process(
     template: Path,
     parameters: Mapping[str, str] | None = None,
     extra_env: Mapping[str, str] | None = None,
+    pools: int = 1,
 ) -> StackProcess:
     state_file = tmp_dir / "offline.json"
     command = [
@@ -160,8 +161,12 @@ def start_stack_process(
         "0",
         "--cognito-port",
         "0",
+        "--metrics-port",
+        "0",
         "--state-file",
         str(state_file),
+        "--pools",
+        str(pools),
     ]
     if parameters:
         pairs = (f"{name}={shlex.quote(value)}" for name, value in parameters.items())

@@ -34,6 +34,7 @@ def test_readme_walkthrough_on_the_real_template(tmp_path: Path) -> None:
         assert greeted.json()["message"] == "Hello Brian Morrison"
         decision = offline.decision_of(greeted.headers["apigw-requestid"])
         assert (decision["decision"], decision["routeKey"]) == ("allow", "POST /hello")
+        assert decision["apiRequestId"] == greeted.headers["apigw-requestid"]
     finally:
         status = offline.stop()
     assert status == 0, "\n".join(offline.output())

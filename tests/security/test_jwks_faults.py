@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import http.server
-import json
 import socket
 import threading
 import time
@@ -30,7 +29,7 @@ import pytest
 from authorizer.exceptions import JwksError, JwksFetchError
 from authorizer.jwks import READ_TIMEOUT_SECONDS, USER_AGENT, fetch_jwks
 from tests.forge import authorizer_event, claims, forged_key, jwks_body, sign
-from tests.helpers import FakeClock, WiredAuthorizer, make_config, wire_authorizer
+from tests.helpers import FakeClock, WiredAuthorizer, log_records, make_config, wire_authorizer
 
 KEY: Final = forged_key()
 ROTATED: Final = forged_key("key-2")
@@ -331,7 +330,7 @@ def rig(jwks_server: LocalJwksServer) -> Iterator[Rig]:
 
 
 def log_lines(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in capsys.readouterr().out.splitlines() if line]
+    return log_records(capsys.readouterr().out)
 
 
 # --- the matrix -------------------------------------------------------------------------

@@ -383,7 +383,7 @@ def decision_count(lines: list[str]) -> int:
     return sum(
         1
         for line in lines
-        if line.startswith("AuthorizerFunction ") and '"message":"authorization decision"' in line
+        if line.startswith("AuthorizerFunction ") and '"message": "authorization decision"' in line
     )
 
 

@@ -152,3 +152,19 @@ def test_bake_with_an_unreachable_pool_writes_nothing(tmp_path: Path) -> None:
         mock.get(JWKS_URL, status=503, body="{}", content_type="application/json")
         assert bake_jwks.main(str(tmp_path), {"USER_POOL_ID": POOL_ID}) == 0
     assert not (tmp_path / "baked_jwks.json").exists()
+
+
+def test_bake_writes_every_pool_of_user_pools(tmp_path: Path) -> None:
+    pools = [
+        {"userPoolId": POOL_ID, "appClientIds": ["testclient123"]},
+        {"userPoolId": "eu-west-1_Other9", "appClientIds": ["other"]},
+    ]
+    other_url = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_Other9/.well-known/jwks.json"
+    with responses.RequestsMock() as mock:
+        mock.get(JWKS_URL, body=jwks_body(forged_key()), content_type="application/json")
+        mock.get(other_url, body=jwks_body(forged_key("other")), content_type="application/json")
+        params = f"UserPools='{json.dumps(pools)}'"
+        assert bake_jwks.main(str(tmp_path), {"PARAMS": params}) == 0
+    baked = json.loads((tmp_path / "baked_jwks.json").read_text())
+    assert [entry["jwksUrl"] for entry in baked["keySets"]] == [JWKS_URL, other_url]
+    assert [k["kid"] for k in baked["keySets"][1]["jwks"]["keys"]] == ["other"]

@@ -21,11 +21,11 @@ from tests.forge import (
     jwks_body,
     sign,
 )
-from tests.helpers import BASE_ENV, WiredAuthorizer, make_config
+from tests.helpers import BASE_ENV, WiredAuthorizer, log_records, make_config
 
 
 def decisions(out: str) -> list[dict[str, Any]]:
-    lines = [json.loads(line) for line in out.splitlines()]
+    lines = log_records(out)
     return [line for line in lines if line["message"] == "authorization decision"]
 
 
@@ -60,7 +60,8 @@ def test_deny_log_names_the_sub_only_once_the_signature_verified(
         "expired",
         "0b7e5a3c-1f2d-4c6b-9a8e-7d6c5b4a3f21",
     )
-    assert (forged["reason"], forged["kid"], forged["sub"]) == ("bad_signature", "key-1", None)
+    assert (forged["reason"], forged["kid"]) == ("bad_signature", "key-1")
+    assert "sub" not in forged  # Lambda's JSON format leaves out a member whose value is None
 
 
 def test_jwks_failure_logs_an_error_and_raises(

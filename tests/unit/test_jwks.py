@@ -13,7 +13,7 @@ import responses
 from authorizer.exceptions import JwksError, JwksFetchError, JwksParseError
 from authorizer.jwks import MAX_JWKS_BYTES, USER_AGENT, fetch_jwks, parse_jwks
 from tests.forge import JWKS_URL, authorizer_event, claims, forged_key, jwks_body, sign
-from tests.helpers import WiredAuthorizer, make_config
+from tests.helpers import WiredAuthorizer, log_records, make_config
 
 Factory = Callable[..., WiredAuthorizer]
 
@@ -109,6 +109,19 @@ def test_duplicate_kid_with_different_keys_is_dropped() -> None:
     assert sorted(parse_jwks(body)) == ["key-2"]
 
 
+def test_an_unusable_entry_sharing_a_kid_is_skipped_not_a_conflict() -> None:
+    unusable = [
+        {"kid": "key-1", "kty": "EC", "crv": "P-256", "x": "AA", "y": "AA"},
+        forged_key("enc").jwk(kid="key-1", use="enc"),
+        forged_key("small", 1024).jwk(kid="key-1"),
+    ]
+    body = jwks_body(*unusable, forged_key())
+    keys = parse_jwks(body)
+    assert sorted(keys) == ["key-1"]
+    expected = forged_key().private_key.public_key().public_numbers()
+    assert keys["key-1"].key.public_numbers() == expected
+
+
 def test_duplicate_kid_with_the_same_key_is_kept() -> None:
     assert sorted(parse_jwks(jwks_body(forged_key(), forged_key()))) == ["key-1"]
 
@@ -164,7 +177,7 @@ def test_stale_keys_serve_when_refresh_fails(
     wired.clock.advance(3601)
     capsys.readouterr()
     assert allowed(wired)
-    logs = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    logs = log_records(capsys.readouterr().out)
     warnings = [line for line in logs if line["level"] == "WARNING"]
     assert warnings
     assert warnings[0]["message"] == "jwks refresh failed"

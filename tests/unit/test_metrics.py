@@ -297,3 +297,20 @@ def test_document_builders_match_what_is_written(emitter, out):
     document = emitter.decision_document("deny", "bad_signature", 3.0)
     emitter.emit(document)
     assert out.documents() == [document]
+
+
+@given(
+    decision=st.sampled_from([*sorted(metrics.DECISION_VALUES), "nonsense"]),
+    reason=st.sampled_from([*sorted(metrics.REASON_CODES), "eyJhbGciOiJSUzI1NiJ9"]),
+    latency=st.floats(allow_nan=True, allow_infinity=True) | st.integers(-5, 10**9),
+    cache_hit=st.sampled_from([None, True, False]),
+)
+def test_the_decision_line_is_exactly_the_documented_document(decision, reason, latency, cache_hit):
+    # The hot path splices pre-encoded parts; it must write what the builder describes.
+    out = Captured()
+    emitter = MetricsEmitter("fn", write=out, clock=lambda: NOW)
+    emitter.decision(decision, reason, latency, cache_hit)
+    (document,) = out.documents()
+    validate_emf(document)
+    assert document == emitter.decision_document(decision, reason, latency, cache_hit)
+    assert list(document) == list(emitter.decision_document(decision, reason, latency, cache_hit))

@@ -7,9 +7,7 @@ is written.
 
 from __future__ import annotations
 
-import io
 import json
-import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -24,7 +22,6 @@ from authorizer.exceptions import JwksError, JwksFetchError, JwksParseError
 from authorizer.jwks import fetch_jwks, parse_jwks
 from greeter.app import lambda_handler as greeter
 from shared.exceptions import ConfigurationError
-from shared.jsonlog import JsonFormatter
 from tests.forge import (
     JWKS_URL,
     authorizer_event,
@@ -36,7 +33,14 @@ from tests.forge import (
     load_event,
     sign,
 )
-from tests.helpers import BASE_ENV, FakeClock, WiredAuthorizer, make_config, wire_authorizer
+from tests.helpers import (
+    BASE_ENV,
+    FakeClock,
+    WiredAuthorizer,
+    log_records,
+    make_config,
+    wire_authorizer,
+)
 
 ROOT: Final = Path(__file__).resolve().parents[2]
 # Line breaks fall anywhere in prose: compare with whitespace collapsed.
@@ -47,8 +51,7 @@ KEY: Final = forged_key()
 
 
 def decisions(out: str) -> list[dict[str, Any]]:
-    lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
-    return [line for line in lines if line.get("message") == "authorization decision"]
+    return [line for line in log_records(out) if line["message"] == "authorization decision"]
 
 
 def documented(*phrases: str) -> None:
@@ -301,28 +304,6 @@ def test_get_greets_the_username_or_else_the_sub() -> None:
     assert json.loads(named["body"])["message"] == "Hello brian"
     machine = greeter(greeter_event("GET", username="", sub="sub-1"), None)  # client credentials
     assert json.loads(machine["body"])["message"] == "Hello sub-1"
-
-
-# --- log lines carry the exception's type and message ---------------------------------
-
-
-def test_a_logged_exception_keeps_its_type_and_message() -> None:
-    sink = io.StringIO()
-    handler = logging.StreamHandler(sink)
-    handler.setFormatter(JsonFormatter())
-    logger = logging.getLogger("tests.promises")
-    logger.addHandler(handler)
-    logger.propagate = False
-    try:
-        raise ValueError("the reason")
-    except ValueError:
-        logger.exception("it failed", extra={"fields": {"step": "x"}})
-    finally:
-        logger.removeHandler(handler)
-    line = json.loads(sink.getvalue())
-    assert (line["message"], line["step"]) == ("it failed", "x")
-    assert line["exception"] == "ValueError: the reason"
-    assert "Traceback" not in sink.getvalue()
 
 
 def test_settings_left_out_take_the_documented_defaults() -> None:

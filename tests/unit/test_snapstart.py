@@ -3,6 +3,8 @@ restore, refreshed when stale, and every restored environment gets its own rando
 
 from __future__ import annotations
 
+import importlib
+import json
 import logging
 import random
 import sys
@@ -10,7 +12,9 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+import responses
 
+from authorizer.config import load_config
 from authorizer.exceptions import JwksFetchError
 from authorizer.jwks import JwksCache
 from authorizer.snapstart import (
@@ -20,8 +24,20 @@ from authorizer.snapstart import (
     before_snapshot,
     load_runtime_hooks,
     register_hooks,
+    register_verifier_hooks,
 )
-from tests.forge import JWKS_URL, forged_key, jwks_body
+from authorizer.verify import TokenVerifier
+from shared.jsonlog import get_logger
+from tests.forge import (
+    CLIENT_ID,
+    JWKS_URL,
+    authorizer_event,
+    claims,
+    forged_key,
+    jwks_body,
+    sign,
+)
+from tests.helpers import BASE_ENV
 
 CACHE_SECONDS = 3600.0
 SNAPSHOT_AT = 1_700_000_000.0
@@ -233,12 +249,118 @@ def test_without_lambdas_runtime_nothing_is_registered(keys):
     assert register_hooks(keys, max_key_age_seconds=CACHE_SECONDS) is None
 
 
-def test_the_runtime_module_is_used_when_it_can_be_imported(keys, monkeypatch):
+def importable_runtime(monkeypatch: pytest.MonkeyPatch) -> tuple[FakeRuntime, ModuleType]:
+    """A ``snapshot_restore_py`` module that records what is registered with it."""
     runtime = FakeRuntime()
     module = ModuleType("snapshot_restore_py")
     module.register_before_snapshot = runtime.register_before_snapshot  # type: ignore[attr-defined]
     module.register_after_restore = runtime.register_after_restore  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "snapshot_restore_py", module)
+    return runtime, module
+
+
+def test_the_runtime_module_is_used_when_it_can_be_imported(keys, monkeypatch):
+    runtime, module = importable_runtime(monkeypatch)
     assert load_runtime_hooks() is module
     assert register_hooks(keys, max_key_age_seconds=CACHE_SECONDS) is not None
     assert (len(runtime.before), len(runtime.after)) == (1, 1)
+
+
+# --- the authorizer's own registration (authorizer/app.py) ---------------------------------
+
+
+def run_snapshot_and_restore(runtime: FakeRuntime, wall: Clock, days_later: float) -> None:
+    for func, args, kwargs in runtime.before:
+        func(*args, **kwargs)
+    wall.now += days_later * 86400
+    for func, args, kwargs in runtime.after:
+        func(*args, **kwargs)
+
+
+def test_every_pools_key_set_is_refreshed_and_remembered_tokens_are_forgotten(
+    server, monotonic, capsys
+):
+    other = KeyServer("key-2")
+    other_url = JWKS_URL.replace("TestPool1", "TestPool2")
+
+    def serve(url: str) -> bytes:
+        return server(url) if url == JWKS_URL else other(JWKS_URL)
+
+    pools = [
+        {"userPoolId": pool_id, "appClientIds": [CLIENT_ID]}
+        for pool_id in ("us-east-1_TestPool1", "us-east-1_TestPool2")
+    ]
+    config = load_config({"USER_POOLS": json.dumps(pools)})
+    key_sets = [
+        JwksCache(
+            pool.jwks_url,
+            cache_seconds=CACHE_SECONDS,
+            miss_cooldown_seconds=10,
+            logger=logging.getLogger("authorizer"),
+            fetch=serve,
+            clock=monotonic,
+        )
+        for pool in config.pools
+    ]
+    assert [k.url for k in key_sets] == [JWKS_URL, other_url]
+    for key_set in key_sets:
+        key_set.warm()
+    verifier = TokenVerifier(config, key_sets)
+    token = sign(claims())
+    assert verifier.verify(token)[1] is False
+    assert verifier.verify(token)[1] is True  # remembered
+
+    runtime, wall = FakeRuntime(), Clock(SNAPSHOT_AT)
+    records = register_verifier_hooks(
+        verifier,
+        max_key_age_seconds=CACHE_SECONDS,
+        logger=get_logger("authorizer", "INFO"),
+        runtime=runtime,
+        wall_clock=wall,
+    )
+    assert len(records) == 2
+    capsys.readouterr()
+    run_snapshot_and_restore(runtime, wall, days_later=1)
+
+    assert (server.fetches, other.fetches) == (2, 2)  # both sets refreshed after the restore
+    assert verifier.verify(token)[1] is False  # verified afresh, not from shared memory
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    restores = [line for line in lines if line.get("message") == "restored from a snapshot"]
+    assert [r["jwksUrl"] for r in restores] == [JWKS_URL, other_url]
+    assert all(r["snapshotAgeSeconds"] == 86400.0 and r["refreshedKeys"] for r in restores)
+
+
+def test_the_lambda_entry_point_registers_the_hooks_when_the_runtime_has_them(monkeypatch, capsys):
+    runtime, _ = importable_runtime(monkeypatch)
+    for name, value in BASE_ENV.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delitem(sys.modules, "authorizer.app", raising=False)
+    with responses.RequestsMock() as mock:
+        mock.get(JWKS_URL, body=jwks_body(forged_key()), content_type="application/json")
+        app = importlib.import_module("authorizer.app")
+        assert (len(runtime.before), len(runtime.after)) == (1, 1)
+        assert len(mock.calls) == 1
+        token = sign(claims())
+        app.lambda_handler(authorizer_event(token), None)
+        capsys.readouterr()
+        for func, args, kwargs in runtime.before + runtime.after:
+            func(*args, **kwargs)
+    [restore] = [
+        line
+        for line in map(json.loads, capsys.readouterr().out.splitlines())
+        if line.get("message") == "restored from a snapshot"
+    ]
+    assert restore["jwksUrl"] == JWKS_URL
+    assert app.AUTHORIZER.verifier.verify(token)[1] is False  # the restore forgot it
+    monkeypatch.delitem(sys.modules, "authorizer.app")
+
+
+def test_the_lambda_entry_point_registers_nothing_without_the_runtime(monkeypatch):
+    for name, value in BASE_ENV.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delitem(sys.modules, "authorizer.app", raising=False)
+    with responses.RequestsMock() as mock:
+        mock.get(JWKS_URL, body=jwks_body(forged_key()), content_type="application/json")
+        app = importlib.import_module("authorizer.app")
+    assert app.SNAPSHOTS == []
+    monkeypatch.delitem(sys.modules, "authorizer.app")
