@@ -48,8 +48,8 @@ def outcome(wired: WiredAuthorizer, token: str, capsys: pytest.CaptureFixture[st
 
 
 def token_at(**times: int) -> str:
-    values = {"iat": NOW - 600, "exp": NOW + 3600} | times
-    return sign(claims(now=NOW, **values))
+    values: dict[str, Any] = {"iat": NOW - 600, "exp": NOW + 3600} | times
+    return sign(claims("id", now=NOW, **values))
 
 
 # --- times -------------------------------------------------------------------------
