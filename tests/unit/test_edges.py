@@ -10,10 +10,14 @@ with `LEEWAY_SECONDS`"; PyJWT's rule is ``exp <= now - leeway`` is expired and
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any, Final
 
 import pytest
 
+from authorizer.jwks import JwksCache
+from authorizer.metrics import MetricsEmitter
+from shared.context import claims_size, decode_context
 from tests.forge import (
     CLIENT_ID,
     ISSUER,
@@ -22,6 +26,7 @@ from tests.forge import (
     claims,
     forged_key,
     jwks_body,
+    load_event,
     sign,
 )
 from tests.helpers import FakeClock, WiredAuthorizer, make_config, wire_authorizer
@@ -201,3 +206,56 @@ def test_with_several_pools_a_token_is_held_to_its_own_pools_clients(
     assert outcome(wired, own, capsys) == "ok"
     # The other pool's client id, in a token of the first pool: not this pool's client.
     assert outcome(wired, sign(claims(now=NOW, aud=OTHER_CLIENT_ID)), capsys) == "wrong_audience"
+
+
+# --- smaller edges ------------------------------------------------------------------
+
+
+def test_context_claims_exactly_at_their_byte_cap_pass(capsys: pytest.CaptureFixture[str]) -> None:
+    cap = 64
+    filler = "x" * (cap - claims_size((("custom:team", ""),)))
+    assert claims_size((("custom:team", filler),)) == cap
+    settings = {"CONTEXT_CLAIMS": "custom:team", "CONTEXT_CLAIMS_MAX_BYTES": str(cap)}
+    at_cap = sign(claims(now=NOW, **{"custom:team": filler}))
+    assert outcome(wired_with(**settings), at_cap, capsys) == "ok"
+    over = sign(claims(now=NOW, **{"custom:team": filler + "x"}))
+    assert outcome(wired_with(**settings), over, capsys) == "context_too_large"
+
+
+def test_a_fractional_auth_time_counts_like_any_number(capsys: pytest.CaptureFixture[str]) -> None:
+    wired = wired_with(ROUTE_RULES=json.dumps({"POST /hello": {"maxAuthAgeSeconds": 60}}))
+    recent = sign(claims(now=NOW, auth_time=NOW - 59.5))
+    assert outcome(wired, recent, capsys) == "ok"
+    old = sign(claims(now=NOW, auth_time=NOW - 60.5))
+    assert outcome(wired, old, capsys) == "auth_too_old"
+
+
+def test_a_key_set_baked_a_moment_ago_is_trusted_for_the_whole_cache_period() -> None:
+    clock = FakeClock(float(NOW))
+    cache = JwksCache(
+        "https://example.invalid/jwks.json",
+        cache_seconds=60,
+        miss_cooldown_seconds=10,
+        logger=logging.getLogger("tests.edges"),
+        fetch=lambda _: b"",
+        clock=clock,
+    )
+    cache.load(jwks_body(KEY), source="baked", age_seconds=0)
+    clock.advance(59.5)
+    assert cache.fresh_key(KEY.kid) is not None
+    clock.advance(0.5)
+    assert cache.fresh_key(KEY.kid) is None
+
+
+def test_metrics_fold_an_unknown_reason_into_other_and_never_count_below_zero() -> None:
+    emitter = MetricsEmitter("fn", write=lambda _: None)
+    assert emitter.decision_document("deny", "made_up_reason", 1.0)["Reason"] == "other"
+    assert emitter.decision_document("deny", "expired", 1.0)["Reason"] == "expired"
+    assert emitter.stale_keys_served_document(0)["JwksStaleKeysServed"] == 0
+    assert emitter.stale_keys_served_document(-3)["JwksStaleKeysServed"] == 0
+
+
+def test_an_email_that_is_not_text_is_left_out_of_the_decoded_context() -> None:
+    event = load_event("greeter_post.json")
+    event["requestContext"]["authorizer"]["lambda"]["email"] = 5
+    assert decode_context(event).email is None
