@@ -7,7 +7,10 @@ changed: the function and the changed lines, which stay the same when mutants
 are renumbered or code moves. A survivor whose description is in
 ``tests/mutation/triage.toml`` is equivalent (no test can tell it from the
 original, for the reason given there); any other survivor counts against the
-score and is printed, to be killed by a new test or triaged.
+score and is printed, to be killed by a new test or triaged. A ``[[rule]]`` in
+the triage file covers a whole kind of equivalent mutant (a function and a
+change matched by regular expressions, e.g. the text of a deny's message,
+which nothing ever shows); ``--equivalent`` lists what each rule covered.
 
 Standard library only: it runs with any of the project's interpreters.
 Exit status 1 when the score is under TARGET or no results are found.
@@ -37,6 +40,7 @@ SURVIVED_CODES: Final = frozenset({0})
 NO_TESTS_CODES: Final = frozenset({5, 33})
 SKIPPED_CODES: Final = frozenset({34})
 # authorizer.jwks.x_fetch_jwks__mutmut_3, authorizer.jwks.xǁJwksCacheǁget_key__mutmut_12
+MANGLED_DEF: Final = re.compile(r"def x[_ǁ]\S*?__mutmut_(?:orig|\d+)")
 MUTANT_NAME: Final = re.compile(r"^(?P<module>.+)\.(?P<function>x[_ǁ].+)__mutmut_(?P<number>\d+)$")
 
 
@@ -81,8 +85,9 @@ def function_sources(path: Path) -> dict[str, str]:
 def describe(original: str, mutated: str) -> str:
     """The lines the mutant changed, stripped: ``old => new`` (``;`` between several)."""
     removed, added = [], []
-    body_old = original.splitlines()[1:]  # the def line holds the mangled name
-    body_new = mutated.splitlines()[1:]
+    # The def lines differ in the mangled names mutmut gave the copies.
+    body_old = MANGLED_DEF.sub("def ", original).splitlines()
+    body_new = MANGLED_DEF.sub("def ", mutated).splitlines()
     for line in difflib.ndiff(body_old, body_new):
         if line.startswith("- "):
             removed.append(line[2:].strip())
@@ -113,18 +118,44 @@ def load_mutants(mutants_dir: Path) -> list[Mutant]:
     return mutants
 
 
-def load_triage(path: Path) -> dict[tuple[str, str], str]:
-    """(module.function, change) -> why that mutant is equivalent."""
-    entries = tomllib.loads(path.read_text(encoding="utf-8")).get("equivalent", [])
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    function: re.Pattern[str]
+    change: re.Pattern[str]
+    reason: str
+
+    def covers(self, mutant: Mutant) -> bool:
+        return bool(
+            self.function.fullmatch(f"{mutant.module}.{mutant.function}")
+            and self.change.fullmatch(mutant.change)
+        )
+
+
+def load_triage(path: Path) -> tuple[dict[tuple[str, str], str], list[Rule]]:
+    """(module.function, change) -> why that mutant is equivalent; and the rules."""
+    document = tomllib.loads(path.read_text(encoding="utf-8"))
     triage = {}
-    for entry in entries:
+    for entry in document.get("equivalent", []):
         key = (entry["function"], entry["change"])
         if key in triage:
             raise ValueError(f"triaged twice: {key}")
         if not entry.get("reason", "").strip():
             raise ValueError(f"no reason given for {key}")
         triage[key] = entry["reason"]
-    return triage
+    rules = []
+    for entry in document.get("rule", []):
+        if not entry.get("reason", "").strip():
+            raise ValueError(f"no reason given for rule {entry['name']}")
+        rules.append(
+            Rule(
+                entry["name"],
+                re.compile(entry["function"]),
+                re.compile(entry["change"]),
+                entry["reason"],
+            )
+        )
+    return triage, rules
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -132,21 +163,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mutants", type=Path, default=ROOT / "mutants")
     parser.add_argument("--triage", type=Path, default=TRIAGE)
     parser.add_argument("--target", type=float, default=TARGET)
+    parser.add_argument("--equivalent", action="store_true", help="list what each rule covered")
     args = parser.parse_args(argv)
 
     mutants = load_mutants(args.mutants)
     if not mutants:
         print(f"no mutation results under {args.mutants}: run `make mutate`", file=sys.stderr)
         return 1
-    triage = load_triage(args.triage)
+    triage, rules = load_triage(args.triage)
     statuses = Counter(m.status for m in mutants)
-    equivalent = [
-        m
-        for m in mutants
-        if m.status != "killed" and (f"{m.module}.{m.function}", m.change) in triage
-    ]
-    equivalent_names = {m.name for m in equivalent}
-    open_mutants = [m for m in mutants if m.status != "killed" and m.name not in equivalent_names]
+    by_entry: list[Mutant] = []
+    by_rule: dict[str, list[Mutant]] = {rule.name: [] for rule in rules}
+    open_mutants: list[Mutant] = []
+    for mutant in mutants:
+        if mutant.status == "killed":
+            continue
+        if (f"{mutant.module}.{mutant.function}", mutant.change) in triage:
+            by_entry.append(mutant)
+            continue
+        rule = next((rule for rule in rules if rule.covers(mutant)), None)
+        if rule is None:
+            open_mutants.append(mutant)
+        else:
+            by_rule[rule.name].append(mutant)
+    equivalent = by_entry + [m for covered in by_rule.values() for m in covered]
     candidates = len(mutants) - len(equivalent)
     killed = statuses["killed"]
     score = 100.0 * killed / candidates if candidates else 100.0
@@ -154,10 +194,14 @@ def main(argv: list[str] | None = None) -> int:
     for mutant in sorted(open_mutants, key=lambda m: (m.module, m.function, m.change)):
         print(f"{mutant.status:9} {mutant.module}.{mutant.function}: {mutant.change}")
         print(f"          ({mutant.name})")
-    used = {(f"{m.module}.{m.function}", m.change) for m in equivalent}
-    stale = sorted(set(triage) - used)
-    for function, change in stale:
+    used = {(f"{m.module}.{m.function}", m.change) for m in by_entry}
+    for function, change in sorted(set(triage) - used):
         print(f"triage entry matches no surviving mutant (code changed?): {function}: {change}")
+    for name, covered in by_rule.items():
+        print(f"rule {name!r}: {len(covered)} equivalent mutant(s)")
+        if args.equivalent:
+            for mutant in covered:
+                print(f"    {mutant.module}.{mutant.function}: {mutant.change}")
     print(
         f"mutants: {len(mutants)}; "
         + ", ".join(f"{status} {count}" for status, count in sorted(statuses.items()))

@@ -251,6 +251,7 @@ def test_metrics_fold_an_unknown_reason_into_other_and_never_count_below_zero() 
     emitter = MetricsEmitter("fn", write=lambda _: None)
     assert emitter.decision_document("deny", "made_up_reason", 1.0)["Reason"] == "other"
     assert emitter.decision_document("deny", "expired", 1.0)["Reason"] == "expired"
+    assert emitter.stale_keys_served_document()["JwksStaleKeysServed"] == 1
     assert emitter.stale_keys_served_document(0)["JwksStaleKeysServed"] == 0
     assert emitter.stale_keys_served_document(-3)["JwksStaleKeysServed"] == 0
 

@@ -220,3 +220,10 @@ def test_log_level_is_read_in_any_case(monkeypatch: pytest.MonkeyPatch) -> None:
         sys.modules.pop("greeter.app", None)
         monkeypatch.delenv("LOG_LEVEL")
         importlib.import_module("greeter.app")
+
+
+def test_base64_text_one_character_past_the_largest_body_is_read_as_base64() -> None:
+    """5,464 characters encode 4,096 bytes; 5,465 can encode nothing: that is bad base64."""
+    event = post("A" * 5465, raw=True) | {"isBase64Encoded": True}
+    message = "request body is marked base64 but is not valid base64"
+    assert call(event) == (400, {"message": message})
