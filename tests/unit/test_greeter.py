@@ -227,3 +227,30 @@ def test_base64_text_one_character_past_the_largest_body_is_read_as_base64() -> 
     event = post("A" * 5465, raw=True) | {"isBase64Encoded": True}
     message = "request body is marked base64 but is not valid base64"
     assert call(event) == (400, {"message": message})
+
+
+def test_base64_with_characters_outside_its_alphabet_is_refused() -> None:
+    """Strict base64: a decoder that skipped the stray "!" would greet Ada here."""
+    encoded = base64.b64encode(json.dumps({"firstName": "Ada", "lastName": "L"}).encode()).decode()
+    event = post("", raw=True) | {"body": f"{encoded[:8]}!{encoded[8:]}", "isBase64Encoded": True}
+    message = "request body is marked base64 but is not valid base64"
+    assert call(event) == (400, {"message": message})
+
+
+def test_a_body_with_a_lone_surrogate_is_not_utf8() -> None:
+    """JSON events can carry "\\ud800": it reaches us as text no UTF-8 encoder accepts."""
+    event = post("", raw=True) | {"body": '{"firstName": "\ud800", "lastName": "L"}'}
+    assert call(event) == (400, {"message": "request body is not UTF-8"})
+
+
+def test_request_ids_and_route_keys_that_are_not_text_are_left_out_of_the_log(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    event = post({"firstName": "Brian"}) | {"routeKey": 7}
+    event["requestContext"]["requestId"] = 5
+    capsys.readouterr()
+    call(event)
+    [line] = log_records(capsys.readouterr().out)
+    assert line["reason"] == "bad_request"
+    assert "apiRequestId" not in line  # None: Lambda's JSON format leaves it out
+    assert "routeKey" not in line
