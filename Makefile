@@ -32,7 +32,7 @@ help:
 	@echo "make bench     performance table"
 	@echo "make fuzz      long property-based fuzz of the authorizer (fresh random examples)"
 	@echo "make soak      30,000 mixed requests through the offline stack (about a minute)"
-	@echo "make mutate    mutation testing of authorizer/, greeter/, shared/ (9 to 12 minutes on 2 cores)"
+	@echo "make mutate    mutation testing of authorizer/, greeter/, shared/ (9 to 14 minutes on 2 cores)"
 	@echo "make build     sam build (arm64 artifacts)"
 	@echo "make deploy    sam build + sam deploy"
 	@echo "make destroy   sam delete"
@@ -184,7 +184,7 @@ soak: $(STAMP)
 # reach each; then the score, and every survivor not triaged as equivalent in
 # tests/mutation/triage.toml. A fresh run each time (the code and the tests
 # move together). Not part of make test: 8.5 minutes on an idle 2-core
-# machine, 11.5 with other work beside it.
+# machine, up to 13.5 with other work beside it.
 #   make mutate MUTATE_CHILDREN=4        more parallel workers
 #   .venv-mutate/bin/mutmut show <name>  the diff of one mutant afterwards
 MUTATE_CHILDREN ?= 2
