@@ -6,12 +6,12 @@ import json
 import logging
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from authorizer.config import AuthorizerConfig
 from authorizer.exceptions import JwksError, MalformedToken, TokenError
-from authorizer.jwks import JwksCache
+from authorizer.jwks import Fetcher, JwksCache, fetch_jwks
 from authorizer.metrics import MetricsEmitter
 from authorizer.rules import RouteRule, enforce
 from authorizer.token import extract_token
@@ -161,7 +161,12 @@ def enforce_route_rule(rule: RouteRule, verified: Verified, now: float) -> None:
 
 
 def build_authorizer(
-    config: AuthorizerConfig, *, warm: bool = True, baked: str | os.PathLike[str] = BAKED_JWKS
+    config: AuthorizerConfig,
+    *,
+    warm: bool = True,
+    baked: str | os.PathLike[str] = BAKED_JWKS,
+    fetch: Fetcher = fetch_jwks,
+    clock: Callable[[], float] | None = None,
 ) -> Authorizer:
     """Wire an authorizer for ``config`` and get its keys during initialisation.
 
@@ -171,6 +176,10 @@ def build_authorizer(
     the first request. A pool whose keys cannot be had is logged, not fatal:
     its tokens get a 500 until it answers, the other pools' tokens pass.
     One metrics emitter serves the decisions and every pool's key set.
+
+    ``fetch`` and ``clock`` let tests run this very wiring offline: one fake
+    clock then times both the key sets' cache periods (else the monotonic
+    clock) and the tokens (else wall-clock time).
     """
     logger = get_logger("authorizer", config.log_level)
     metrics = MetricsEmitter()
@@ -183,6 +192,8 @@ def build_authorizer(
             miss_cooldown_seconds=config.jwks_miss_cooldown_seconds,
             logger=logger,
             metrics=metrics,
+            fetch=fetch,
+            clock=clock or time.monotonic,
         )
         # Baked keys older than the cache period are refreshed now, as a fetched
         # set would be; they remain the fallback if Cognito cannot be reached.
@@ -191,7 +202,8 @@ def build_authorizer(
             jwks.warm()
         warm_up(jwks.held_keys())
         key_sets.append(jwks)
-    return Authorizer(TokenVerifier(config, key_sets), logger, config.route_rules, metrics)
+    verifier = TokenVerifier(config, key_sets, clock=clock or time.time)
+    return Authorizer(verifier, logger, config.route_rules, metrics)
 
 
 def _read_baked(path: str | os.PathLike[str], logger: logging.Logger) -> dict[str, Any]:

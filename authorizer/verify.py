@@ -405,7 +405,11 @@ class TokenVerifier:
         self._checked_headers[header_segment] = kid
         # One pool: PyJWT's decode checks its iss. Several: iss picks the pool.
         pool = self._pools[0] if payload is None else self._pool_for_issuer(payload, kid)
-        return kid, pool, pool.jwks.get_key(kid)
+        try:
+            return kid, pool, pool.jwks.get_key(kid)
+        except TokenError as err:  # an unknown kid: the decision log names it
+            err.kid = kid
+            raise
 
     def _held_fresh(self, kid: str) -> tuple[TrustedPool, jwt.PyJWK] | None:
         """The one pool holding ``kid`` in a fresh key set, without fetching; else None."""

@@ -7,15 +7,16 @@ Plain helpers, imported by name; the pytest fixtures over them are in
 from __future__ import annotations
 
 import datetime
+import json
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from authorizer.config import AuthorizerConfig, load_config
-from authorizer.handler import Authorizer
+from authorizer.handler import Authorizer, build_authorizer
 from authorizer.jwks import Fetcher, JwksCache, fetch_jwks
 from authorizer.verify import TokenVerifier
-from shared.jsonlog import get_logger
 from tests.forge import CLIENT_ID, OTHER_CLIENT_ID, POOL_ID
 
 BASE_ENV = {
@@ -23,10 +24,22 @@ BASE_ENV = {
     "APP_CLIENT_IDS": f"{CLIENT_ID}, {OTHER_CLIENT_ID}",
     "LOG_LEVEL": "DEBUG",
 }
+# A baked key set that is never there: wired authorizers get their keys from ``fetch``.
+NO_BAKED_KEYS = os.path.join(os.path.dirname(__file__), "events", "no-baked-jwks.json")
 
 
 def make_config(**overrides: str) -> AuthorizerConfig:
     return load_config({**BASE_ENV, **overrides})
+
+
+def log_records(out: str) -> list[dict[str, Any]]:
+    """The log records among a function's stdout lines, without its EMF metric documents.
+
+    The wired authorizer writes both, as in Lambda: records through logging,
+    metrics as JSON objects with an ``_aws`` member (authorizer/metrics.py).
+    """
+    lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    return [line for line in lines if "_aws" not in line]
 
 
 @dataclass
@@ -64,7 +77,7 @@ class PyJWTDatetime(datetime.datetime):
 
 @dataclass
 class WiredAuthorizer:
-    """An authorizer wired like app.py, with a fake clock and a mocked or fake JWKS fetch."""
+    """An authorizer wired by app.py's own ``build_authorizer``, with a fake clock and fetch."""
 
     authorizer: Authorizer
     jwks: JwksCache
@@ -77,24 +90,21 @@ class WiredAuthorizer:
 
 
 def wire_authorizer(
-    config: AuthorizerConfig, clock: FakeClock, fetch: Fetcher = fetch_jwks
+    config: AuthorizerConfig, clock: FakeClock, fetch: Fetcher = fetch_jwks, *, warm: bool = False
 ) -> WiredAuthorizer:
-    logger = get_logger("authorizer", config.log_level)
+    """``build_authorizer`` as the Lambda entry point calls it, timed by ``clock``.
+
+    ``warm=False`` (the default here) leaves the first fetch to the first
+    request, so a test decides what the endpoint answers before that.
+    """
     fetches: list[str] = []
 
     def counting_fetch(url: str) -> bytes:
         fetches.append(url)
         return fetch(url)
 
-    jwks = JwksCache(
-        config.jwks_url,
-        cache_seconds=config.jwks_cache_seconds,
-        miss_cooldown_seconds=config.jwks_miss_cooldown_seconds,
-        logger=logger,
-        fetch=counting_fetch,
-        clock=clock,
+    authorizer = build_authorizer(
+        config, warm=warm, baked=NO_BAKED_KEYS, fetch=counting_fetch, clock=clock
     )
-    verifier = TokenVerifier(config, jwks, clock=clock)
-    return WiredAuthorizer(
-        Authorizer(verifier, logger, config.route_rules), jwks, verifier, clock, fetches
-    )
+    verifier = authorizer.verifier
+    return WiredAuthorizer(authorizer, verifier.key_sets[0], verifier, clock, fetches)

@@ -7,6 +7,7 @@ evaluator (local/cfn.py, through DeployModel) resolves them for each scenario.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -342,3 +343,34 @@ def test_every_resource_reference_resolves_in_both_scenarios(scenario):
     for logical_id in model.resources():
         model.resolve(model.template["Resources"][logical_id])
     model.outputs()
+
+
+# --- what SECURITY.md relies on the stage for -------------------------------------
+
+
+def default_stage(template: dict[str, Any]) -> dict[str, Any]:
+    [stage] = [
+        resource["Properties"]
+        for resource in template["Resources"].values()
+        if resource["Type"] == "AWS::ApiGatewayV2::Stage"
+    ]
+    assert stage["StageName"] == "$default"
+    return dict(stage)
+
+
+def test_every_route_is_throttled_as_the_docs_say(scenario):
+    """SECURITY.md leaves request volume to the stage's throttling (README: 50/s, burst 100)."""
+    _, transformed, _ = scenario
+    settings = default_stage(transformed)["DefaultRouteSettings"]
+    assert (settings["ThrottlingRateLimit"], settings["ThrottlingBurstLimit"]) == (50, 100)
+
+
+def test_the_access_log_records_the_authorizer_error(scenario):
+    """SECURITY.md: an outage's 500 is told apart by $context.authorizer.error in the access log."""
+    _, transformed, _ = scenario
+    access = default_stage(transformed)["AccessLogSettings"]
+    assert access["DestinationArn"] == {"Fn::GetAtt": ["ApiAccessLogGroup", "Arn"]}
+    fields = json.loads(access["Format"])  # one JSON object per line, for Logs Insights
+    assert fields["authorizerError"] == "$context.authorizer.error"
+    assert fields["status"] == "$context.status"
+    assert fields["requestId"] == "$context.requestId"

@@ -9,8 +9,11 @@ For every input, while the key set is available:
   (``reference`` in tests/oracle.py) accept with the pool's
   key. A changed byte, a changed signature, a foreign key or a rule-breaking claim
   is a deny;
-- it answers within BOUND_SECONDS: a correctness bound against pathological input
-  (quadratic parsing, unbounded recursion, a fetch per request), not a benchmark;
+- it answers within BOUND_SECONDS of CPU time: a correctness bound against
+  pathological input (quadratic parsing, unbounded recursion), not a benchmark.
+  CPU time, not wall time: on a busy machine a request waits for a core, which
+  says nothing about the work it does. A fetch per request is caught by the
+  harness's fetch count instead;
 - its log lines hold no piece of the token (tests/leakcheck.py).
 
 ``make test`` runs a fixed, bounded set of examples (profile ``fuzz-ci``);
@@ -94,10 +97,10 @@ class Harness:
         self.wired.clock.now = time.time()
         log = io.StringIO()  # every product log line goes to stdout, as in Lambda
         with contextlib.redirect_stdout(log):
-            started = time.perf_counter()
+            started = time.thread_time()  # the handler does its work on this thread
             response = self.wired.handle(event)  # any exception fails the property
-            elapsed = time.perf_counter() - started
-        assert elapsed < BOUND_SECONDS, f"took {elapsed:.3f} s"
+            used = time.thread_time() - started
+        assert used < BOUND_SECONDS, f"took {used:.3f} s of CPU time"
         assert_clean(log.getvalue(), [s for s in secrets if s])
         return response["context"] if is_allow(response) else None
 

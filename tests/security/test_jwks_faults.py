@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import http.server
-import json
 import socket
 import threading
 import time
@@ -30,7 +29,7 @@ import pytest
 from authorizer.exceptions import JwksError, JwksFetchError
 from authorizer.jwks import READ_TIMEOUT_SECONDS, USER_AGENT, fetch_jwks
 from tests.forge import authorizer_event, claims, forged_key, jwks_body, sign
-from tests.helpers import FakeClock, WiredAuthorizer, make_config, wire_authorizer
+from tests.helpers import FakeClock, WiredAuthorizer, log_records, make_config, wire_authorizer
 
 KEY: Final = forged_key()
 ROTATED: Final = forged_key("key-2")
@@ -261,24 +260,37 @@ FAULTS: Final = [
 # --- the authorizer under test -----------------------------------------------------------
 
 
+@contextlib.contextmanager
+def refusing_port() -> Iterator[int]:
+    """A loopback port that refuses connections, and that nobody else can take meanwhile.
+
+    The socket is bound but never listens: a connection to it is refused
+    (RST), and as long as we hold it no other process can bind the port, so a
+    test never races anyone for it (as stopping a server and starting it again
+    on the same port would).
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as reserved:
+        reserved.bind(("127.0.0.1", 0))
+        yield reserved.getsockname()[1]
+
+
 @dataclass
 class Rig:
     server: LocalJwksServer
     wired: WiredAuthorizer
+    refusing_url: str
     unresolvable: bool = False
+    refused: bool = False
 
     def inject(self, fault: Fault) -> None:
-        if fault.refused:
-            self.server.stop()
+        self.refused = fault.refused
         self.unresolvable = fault.unresolvable
         if fault.behaviour is not None:
             self.server.behaviour = fault.behaviour
 
     def recover(self, *forged: Any) -> None:
-        self.unresolvable = False
+        self.refused = self.unresolvable = False
         self.server.behaviour = keys(*forged)
-        if self.server._server is None:
-            self.server.start()  # the same port again
 
     def token(self, key: Any = KEY) -> str:
         return sign(claims(now=self.wired.clock.now), key)
@@ -293,7 +305,7 @@ class Rig:
 
 
 @pytest.fixture
-def rig(jwks_server: LocalJwksServer) -> Rig:
+def rig(jwks_server: LocalJwksServer) -> Iterator[Rig]:
     config = make_config(
         JWKS_URL=jwks_server.url,
         JWKS_CACHE_SECONDS=str(CACHE_SECONDS),
@@ -302,15 +314,23 @@ def rig(jwks_server: LocalJwksServer) -> Rig:
     holder: list[Rig] = []
 
     def fetch(url: str) -> bytes:
-        # The real fetch; a DNS fault sends it to a host that does not resolve.
-        return fetch_jwks(UNRESOLVABLE_URL if holder[0].unresolvable else url)
+        # The real fetch; a DNS fault sends it to a host that does not resolve,
+        # a refusal to a port where nothing listens.
+        rig = holder[0]
+        if rig.unresolvable:
+            url = UNRESOLVABLE_URL
+        elif rig.refused:
+            url = rig.refusing_url
+        return fetch_jwks(url)
 
-    holder.append(Rig(jwks_server, wire_authorizer(config, FakeClock(), fetch)))
-    return holder[0]
+    with refusing_port() as port:
+        refusing_url = f"http://127.0.0.1:{port}{JWKS_PATH}"
+        holder.append(Rig(jwks_server, wire_authorizer(config, FakeClock(), fetch), refusing_url))
+        yield holder[0]
 
 
 def log_lines(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in capsys.readouterr().out.splitlines() if line]
+    return log_records(capsys.readouterr().out)
 
 
 # --- the matrix -------------------------------------------------------------------------
@@ -393,16 +413,16 @@ def test_redirect_target_is_never_fetched(rig: Rig, jwks_server: LocalJwksServer
     assert [path for path, _ in jwks_server.seen] == [JWKS_PATH]
 
 
-def test_refused_connection_is_a_real_refusal(jwks_server: LocalJwksServer) -> None:
-    """Guards the matrix itself: a stopped server really refuses on its port."""
-    jwks_server.stop()
-    with (
-        pytest.raises(ConnectionRefusedError),
-        socket.create_connection(("127.0.0.1", jwks_server.port), timeout=1),
-    ):
-        pass
-    with pytest.raises(JwksFetchError, match="ConnectionError"):
-        fetch_jwks(jwks_server.url)
+def test_refused_connection_is_a_real_refusal() -> None:
+    """Guards the matrix itself: the reserved port really refuses."""
+    with refusing_port() as port:
+        with (
+            pytest.raises(ConnectionRefusedError),
+            socket.create_connection(("127.0.0.1", port), timeout=1),
+        ):
+            pass
+        with pytest.raises(JwksFetchError, match="ConnectionError"):
+            fetch_jwks(f"http://127.0.0.1:{port}{JWKS_PATH}")
 
 
 @pytest.mark.slow

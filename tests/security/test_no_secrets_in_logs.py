@@ -6,10 +6,12 @@ import io
 import logging
 from collections.abc import Iterator
 
+import jwt
 import pytest
 import requests
 import responses
 
+from authorizer.exceptions import JwksError
 from tests.forge import (
     JWKS_URL,
     authorizer_event,
@@ -73,19 +75,46 @@ def test_decisions_never_log_secrets(
     assert_clean(capsys.readouterr().out + everything_logged.getvalue(), tokens)
 
 
+def outage_outcome(token: str) -> str:
+    """What a key-set outage leaves of the decision: a token needing a key cannot be decided.
+
+    A token PyJWT cannot parse, or one not signed with RS256, is denied before
+    any key lookup. (Whether the truncated signature is canonical base64url
+    depends on the random signature, so this is computed, not listed.)
+    """
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.PyJWTError:
+        return "deny"
+    return "jwks_fetch_failed" if header.get("alg") == "RS256" else "deny"
+
+
+def attempt(wired: WiredAuthorizer, token: str) -> tuple[str, str]:
+    """``("deny", "")``, or the reason and message of the key-set error the handler raised."""
+    try:
+        answer = wired.handle(authorizer_event(token))
+    except JwksError as err:
+        return err.reason, str(err)
+    assert answer == {"isAuthorized": False}
+    return "deny", ""
+
+
 def test_outage_logs_never_log_secrets(
     make_wired: object, everything_logged: io.StringIO, capsys: pytest.CaptureFixture[str]
 ) -> None:
     wired: WiredAuthorizer = make_wired(make_config(LOG_LEVEL="DEBUG"))  # type: ignore[operator]
     tokens = hostile_tokens(wired.clock.now)
+    outcomes: list[str] = []
     with responses.RequestsMock() as mock:
         mock.get(JWKS_URL, body=requests.exceptions.ConnectionError("refused"))
         for token in tokens:
-            errors: list[str] = []
-            try:
-                wired.handle(authorizer_event(token))
-            except Exception as err:  # noqa: BLE001 - the message is what we inspect
-                errors.append(str(err))
-            assert all(token not in message for message in errors)
-            wired.clock.advance(11)
+            reason, message = attempt(wired, token)
+            assert token not in message
+            outcomes.append(reason)
+            wired.clock.advance(11)  # past the cooldown: every key lookup fetches again
+        # Every token that needs a key gets the undecided error (API Gateway's 500).
+        expected = [outage_outcome(token) for token in tokens]
+        assert outcomes == expected
+        assert expected.count("deny") >= 3  # alg none, two segments, garbage
+        assert len(mock.calls) == expected.count("jwks_fetch_failed")
     assert_clean(capsys.readouterr().out + everything_logged.getvalue(), tokens)

@@ -21,7 +21,9 @@ pytestmark = pytest.mark.skipif(
 def test_short_soak_through_the_offline_stack() -> None:
     result = soak(
         requests=400,
-        seconds=10,
+        # A ceiling, not a target: 400 requests take a few seconds, but a busy
+        # machine may take several times that and must not fail the count.
+        seconds=60,
         concurrency=4,
         distinct_valid=150,
         warmup=100,

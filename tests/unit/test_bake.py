@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import responses
@@ -12,7 +13,7 @@ import responses
 from authorizer.handler import build_authorizer
 from scripts import bake_jwks
 from tests.forge import JWKS_URL, POOL_ID, authorizer_event, claims, forged_key, jwks_body, sign
-from tests.helpers import make_config
+from tests.helpers import log_records, make_config
 
 
 def write_baked(path: Path, *kids: str, age: float = 60.0, url: str = JWKS_URL) -> Path:
@@ -86,6 +87,98 @@ def test_stale_baked_keys_still_serve_when_the_refresh_fails(tmp_path: Path) -> 
         mock.get(JWKS_URL, status=503, body="{}", content_type="application/json")
         authorizer = build_authorizer(make_config(), baked=baked)
         assert authorizer.handle(authorizer_event(sign(claims())))["isAuthorized"] is True
+
+
+OTHER_URL = "https://elsewhere.example/jwks.json"
+KEYS_DOCUMENT = json.loads(jwks_body(forged_key()))
+
+
+@pytest.mark.parametrize(
+    ("content", "level", "message", "fields"),
+    [
+        ("not json", "WARNING", "baked key set is unreadable; fetching", {"path": "<path>"}),
+        (
+            {"jwksUrl": OTHER_URL, "bakedAtEpoch": 0, "jwks": KEYS_DOCUMENT},
+            "INFO",
+            "baked key set is for another JWKS URL; fetching",
+            {"bakedFor": [OTHER_URL], "jwksUrl": JWKS_URL},
+        ),
+        (
+            {"jwksUrl": JWKS_URL, "jwks": KEYS_DOCUMENT},
+            "WARNING",
+            "baked key set has no bakedAtEpoch; fetching",
+            {},
+        ),
+        (
+            {"jwksUrl": JWKS_URL, "bakedAtEpoch": True, "jwks": KEYS_DOCUMENT},
+            "WARNING",
+            "baked key set has no bakedAtEpoch; fetching",
+            {},
+        ),
+        (
+            {"jwksUrl": JWKS_URL, "bakedAtEpoch": time.time(), "jwks": {"keys": []}},
+            "WARNING",
+            "baked key set is unusable; fetching",
+            {"reason": "jwks_invalid"},
+        ),
+    ],
+    ids=["unreadable", "another-url", "no-bake-time", "boolean-bake-time", "unusable"],
+)
+def test_each_unusable_bake_says_why_in_one_line(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    content: Any,
+    level: str,
+    message: str,
+    fields: dict[str, Any],
+) -> None:
+    baked = tmp_path / "baked_jwks.json"
+    baked.write_text(content if isinstance(content, str) else json.dumps(content))
+    capsys.readouterr()
+    with responses.RequestsMock() as mock:
+        mock.get(JWKS_URL, body=jwks_body(forged_key()), content_type="application/json")
+        build_authorizer(make_config(), baked=baked)
+    records = log_records(capsys.readouterr().out)
+    [line] = [record for record in records if record["message"].startswith("baked key set")]
+    expected = {k: str(baked) if v == "<path>" else v for k, v in fields.items()}
+    assert (line["level"], line["message"]) == (level, message)
+    assert {key: line.get(key) for key in expected} == expected
+    assert [r["source"] for r in records if r["message"] == "jwks loaded"] == ["fetch"]
+
+
+def test_several_pools_baked_in_one_file_are_each_installed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    other_pool = "us-east-1_OtherPool"
+    config = make_config(
+        USER_POOL_ID="",
+        APP_CLIENT_IDS="",
+        USER_POOLS=json.dumps(
+            [
+                {"userPoolId": POOL_ID, "appClientIds": ["testclient123"]},
+                {"userPoolId": other_pool, "appClientIds": ["otherclient456"]},
+            ]
+        ),
+    )
+    urls = [pool.jwks_url for pool in config.pools]
+    baked = tmp_path / "baked_jwks.json"
+    baked.write_text(
+        json.dumps(
+            {
+                "bakedAtEpoch": time.time() - 60,
+                "keySets": [{"jwksUrl": url, "jwks": KEYS_DOCUMENT} for url in urls],
+            }
+        )
+    )
+    capsys.readouterr()
+    with responses.RequestsMock() as mock:  # any request would fail: none is registered
+        authorizer = build_authorizer(config, baked=baked)
+        assert authorizer.handle(authorizer_event(sign(claims())))["isAuthorized"] is True
+        assert len(mock.calls) == 0
+    loaded = [r for r in log_records(capsys.readouterr().out) if r["message"] == "jwks loaded"]
+    assert sorted((r["source"], r["jwksUrl"]) for r in loaded) == sorted(
+        ("baked", url) for url in urls
+    )
 
 
 # --- the build step ------------------------------------------------------------

@@ -16,17 +16,16 @@ from shared.exceptions import ConfigurationError
 from tests.forge import (
     JWKS_URL,
     authorizer_event,
-    b64url_json,
     claims,
     forged_key,
     jwks_body,
     sign,
 )
-from tests.helpers import BASE_ENV, WiredAuthorizer, make_config
+from tests.helpers import BASE_ENV, WiredAuthorizer, log_records, make_config
 
 
 def decisions(out: str) -> list[dict[str, Any]]:
-    lines = [json.loads(line) for line in out.splitlines()]
+    lines = log_records(out)
     return [line for line in lines if line["message"] == "authorization decision"]
 
 
@@ -45,19 +44,23 @@ def test_allow_log_line(wired: WiredAuthorizer, capsys: pytest.CaptureFixture[st
     assert isinstance(line["latencyMs"], float)
 
 
-def test_deny_log_names_unverified_sub_only_after_signature(
+def test_deny_log_names_the_sub_only_once_the_signature_verified(
     wired: WiredAuthorizer, capsys: pytest.CaptureFixture[str]
 ) -> None:
     now = wired.clock.now
     capsys.readouterr()
+    # Signed by the pool, but expired: the signature vouches for the sub.
     wired.handle(authorizer_event(sign(claims(iat=now - 7200, exp=now - 3600))))
-    header, _, signature = sign(claims(sub="victim")).split(".")
-    wired.handle(authorizer_event(f"{header}.{b64url_json(claims(sub='victim'))}.{signature}x"))
+    # Well formed in every segment, claiming the pool's kid, signed by someone else:
+    # it reaches the RSA check and fails there, so its sub is just a claim.
+    impostor = sign(claims(sub="victim"), forged_key("impostor"), kid="key-1")
+    wired.handle(authorizer_event(impostor))
     expired, forged = decisions(capsys.readouterr().out)
     assert (expired["reason"], expired["sub"]) == (
         "expired",
         "0b7e5a3c-1f2d-4c6b-9a8e-7d6c5b4a3f21",
     )
+    assert (forged["reason"], forged["kid"]) == ("bad_signature", "key-1")
     assert "sub" not in forged  # Lambda's JSON format leaves out a member whose value is None
 
 

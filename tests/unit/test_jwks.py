@@ -13,7 +13,7 @@ import responses
 from authorizer.exceptions import JwksError, JwksFetchError, JwksParseError
 from authorizer.jwks import MAX_JWKS_BYTES, USER_AGENT, fetch_jwks, parse_jwks
 from tests.forge import JWKS_URL, authorizer_event, claims, forged_key, jwks_body, sign
-from tests.helpers import WiredAuthorizer, make_config
+from tests.helpers import WiredAuthorizer, log_records, make_config
 
 Factory = Callable[..., WiredAuthorizer]
 
@@ -34,11 +34,11 @@ def allowed(wired: WiredAuthorizer, kid: str = "key-1") -> bool:
 # --- fetch -------------------------------------------------------------------
 
 
-def test_fetch_sends_user_agent_and_no_redirects(jwks_endpoint: responses.RequestsMock) -> None:
+def test_fetch_sends_user_agent(jwks_endpoint: responses.RequestsMock) -> None:
     body = fetch_jwks(JWKS_URL)
     assert json.loads(body)["keys"][0]["kid"] == "key-1"
     sent = jwks_endpoint.calls[0].request
-    assert sent.headers["User-Agent"] == USER_AGENT
+    assert sent.headers["User-Agent"] == USER_AGENT  # the literal: tests/unit/test_promises.py
 
 
 @pytest.mark.parametrize(
@@ -65,10 +65,13 @@ def test_fetch_faults(
         fetch_jwks(JWKS_URL)
 
 
-def test_redirect_is_not_followed(jwks_endpoint: responses.RequestsMock) -> None:
-    serve(jwks_endpoint, status=301, headers={"Location": "https://attacker.example/jwks.json"})
-    jwks_endpoint.get("https://attacker.example/jwks.json", body=jwks_body(forged_key()))
-    with pytest.raises(JwksFetchError):
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_redirect_is_not_followed(jwks_endpoint: responses.RequestsMock, status: int) -> None:
+    """A redirect to a good key set is still a failed fetch: the target is never asked."""
+    target = "https://attacker.example/jwks.json"
+    serve(jwks_endpoint, status=status, headers={"Location": target})
+    jwks_endpoint.get(target, body=jwks_body(forged_key()), content_type="application/json")
+    with pytest.raises(JwksFetchError, match=f"HTTP {status}"):
         fetch_jwks(JWKS_URL)
     assert [c.request.url for c in jwks_endpoint.calls] == [JWKS_URL]
 
@@ -174,7 +177,7 @@ def test_stale_keys_serve_when_refresh_fails(
     wired.clock.advance(3601)
     capsys.readouterr()
     assert allowed(wired)
-    logs = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    logs = log_records(capsys.readouterr().out)
     warnings = [line for line in logs if line["level"] == "WARNING"]
     assert warnings
     assert warnings[0]["message"] == "jwks refresh failed"

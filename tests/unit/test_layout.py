@@ -23,8 +23,9 @@ NEVER: dict[str, frozenset[str]] = {
     "greeter": frozenset({"authorizer", "local", "tests"}),
     "shared": OURS - {"shared"},
 }
-# Hidden directories (.venv, .venv-scan, .git, .aws-sam, ...) hold no code of ours.
-SKIPPED_DIRS = {"__pycache__", "node_modules"}
+# Hidden directories (.venv, .venv-scan, .git, .aws-sam, ...) hold no code of ours, nor
+# does mutants/, the mutation tester's working copy (make mutate).
+SKIPPED_DIRS = {"__pycache__", "node_modules", "mutants"}
 
 
 def python_files() -> list[Path]:

@@ -141,6 +141,14 @@ def test_a_prompt_restore_keeps_the_fresh_set_without_a_fetch(keys, server):
     assert server.fetches == 1
 
 
+def test_a_snapshot_exactly_one_cache_period_old_is_refreshed(keys, server):
+    record = SnapshotRecord(taken_at=SNAPSHOT_AT)
+    just_under = restore(keys, record, SNAPSHOT_AT + CACHE_SECONDS - 1)
+    assert (just_under.refreshed_keys, server.fetches) == (False, 1)
+    at_the_period = restore(keys, record, SNAPSHOT_AT + CACHE_SECONDS)
+    assert (at_the_period.refreshed_keys, server.fetches) == (True, 2)
+
+
 def test_a_restore_long_after_the_snapshot_refreshes_although_the_monotonic_clock_stood_still(
     keys, server, monotonic
 ):
@@ -321,6 +329,7 @@ def test_every_pools_key_set_is_refreshed_and_remembered_tokens_are_forgotten(
     assert len(records) == 2
     capsys.readouterr()
     run_snapshot_and_restore(runtime, wall, days_later=1)
+    assert [record.taken_at for record in records] == [SNAPSHOT_AT, SNAPSHOT_AT]
 
     assert (server.fetches, other.fetches) == (2, 2)  # both sets refreshed after the restore
     assert verifier.verify(token)[1] is False  # verified afresh, not from shared memory

@@ -1,0 +1,218 @@
+"""The mutation score of the last ``mutmut run``, with the survivors checked against the triage.
+
+``make mutate`` runs mutmut (configured in pyproject.toml, ``[tool.mutmut]``),
+then this. It reads mutmut's results from ``mutants/`` (the ``.meta`` file
+beside each mutated source) and describes each surviving mutant by what it
+changed: the function and the changed lines, which stay the same when mutants
+are renumbered or code moves. A survivor whose description is in
+``tests/mutation/triage.toml`` is equivalent (no test can tell it from the
+original, for the reason given there); any other survivor counts against the
+score and is printed, to be killed by a new test or triaged. A ``[[rule]]`` in
+the triage file covers a whole kind of equivalent mutant (a function and a
+change matched by regular expressions, e.g. the text of a deny's message,
+which nothing ever shows); ``--equivalent`` lists what each rule covered.
+
+Standard library only: it runs with any of the project's interpreters.
+Exit status 1 when the score is under TARGET or no results are found.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import difflib
+import json
+import re
+import sys
+import tomllib
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+ROOT: Final = Path(__file__).resolve().parents[2]
+TRIAGE: Final = Path(__file__).resolve().parent / "triage.toml"
+TARGET: Final = 95.0
+# mutmut's exit codes (mutmut/stats.py): a mutant is killed when a test failed or
+# timed out on it; 0 is a survivor, 33 and 5 mean no test ran it.
+KILLED_CODES: Final = frozenset({1, 3, 36, 37, -24, 24, 152, 255, -11, -9})
+SURVIVED_CODES: Final = frozenset({0})
+NO_TESTS_CODES: Final = frozenset({5, 33})
+SKIPPED_CODES: Final = frozenset({34})
+# authorizer.jwks.x_fetch_jwks__mutmut_3, authorizer.jwks.xǁJwksCacheǁget_key__mutmut_12
+MANGLED_DEF: Final = re.compile(r"def x[_ǁ]\S*?__mutmut_(?:orig|\d+)")
+MUTANT_NAME: Final = re.compile(r"^(?P<module>.+)\.(?P<function>x[_ǁ].+)__mutmut_(?P<number>\d+)$")
+
+
+@dataclass(frozen=True)
+class Mutant:
+    name: str
+    module: str
+    function: str  # as written in the source: fetch_jwks, JwksCache.get_key
+    change: str  # "old line => new line", the changed lines only
+    status: str  # killed, survived, no tests, skipped, other
+
+
+def readable(mangled: str) -> str:
+    """``x_fetch_jwks`` -> ``fetch_jwks``; ``xǁJwksCacheǁget_key`` -> ``JwksCache.get_key``."""
+    if mangled.startswith("xǁ"):
+        return ".".join(mangled[2:].split("ǁ"))
+    return mangled[2:]
+
+
+def status_of(code: int | None) -> str:
+    if code in KILLED_CODES:
+        return "killed"
+    if code in SURVIVED_CODES:
+        return "survived"
+    if code in NO_TESTS_CODES:
+        return "no tests"
+    if code in SKIPPED_CODES:
+        return "skipped"
+    return "not checked" if code is None else f"other ({code})"
+
+
+def function_sources(path: Path) -> dict[str, str]:
+    """Every function in the mutated file by name (methods as Class's mangled names)."""
+    source = path.read_text(encoding="utf-8")
+    found: dict[str, str] = {}
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            found[node.name] = ast.get_source_segment(source, node) or ""
+    return found
+
+
+def describe(original: str, mutated: str) -> str:
+    """The lines the mutant changed, stripped: ``old => new`` (``;`` between several)."""
+    removed, added = [], []
+    # The def lines differ in the mangled names mutmut gave the copies.
+    body_old = MANGLED_DEF.sub("def ", original).splitlines()
+    body_new = MANGLED_DEF.sub("def ", mutated).splitlines()
+    for line in difflib.ndiff(body_old, body_new):
+        if line.startswith("- "):
+            removed.append(line[2:].strip())
+        elif line.startswith("+ "):
+            added.append(line[2:].strip())
+    return f"{' ; '.join(removed)} => {' ; '.join(added)}"
+
+
+def load_mutants(mutants_dir: Path) -> list[Mutant]:
+    mutants = []
+    for meta in sorted(mutants_dir.rglob("*.py.meta")):
+        codes: dict[str, int | None] = json.loads(meta.read_text())["exit_code_by_key"]
+        if not codes:
+            continue
+        sources = function_sources(meta.with_suffix(""))
+        for name, code in codes.items():
+            match = MUTANT_NAME.match(name)
+            if match is None:
+                raise ValueError(f"unexpected mutant name {name!r}")
+            mangled = match["function"]
+            change = describe(
+                sources.get(f"{mangled}__mutmut_orig", ""),
+                sources.get(f"{mangled}__mutmut_{match['number']}", ""),
+            )
+            mutants.append(
+                Mutant(name, match["module"], readable(mangled), change, status_of(code))
+            )
+    return mutants
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    function: re.Pattern[str]
+    change: re.Pattern[str]
+    reason: str
+
+    def covers(self, mutant: Mutant) -> bool:
+        return bool(
+            self.function.fullmatch(f"{mutant.module}.{mutant.function}")
+            and self.change.fullmatch(mutant.change)
+        )
+
+
+def load_triage(path: Path) -> tuple[dict[tuple[str, str], str], list[Rule]]:
+    """(module.function, change) -> why that mutant is equivalent; and the rules."""
+    document = tomllib.loads(path.read_text(encoding="utf-8"))
+    triage = {}
+    for entry in document.get("equivalent", []):
+        key = (entry["function"], entry["change"])
+        if key in triage:
+            raise ValueError(f"triaged twice: {key}")
+        if not entry.get("reason", "").strip():
+            raise ValueError(f"no reason given for {key}")
+        triage[key] = entry["reason"]
+    rules = []
+    for entry in document.get("rule", []):
+        if not entry.get("reason", "").strip():
+            raise ValueError(f"no reason given for rule {entry['name']}")
+        rules.append(
+            Rule(
+                entry["name"],
+                re.compile(entry["function"]),
+                re.compile(entry["change"]),
+                entry["reason"],
+            )
+        )
+    return triage, rules
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mutants", type=Path, default=ROOT / "mutants")
+    parser.add_argument("--triage", type=Path, default=TRIAGE)
+    parser.add_argument("--target", type=float, default=TARGET)
+    parser.add_argument("--equivalent", action="store_true", help="list what each rule covered")
+    args = parser.parse_args(argv)
+
+    mutants = load_mutants(args.mutants)
+    if not mutants:
+        print(f"no mutation results under {args.mutants}: run `make mutate`", file=sys.stderr)
+        return 1
+    triage, rules = load_triage(args.triage)
+    statuses = Counter(m.status for m in mutants)
+    by_entry: list[Mutant] = []
+    by_rule: dict[str, list[Mutant]] = {rule.name: [] for rule in rules}
+    open_mutants: list[Mutant] = []
+    for mutant in mutants:
+        if mutant.status == "killed":
+            continue
+        if (f"{mutant.module}.{mutant.function}", mutant.change) in triage:
+            by_entry.append(mutant)
+            continue
+        rule = next((rule for rule in rules if rule.covers(mutant)), None)
+        if rule is None:
+            open_mutants.append(mutant)
+        else:
+            by_rule[rule.name].append(mutant)
+    equivalent = by_entry + [m for covered in by_rule.values() for m in covered]
+    candidates = len(mutants) - len(equivalent)
+    killed = statuses["killed"]
+    score = 100.0 * killed / candidates if candidates else 100.0
+
+    for mutant in sorted(open_mutants, key=lambda m: (m.module, m.function, m.change)):
+        print(f"{mutant.status:9} {mutant.module}.{mutant.function}: {mutant.change}")
+        print(f"          ({mutant.name})")
+    used = {(f"{m.module}.{m.function}", m.change) for m in by_entry}
+    for function, change in sorted(set(triage) - used):
+        print(f"triage entry matches no surviving mutant (code changed?): {function}: {change}")
+    for name, covered in by_rule.items():
+        print(f"rule {name!r}: {len(covered)} equivalent mutant(s)")
+        if args.equivalent:
+            for mutant in covered:
+                print(f"    {mutant.module}.{mutant.function}: {mutant.change}")
+    print(
+        f"mutants: {len(mutants)}; "
+        + ", ".join(f"{status} {count}" for status, count in sorted(statuses.items()))
+    )
+    print(
+        f"mutation score: {score:.1f}% ({killed} killed of {candidates} non-equivalent; "
+        f"{len(equivalent)} triaged as equivalent; {len(open_mutants)} open; "
+        f"target {args.target:.0f}%)"
+    )
+    return 0 if score >= args.target else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
