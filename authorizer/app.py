@@ -16,9 +16,10 @@ from authorizer.handler import build_authorizer
 
 CONFIG = load_config(os.environ)
 HANDLE: Callable[[Any], dict[str, Any]]
-if os.environ.get("API_TYPE", "").strip().lower() in ("", "http") and not os.environ.get(
-    "API_ROUTES", ""
-).strip():
+if (
+    os.environ.get("API_TYPE", "").strip().lower() in ("", "http")
+    and not os.environ.get("API_ROUTES", "").strip()
+):
     # The HTTP API (the default): payload 2.0, simple responses.
     AUTHORIZER = build_authorizer(CONFIG)
     HANDLE = AUTHORIZER.handle

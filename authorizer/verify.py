@@ -302,9 +302,7 @@ class TokenVerifier:
             raise ValueError("one key set per configured pool")
         self._config = config
         self._pools = tuple(
-            TrustedPool(
-                pool, key_set, next(iter(pool.issuers)) if len(pool.issuers) == 1 else pool.issuers
-            )
+            TrustedPool(pool, key_set, _issuer_argument(pool))
             for pool, key_set in zip(config.pools, key_sets, strict=True)
         )
         # Exact strings only: a token's iss picks its pool by dictionary lookup.

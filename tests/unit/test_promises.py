@@ -191,11 +191,11 @@ def test_a_fetch_that_never_answers_is_given_up_after_4_s(
     assert str(raised.value) == f"fetching {JWKS_URL} took over 4.0 s"
 
 
-# --- the User-Agent: "the User-Agent cognito-lambda-authorizer/0.1" -------------------
+# --- the User-Agent: "the User-Agent cognito-lambda-authorizer/0.1 (+jwks-fetch)" ------
 
 
 def test_fetch_sends_the_documented_user_agent(jwks_endpoint: responses.RequestsMock) -> None:
-    documented("`cognito-lambda-authorizer/0.1`")
+    documented("`cognito-lambda-authorizer/0.1 (+jwks-fetch)`")
     fetch_jwks(JWKS_URL)
     sent = jwks_endpoint.calls[0].request
     assert sent.headers["User-Agent"] == "cognito-lambda-authorizer/0.1 (+jwks-fetch)"
@@ -292,6 +292,7 @@ def greeter_event(method: str, body: Any = None, **context: str) -> dict[str, An
 
 
 def test_the_greeter_takes_names_of_100_characters() -> None:
+    documented("each name 1 to 100 characters", "a body of at most 4096 bytes")
     name = "N" * 100
     response = greeter(greeter_event("POST", {"firstName": name, "lastName": name}), None)
     assert response["statusCode"] == 200
@@ -301,6 +302,7 @@ def test_the_greeter_takes_names_of_100_characters() -> None:
 
 
 def test_get_greets_the_username_or_else_the_sub() -> None:
+    documented("the `sub` for a\ntoken without a username")
     named = greeter(greeter_event("GET", username="brian", sub="sub-1"), None)
     assert json.loads(named["body"])["message"] == "Hello brian"
     machine = greeter(greeter_event("GET", username="", sub="sub-1"), None)  # client credentials
