@@ -54,33 +54,10 @@ class Authorizer:
             if rule is not None:
                 enforce_route_rule(rule, verified, self.verifier.clock())
         except TokenError as err:
-            self.decided(
-                logging.INFO,
-                "deny",
-                err.reason,
-                route,
-                request_id,
-                started,
-                kid=err.kid,
-                sub=err.sub,
-            )
+            self.denied(err, route, request_id, started)
             return dict(DENY)
-        except JwksError as err:
-            self.decided(
-                logging.ERROR, "error", err.reason, route, request_id, started, error=str(err)
-            )
-            raise
         except Exception as err:
-            # A bug: fail closed (API Gateway answers 500 and caches nothing), but say so.
-            self.decided(
-                logging.ERROR,
-                "error",
-                "internal",
-                route,
-                request_id,
-                started,
-                error=type(err).__name__,
-            )
+            self.failed(err, route, request_id, started)
             raise
         context = verified.context
         self.decided(
@@ -98,6 +75,37 @@ class Authorizer:
             verifiedTokenCache=from_cache,
         )
         return {"isAuthorized": True, "context": encode_context(context)}
+
+    def denied(
+        self, err: TokenError, route: str | None, request_id: str | None, started: float
+    ) -> None:
+        """The decision record of a deny: the reason, and who only once the signature held."""
+        self.decided(
+            logging.INFO, "deny", err.reason, route, request_id, started, kid=err.kid, sub=err.sub
+        )
+
+    def failed(
+        self, err: Exception, route: str | None, request_id: str | None, started: float
+    ) -> None:
+        """The decision record of a request that cannot be decided: API Gateway answers 500.
+
+        A JwksError says why the keys cannot be had; anything else is a bug, which
+        fails closed (a 500, never cached) and is named by its class only.
+        """
+        if isinstance(err, JwksError):
+            self.decided(
+                logging.ERROR, "error", err.reason, route, request_id, started, error=str(err)
+            )
+        else:
+            self.decided(
+                logging.ERROR,
+                "error",
+                "internal",
+                route,
+                request_id,
+                started,
+                error=type(err).__name__,
+            )
 
     def decided(
         self,

@@ -41,7 +41,6 @@ from dataclasses import dataclass
 from typing import Any, Final, NamedTuple, NoReturn
 
 from authorizer.exceptions import (
-    JwksError,
     MalformedToken,
     MissingToken,
     TokenError,
@@ -196,32 +195,10 @@ class RestAuthorizer:
         except (MissingToken, MalformedToken) as err:
             self._unauthorized(err, route, request_id, started)
         except TokenError as err:
-            self._log(
-                logging.INFO,
-                "deny",
-                err.reason,
-                route,
-                request_id,
-                started,
-                kid=err.kid,
-                sub=err.sub,
-            )
+            self._authorizer.denied(err, route, request_id, started)
             return _policy(err.sub or ANONYMOUS, deny=[arn.prefix + "*"])
-        except JwksError as err:
-            self._log(
-                logging.ERROR, "error", err.reason, route, request_id, started, error=str(err)
-            )
-            raise
         except Exception as err:
-            self._log(
-                logging.ERROR,
-                "error",
-                "internal",
-                route,
-                request_id,
-                started,
-                error=type(err).__name__,
-            )
+            self._authorizer.failed(err, route, request_id, started)
             raise
         verdicts = self._verdicts(verified)
         allow = [arn.prefix + api_route.resource for api_route, err in verdicts if err is None]
