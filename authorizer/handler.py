@@ -59,11 +59,27 @@ class Authorizer:
         except Exception as err:
             self.failed(err, route, request_id, started)
             raise
+        self.decided_for(verified, from_cache, route, request_id, started)
+        return {"isAuthorized": True, "context": encode_context(verified.context)}
+
+    def decided_for(
+        self,
+        verified: Verified,
+        from_cache: bool,
+        route: str | None,
+        request_id: str | None,
+        started: float,
+        *,
+        decision: str = "allow",
+        reason: str = "ok",
+        **fields: Any,
+    ) -> None:
+        """The decision record for a verified caller, named by its verified identity."""
         context = verified.context
         self.decided(
             logging.INFO,
-            "allow",
-            "ok",
+            decision,
+            reason,
             route,
             request_id,
             started,
@@ -73,8 +89,8 @@ class Authorizer:
             tokenUse=context.token_use,
             clientId=context.client_id,
             verifiedTokenCache=from_cache,
+            **fields,
         )
-        return {"isAuthorized": True, "context": encode_context(context)}
 
     def denied(
         self, err: TokenError, route: str | None, request_id: str | None, started: float

@@ -204,23 +204,18 @@ class RestAuthorizer:
         allow = [arn.prefix + api_route.resource for api_route, err in verdicts if err is None]
         deny = [arn.prefix + api_route.resource for api_route, err in verdicts if err is not None]
         refusal = _refusal(verdicts, arn)
-        context = verified.context
-        self._log(
-            logging.INFO,
-            "deny" if refusal else "allow",
-            refusal or "ok",
+        self._authorizer.decided_for(
+            verified,
+            from_cache,
             route,
             request_id,
             started,
-            cache_hit=from_cache,
-            kid=verified.kid,
-            sub=context.sub,
-            tokenUse=context.token_use,
-            clientId=context.client_id,
-            verifiedTokenCache=from_cache,
+            decision="deny" if refusal else "allow",
+            reason=refusal or "ok",
             allowedRoutes=len(allow),
             deniedRoutes=len(deny),
         )
+        context = verified.context
         return _policy(context.sub, allow=allow, deny=deny, context=encode_context(context))
 
     def _token(self, event: dict[str, Any], kind: str) -> str:
