@@ -201,6 +201,11 @@ def test_a_bug_is_logged_and_fails_closed(
         "internal",
         "RuntimeError",
     )
+    event = authorizer_event(sign(claims()))
+    assert (line["routeKey"], line["apiRequestId"]) == (
+        event["routeKey"],
+        event["requestContext"]["requestId"],
+    )
 
 
 # --- the Lambda entry point ----------------------------------------------------
