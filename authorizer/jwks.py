@@ -121,8 +121,9 @@ def _fetch(url: str, deadline: float) -> bytes:
 def parse_jwks(body: bytes) -> dict[str, jwt.PyJWK]:
     """Usable RS256 signing keys by kid. Unusable entries are skipped; none usable is an error.
 
-    A kid that appears twice with different key material is dropped: we will not
-    guess which one a token meant.
+    An entry that is not a usable RSA signing key is skipped, even when it shares
+    a kid with a usable one; a kid listed twice with different usable keys is
+    dropped: we will not guess which one a token meant.
     """
     try:
         document = json.loads(body)
@@ -210,8 +211,8 @@ class JwksCache:
 
     def get_key(self, kid: str) -> jwt.PyJWK:
         """The key for ``kid``; UnknownKeyId (deny) or JwksError (cannot decide) otherwise."""
-        key = self._keys.get(kid)
-        if key is not None and self._clock() < self._expires_at:
+        key = self.fresh_key(kid)
+        if key is not None:
             return key
         with self._lock:
             now = self._clock()

@@ -227,7 +227,8 @@ class RestAuthorizer:
     def _unauthorized(
         self, err: TokenError, route: str | None, request_id: str | None, started: float
     ) -> NoReturn:
-        self._log(
+        # One decision log and one set of metrics for both protocols: Authorizer's own.
+        self._authorizer.decided(
             logging.INFO, "deny", err.reason, route, request_id, started, kid=err.kid, status=401
         )
         # Exactly this message: API Gateway reads it as "answer 401".
@@ -247,10 +248,6 @@ class RestAuthorizer:
             else:
                 verdicts.append((route, None))
         return verdicts
-
-    def _log(self, level: int, decision: str, reason: str, *args: Any, **fields: Any) -> None:
-        # One decision log and one set of metrics for both protocols: Authorizer's own.
-        self._authorizer.decided(level, decision, reason, *args, **fields)
 
 
 def _refusal(verdicts: list[tuple[ApiRoute, TokenError | None]], arn: MethodArn) -> str | None:
