@@ -141,9 +141,11 @@ destroy: $(STAMP)
 # and .venv is never copied; the recipes still work from a scratch copy because
 # every path is taken from ROOT, the directory of this Makefile.
 ROOT := $(patsubst %/,%,$(dir $(abspath $(lastword $(MAKEFILE_LIST)))))
-# The .venv's pip when there is one (a clean clone via `make build` has it);
-# pip itself only downloads here, it never runs the target interpreter.
-LAMBDA_PIP := $(if $(wildcard $(ROOT)/$(BIN)/python),$(ROOT)/$(BIN)/python,python3) -m pip
+# The .venv's Python when there is one (a clean clone via `make build` has it):
+# its pip only downloads here, and it writes the bytecode, which takes a
+# CPython 3.13 (the .venv is one whenever this machine has one; see PYTHON).
+LAMBDA_PYTHON := $(if $(wildcard $(ROOT)/$(BIN)/python),$(ROOT)/$(BIN)/python,python3)
+LAMBDA_PIP := $(LAMBDA_PYTHON) -m pip
 # Lambda python3.13 on arm64 is Amazon Linux 2023 (glibc 2.34): wheels only,
 # for aarch64 and CPython 3.13, whatever this machine's OS, CPU or Python.
 # Versions are the tested ones (constraints-dev.txt); the machine's own pip
@@ -168,14 +170,16 @@ define lambda_artifact
 	@# Test suites some wheels ship inside their package (certifi/tests): never imported.
 	rm -rf "$(ARTIFACTS_DIR)"/*/tests "$(ARTIFACTS_DIR)"/*/test
 	find "$(ARTIFACTS_DIR)" -depth \( -name __pycache__ -o -name '*.pyc' \) -exec rm -rf {} +
+	@# Bytecode for python3.13, checked against its source by hash: a cold start loads it
+	@# instead of compiling every module (see scripts/compile_bytecode.py).
+	$(LAMBDA_PYTHON) $(ROOT)/scripts/compile_bytecode.py "$(ARTIFACTS_DIR)"
 endef
 
 build-AuthorizerFunction:
 	$(call lambda_artifact,authorizer)
 	@# The pool's current key set, when the pool exists and answers (best effort):
 	@# a cold start then verifies without a network call. See scripts/bake_jwks.py.
-	$(if $(wildcard $(ROOT)/$(BIN)/python),$(ROOT)/$(BIN)/python,python3) \
-		$(ROOT)/scripts/bake_jwks.py "$(ARTIFACTS_DIR)/authorizer"
+	$(LAMBDA_PYTHON) $(ROOT)/scripts/bake_jwks.py "$(ARTIFACTS_DIR)/authorizer"
 
 build-GreeterFunction:
 	$(call lambda_artifact,greeter)

@@ -2,7 +2,7 @@
 
 What a deploy does not use is not imported: the REST module only for
 ``API_TYPE=rest``, the SnapStart hooks only in a SnapStart init. Every module
-costs its compile time on a cold start (the artifact ships no bytecode).
+a cold start imports costs it the time to load and run it.
 """
 
 from __future__ import annotations

@@ -146,25 +146,16 @@ class MetricsEmitter:
             [[FUNCTION_DIMENSION]], [(JWKS_STALE_KEYS_SERVED, "Count")]
         )
         self._encode = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
-        # One decision line a request: spliced from parts encoded here, once, so a
+        # One decision line a request: spliced from parts encoded once, so a
         # decision costs a string format rather than encoding three directives.
-        # The values are from fixed sets, so every combination is known now.
         with_cache = [*self._decision_directives, self._cache_directive]
         self._decision_heads = (
             self._encode(self._decision_directives),
             self._encode(with_cache),
         )
-        self._decision_dimensions = {
-            (decision, reason): self._encode(
-                {
-                    FUNCTION_DIMENSION: self.function_name,
-                    DECISION_DIMENSION: decision,
-                    REASON_DIMENSION: reason,
-                }
-            )[1:-1]
-            for decision in (*DECISION_VALUES, OTHER)
-            for reason in (*REASON_CODES, OTHER)
-        }
+        # Each (decision, reason) pair's dimensions, encoded the first time it is
+        # seen: a few hundred pairs exist, a cold start should not encode them all.
+        self._decision_dimensions: dict[tuple[str, str], str] = {}
 
     def decision_document(
         self, decision: str, reason: str, latency_ms: float, cache_hit: bool | None = None
@@ -211,10 +202,18 @@ class MetricsEmitter:
         self, decision: str, reason: str, latency_ms: float, cache_hit: bool | None = None
     ) -> None:
         """Write the line ``decision_document`` describes (tests hold the two equal)."""
-        dimensions = self._decision_dimensions[
+        pair = (
             decision if decision in DECISION_VALUES else OTHER,
             reason if reason in REASON_CODES else OTHER,
-        ]
+        )
+        dimensions = self._decision_dimensions.get(pair)
+        if dimensions is None:
+            members = {
+                FUNCTION_DIMENSION: self.function_name,
+                DECISION_DIMENSION: pair[0],
+                REASON_DIMENSION: pair[1],
+            }
+            dimensions = self._decision_dimensions[pair] = self._encode(members)[1:-1]
         # repr of a finite float is its JSON number, as json.dumps writes it.
         latency = repr(_milliseconds(latency_ms))
         cache = "" if cache_hit is None else f',"{VERIFIED_TOKEN_CACHE_HITS}":{int(cache_hit)}'

@@ -25,8 +25,7 @@ import json
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, Final, TypeGuard
+from typing import Any, Final, NamedTuple, TypeGuard
 
 from authorizer.exceptions import (
     AuthTooOld,
@@ -51,8 +50,7 @@ _RULE_KEYS: Final = frozenset(
 MAX_AUTH_AGE_SECONDS: Final = 7 * 86400
 
 
-@dataclass(frozen=True, slots=True)
-class RouteRule:
+class RouteRule(NamedTuple):  # immutable, and cheaper to create than a dataclass
     groups: frozenset[str] = frozenset()
     scopes: frozenset[str] = frozenset()
     # (claim name, allowed values) pairs; every pair must match.

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import http.server
+import importlib.util
 import json
 import os
 import subprocess
@@ -225,8 +226,7 @@ def test_no_dev_tools_tests_caches_or_scripts_in_the_artifact(build_dir, logical
     leftovers = [
         p.relative_to(artifact)
         for p in artifact.rglob("*")
-        if p.name in {"__pycache__", "tests", "test", "conftest.py", "requirements.txt"}
-        or p.suffix == ".pyc"
+        if p.name in {"tests", "test", "conftest.py", "requirements.txt"}
     ]
     assert leftovers == []
     unzipped_limit = 250 * 1024 * 1024  # Lambda's limit; we should be far below it
@@ -261,6 +261,69 @@ def test_no_emulator_or_test_code_in_the_artifact(build_dir, logical_id):
         if p.suffix == ".py" and "local" in imported_packages(p.read_bytes())
     ]
     assert importers == []
+
+
+def bytecode_problems(artifact: Path) -> list[str]:
+    """Modules without valid python3.13 bytecode, and bytecode without its module.
+
+    Valid: a checked-hash pyc (PEP 552 flags 0b11) with CPython 3.13's magic
+    number and the hash of the very source beside it, which the runtime loads
+    however the zip set the files' times.
+    """
+    problems = []
+    for source in sorted(artifact.rglob("*.py")):
+        pyc = source.parent / "__pycache__" / f"{source.stem}.cpython-313.pyc"
+        if not pyc.is_file():
+            problems.append(f"{source.relative_to(artifact)}: no bytecode")
+            continue
+        header = pyc.read_bytes()[:16]
+        if (
+            header[:4] != importlib.util.MAGIC_NUMBER
+            or int.from_bytes(header[4:8], "little") != 0b11
+            or header[8:] != importlib.util.source_hash(source.read_bytes())
+        ):
+            problems.append(f"{pyc.relative_to(artifact)}: not checked-hash bytecode of its source")
+    for pyc in artifact.rglob("*.pyc"):
+        stem = pyc.name.removesuffix(".cpython-313.pyc")
+        if pyc.parent.name != "__pycache__" or not (pyc.parent.parent / f"{stem}.py").is_file():
+            problems.append(f"{pyc.relative_to(artifact)}: no module of its own")
+    return problems
+
+
+@pytest.mark.parametrize("logical_id", ["AuthorizerFunction", "GreeterFunction"])
+def test_every_module_ships_bytecode_for_python313(build_dir, logical_id):
+    artifact = build_dir / logical_id
+    if sys.implementation.cache_tag != "cpython-313":
+        # Only a 3.13 writes 3.13 bytecode: the build then ships none at all.
+        assert list(artifact.rglob("*.pyc")) == []
+        pytest.skip(f"the build ran on {sys.implementation.cache_tag}")
+    assert bytecode_problems(artifact) == []
+
+
+def test_the_greeter_artifact_imports_without_compiling(build_dir):
+    """A cold start of the artifact loads its bytecode: no module of it is compiled."""
+    if sys.implementation.cache_tag != "cpython-313":
+        pytest.skip(f"the build ran on {sys.implementation.cache_tag}")
+    artifact = build_dir / "GreeterFunction"
+    probe = (
+        "import sys, importlib.machinery as m; compiled = []\n"
+        "original = m.SourceFileLoader.source_to_code\n"
+        "def spy(self, data, path, **kw):\n"
+        "    compiled.append(path); return original(self, data, path, **kw)\n"
+        "m.SourceFileLoader.source_to_code = spy\n"
+        "sys.path[:0] = [sys.argv[1]]; import greeter.app\n"
+        "print([p for p in compiled if p.startswith(sys.argv[1])])"
+    )
+    result = subprocess.run(
+        [sys.executable, "-I", "-B", "-c", probe, str(artifact)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={"LOG_LEVEL": "INFO", "PATH": os.environ.get("PATH", "")},
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
 
 
 def test_compiled_modules_are_for_aarch64(build_dir):

@@ -91,6 +91,14 @@ def test_plain_http_is_allowed_for_loopback(host: str) -> None:
 
 
 def test_config_is_frozen() -> None:
-    config = load_config(BASE_ENV)
+    config = load_config({**BASE_ENV, "ROUTE_RULES": '{"GET /hello": {"groups": ["admins"]}}'})
     with pytest.raises(AttributeError):
         config.issuer = "https://evil.example"  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        config.leeway_seconds = 3600  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        config.pools[0].issuers = frozenset({"https://evil.example"})  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        config.route_rules["GET /hello"].groups = frozenset()  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        config.route_rules["GET /hello"] = config.route_rules["GET /hello"]  # type: ignore[index]
