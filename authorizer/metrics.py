@@ -34,6 +34,9 @@ import time
 from collections.abc import Callable
 from typing import Any, Final
 
+# Imported for its classes: REASON_CODES below is every reason they define, so
+# they must exist before it is computed, whichever module is imported first.
+import authorizer.exceptions  # noqa: F401
 from shared.exceptions import ProductError
 
 NAMESPACE: Final = "CognitoAuthorizer"

@@ -9,7 +9,10 @@ from __future__ import annotations
 import json
 import logging
 import math
+import subprocess
+import sys
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +21,8 @@ from hypothesis import strategies as st
 
 from authorizer import metrics
 from authorizer.metrics import MetricsEmitter
+
+ROOT = Path(__file__).resolve().parents[2]
 
 # The spec's allowed units (MetricDefinition.Unit).
 EMF_UNITS = {
@@ -184,6 +189,22 @@ def test_every_reason_the_product_raises_is_a_known_code():
     }
     assert raised <= metrics.REASON_CODES
     assert {"ok", "internal", "expired", "bad_signature"} <= metrics.REASON_CODES
+
+
+def test_the_reason_codes_do_not_depend_on_what_was_imported_first():
+    """Imported first and alone, the metrics still know every token and key-set reason."""
+    probe = (
+        "import json, authorizer.metrics as m, authorizer.exceptions as e, shared.exceptions as s\n"
+        "raised = {c.reason for mod in (e, s) for c in vars(mod).values()\n"
+        "          if isinstance(c, type) and issubclass(c, s.ProductError)}\n"
+        "print(json.dumps([sorted(raised - m.REASON_CODES), len(raised)]))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, check=True
+    )
+    missing, count = json.loads(result.stdout)
+    assert missing == []
+    assert count > 20
 
 
 @pytest.mark.parametrize("latency", [-1.0, float("nan"), float("inf")])
