@@ -128,9 +128,12 @@ SAM_REGION := $(if $(REGION),--region $(REGION))
 build: $(STAMP)
 	$(SAM_ENV) PARAMS='$(PARAMS)' $(SAM) build $(SAM_CONFIG_ENV) $(SAM_REGION)
 
+# scripts/sam_deploy.py passes PARAMS (else samconfig.toml's overrides) on to
+# sam deploy, with the digest that makes a settings-only change publish a new
+# version for the SnapStart alias.
 deploy: build
-	$(SAM_ENV) $(SAM) deploy $(SAM_CONFIG_ENV) $(SAM_REGION) $(if $(GUIDED),--guided) \
-		$(if $(PARAMS),--parameter-overrides $(PARAMS)) $(DEPLOY_ARGS)
+	$(SAM_ENV) PARAMS='$(PARAMS)' $(BIN)/python scripts/sam_deploy.py .aws-sam/build -- \
+		$(SAM) deploy $(SAM_CONFIG_ENV) $(SAM_REGION) $(if $(GUIDED),--guided) $(DEPLOY_ARGS)
 
 destroy: $(STAMP)
 	$(SAM_ENV) $(SAM) delete $(SAM_CONFIG_ENV) $(SAM_REGION) $(DESTROY_ARGS)

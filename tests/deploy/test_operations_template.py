@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ import pytest
 
 from authorizer import metrics
 from local.cfn import REGION, ResourceRef
-from tests.deploy.samtemplate import ROOT, DeployModel, api_body
+from tests.deploy.samtemplate import ROOT, DeployModel, api_body, load_sam_template
 from tests.deploy.scan import OPERATIONS_ON, VARIANTS, scan, transformed_variant
 
 BIN = Path(sys.executable).parent
@@ -108,6 +109,40 @@ def test_snapstart_on_snapshots_published_versions_and_api_gateway_invokes_the_a
     assert permission["Principal"] == "apigateway.amazonaws.com"
 
 
+def live_version(stack: DeployModel) -> str:
+    version = stack.properties("AuthorizerFunctionAliaslive")["FunctionVersion"]
+    assert isinstance(version, ResourceRef)
+    return version.logical_id
+
+
+def test_sam_alone_would_keep_the_alias_on_old_settings():
+    """Why make deploy passes a digest: SAM's version name ignores parameter values."""
+    before = deploy({"SnapStart": "true"})
+    after = deploy({"SnapStart": "true", "RouteRules": '{"GET /hello": {"groups": ["admins"]}}'})
+    assert live_version(before) == live_version(after)
+
+
+def test_the_digest_names_the_version_the_alias_serves():
+    first, second = "a1" * 32, "b2" * 32
+    stack = deploy({**OPERATIONS_ON, "AuthorizerVersionDigest": first})
+    assert live_version(stack) == f"AuthorizerFunctionVersion{first[:10]}"
+    assert stack.template["Resources"][live_version(stack)]["Type"] == "AWS::Lambda::Version"
+    changed = deploy({**OPERATIONS_ON, "AuthorizerVersionDigest": second})
+    assert live_version(changed) == f"AuthorizerFunctionVersion{second[:10]}"
+    # SAM also appends it to the description: the function itself is updated too.
+    assert changed.properties("AuthorizerFunction")["Description"].endswith(second)
+    # The stack's outputs say which version is live and under which digest.
+    outputs = changed.outputs()
+    assert outputs["LiveAuthorizerVersion"] == ResourceRef(live_version(changed))
+    assert outputs["AuthorizerVersionDigest"] == second
+
+
+def test_without_a_digest_sam_names_the_version_and_no_digest_is_output(off):
+    assert live_version(off).startswith("AuthorizerFunctionVersion")
+    assert off.outputs()["LiveAuthorizerVersion"] == ResourceRef(live_version(off))
+    assert "AuthorizerVersionDigest" not in off.outputs()
+
+
 def test_the_greeter_never_uses_snapstart(on):
     assert "SnapStart" not in on.properties("GreeterFunction")
 
@@ -178,16 +213,22 @@ def test_alarm_email_pattern(off, value, ok):
     assert bool(re.fullmatch(pattern, value)) is ok
 
 
-def test_the_authorizer_errors_alarm_watches_lambdas_errors_metric(off):
+def test_the_authorizer_errors_alarm_counts_lambdas_errors_and_throttles(off):
+    """Both are a 500 from API Gateway; Lambda's Errors alone leaves throttles out."""
     props = off.properties("AuthorizerErrorsAlarm")
-    assert (props["Namespace"], props["MetricName"], props["Statistic"]) == (
-        "AWS/Lambda",
-        "Errors",
-        "Sum",
-    )
-    assert props["Dimensions"] == [
-        {"Name": "FunctionName", "Value": ResourceRef("AuthorizerFunction")}
-    ]
+    queries = {query["Id"]: query for query in props["Metrics"]}
+    for query_id, metric_name in (("errors", "Errors"), ("throttles", "Throttles")):
+        stat = queries[query_id]["MetricStat"]
+        assert (stat["Metric"]["Namespace"], stat["Metric"]["MetricName"]) == (
+            "AWS/Lambda",
+            metric_name,
+        )
+        assert stat["Stat"] == "Sum"
+        assert stat["Metric"]["Dimensions"] == [
+            {"Name": "FunctionName", "Value": ResourceRef("AuthorizerFunction")}
+        ]
+    (returned,) = [q for q in props["Metrics"] if q["ReturnData"] is True]
+    assert returned["Expression"] == "FILL(errors, 0) + FILL(throttles, 0)"
     assert props["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
     assert props["Threshold"] == 1
 
@@ -210,6 +251,8 @@ def test_the_jwks_alarm_fires_only_on_a_failure_with_no_key_held(off):
     (returned,) = [q for q in props["Metrics"] if q["ReturnData"] is True]
     assert returned["Expression"] == "IF(failures > 0 AND keys < 1, 1, 0)"
     assert props["Threshold"] == 1
+    # one bad minute of the last five raises it; a quiet minute does not end it
+    assert (props["EvaluationPeriods"], props["DatapointsToAlarm"]) == (5, 1)
 
 
 def test_the_deny_spike_alarm_counts_denies_over_the_threshold():
@@ -356,3 +399,20 @@ def test_cfn_lint_passes_on_each_transformed_variant(variant, tmp_path):
 @pytest.mark.skipif(not CHECKOV.exists(), reason="the scanner venv is made by `make lint`")
 def test_the_security_scan_passes_on_the_source_and_every_variant():
     assert scan(CHECKOV) == 0
+
+
+def test_the_readmes_sql_query_names_the_default_stacks_log_groups():
+    """Copied as it is, the README's join finds the log groups a default deploy creates."""
+    stack_name = tomllib.loads((ROOT / "samconfig.toml").read_text())["default"]["global"][
+        "parameters"
+    ]["stack_name"]
+    log_groups = {
+        resource["Properties"]["LogGroupName"]["Fn::Sub"].replace("${AWS::StackName}", stack_name)
+        for resource in load_sam_template()["Resources"].values()
+        if resource["Type"] == "AWS::Logs::LogGroup"
+    }
+    readme = (ROOT / "README.md").read_text()
+    (query,) = re.findall(r"```sql\n(.*?)```", readme, flags=re.S)
+    named = set(re.findall(r"`(/aws/[^`]+)`", query))
+    assert len(named) == 2
+    assert named <= log_groups, named - log_groups

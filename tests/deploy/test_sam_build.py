@@ -182,14 +182,23 @@ def test_greeter_artifact_is_its_package_and_shared_only(build_dir):
     assert top_level(artifact) == {"greeter", "shared"}
     assert "authorizer" not in top_level(artifact)
     # and it runs from the artifact alone (stdlib only): import it in isolation
+    printed = run_from_artifact(
+        artifact,
+        "import sys; sys.path[:0] = [sys.argv[1]]; import greeter.app as m;"
+        " assert m.__file__.startswith(sys.argv[1]); print(m.lambda_handler.__name__)",
+    )
+    assert printed == "lambda_handler"
+
+
+def run_from_artifact(artifact: Path, code: str) -> str:
+    """What ``code`` prints in an isolated interpreter given the artifact's path (stdlib only)."""
     result = subprocess.run(
         [
             sys.executable,
             "-I",
             "-B",  # leave no __pycache__ behind in the artifact
             "-c",
-            "import sys; sys.path[:0] = [sys.argv[1]]; import greeter.app as m;"
-            " assert m.__file__.startswith(sys.argv[1]); print(m.lambda_handler.__name__)",
+            code,
             str(artifact),
         ],
         capture_output=True,
@@ -199,7 +208,7 @@ def test_greeter_artifact_is_its_package_and_shared_only(build_dir):
         env={"LOG_LEVEL": "INFO", "PATH": os.environ.get("PATH", "")},
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "lambda_handler"
+    return result.stdout.strip()
 
 
 def test_authorizer_artifact_holds_its_runtime_dependencies_and_nothing_else(build_dir):
@@ -314,16 +323,7 @@ def test_the_greeter_artifact_imports_without_compiling(build_dir):
         "sys.path[:0] = [sys.argv[1]]; import greeter.app\n"
         "print([p for p in compiled if p.startswith(sys.argv[1])])"
     )
-    result = subprocess.run(
-        [sys.executable, "-I", "-B", "-c", probe, str(artifact)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env={"LOG_LEVEL": "INFO", "PATH": os.environ.get("PATH", "")},
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "[]"
+    assert run_from_artifact(artifact, probe) == "[]"
 
 
 def test_compiled_modules_are_for_aarch64(build_dir):

@@ -246,6 +246,32 @@ def test_each_function_logs_to_its_own_group_with_retention_and_nothing_more(sce
     assert model.properties("ApiAccessLogGroup")["RetentionInDays"] == "30"
 
 
+# The HTTP API access-log variables the format uses, as HTTP APIs document them (a
+# name not listed, such as REST's $context.authorizer.latency, would be read as a
+# key of the authorizer's context and log "-"):
+# https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-logging-variables.html
+HTTP_API_LOG_VARIABLES = {
+    "requestId",
+    "identity.sourceIp",
+    "requestTime",
+    "routeKey",
+    "status",
+    "responseLatency",
+    "authorizer.error",
+    "integrationErrorMessage",
+}
+
+
+def test_the_access_log_is_json_of_documented_http_api_variables():
+    model = DeployModel(transform_template({}), {})
+    log_format = model.properties("HelloApiApiGatewayDefaultStage")["AccessLogSettings"]["Format"]
+    record = json.loads(log_format)
+    used = set(re.findall(r"\$context\.([A-Za-z.]+)", log_format))
+    assert used <= HTTP_API_LOG_VARIABLES, used - HTTP_API_LOG_VARIABLES
+    # the request id joins an access-log line to the decision line (apiRequestId)
+    assert record["requestId"] == "$context.requestId"
+
+
 # --- Cognito and outputs --------------------------------------------------------
 
 
