@@ -124,15 +124,17 @@ SAM := $(BIN)/sam
 SAM_ENV := SAM_CLI_TELEMETRY=$${SAM_CLI_TELEMETRY:-0}
 SAM_REGION := $(if $(REGION),--region $(REGION))
 
-# PARAMS reaches the artifact build so scripts/bake_jwks.py can find UserPoolId.
+# PARAMS reaches the artifact build so scripts/bake_jwks.py can find UserPoolId,
+# and scripts/sam_deploy.py; exported as given, so quotes in it need no escaping.
+export PARAMS
 build: $(STAMP)
-	$(SAM_ENV) PARAMS='$(PARAMS)' $(SAM) build $(SAM_CONFIG_ENV) $(SAM_REGION)
+	$(SAM_ENV) $(SAM) build $(SAM_CONFIG_ENV) $(SAM_REGION)
 
 # scripts/sam_deploy.py passes PARAMS (else samconfig.toml's overrides) on to
 # sam deploy, with the digest that makes a settings-only change publish a new
 # version for the SnapStart alias.
 deploy: build
-	$(SAM_ENV) PARAMS='$(PARAMS)' $(BIN)/python scripts/sam_deploy.py .aws-sam/build -- \
+	$(SAM_ENV) $(BIN)/python scripts/sam_deploy.py .aws-sam/build -- \
 		$(SAM) deploy $(SAM_CONFIG_ENV) $(SAM_REGION) $(if $(GUIDED),--guided) $(DEPLOY_ARGS)
 
 destroy: $(STAMP)

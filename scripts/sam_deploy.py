@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shlex
 import sys
 import tomllib
@@ -90,6 +91,24 @@ def config_env_of(sam_args: Sequence[str]) -> str:
     return "default"
 
 
+def for_sam(token: str) -> str:
+    """``Name=value`` as sam's parser reads it back exactly.
+
+    Unquoted, sam keeps a value only up to its first space or quote, so any
+    other value is double-quoted with its quotes escaped: sam unescapes ``\\"``,
+    ``\\'`` and ``\\ `` and nothing else, so a backslash before one of those
+    cannot be passed at all (samcli/cli/types.py, CfnParameterOverridesType).
+    """
+    name, separator, value = token.partition("=")
+    if not separator or re.fullmatch(r"[^\s\"'\\]+", value):
+        return token
+    if re.search(r"\\([\s\"']|$)", value):
+        raise ValueError(
+            f"{name}: sam deploy cannot take a backslash before a space, a quote or the end"
+        )
+    return name + '="' + value.replace('"', '\\"') + '"'
+
+
 def deploy_command(
     build_dir: Path, sam_args: Sequence[str], params: str, samconfig: Path
 ) -> list[str]:
@@ -97,7 +116,9 @@ def deploy_command(
     overrides = effective_overrides(params, samconfig, config_env_of(sam_args))
     if declares_digest(build_dir / "template.yaml"):
         overrides.append(f"{DIGEST_PARAMETER}={version_digest(build_dir, overrides)}")
-    return [*sam_args, "--parameter-overrides", *overrides] if overrides else list(sam_args)
+    if not overrides:
+        return list(sam_args)
+    return [*sam_args, "--parameter-overrides", *(for_sam(token) for token in overrides)]
 
 
 def main(argv: Sequence[str]) -> int:
@@ -108,7 +129,11 @@ def main(argv: Sequence[str]) -> int:
     if not (build_dir / "template.yaml").is_file():
         print(f"error: no built template in {build_dir}; run `make build` first", file=sys.stderr)
         return 2
-    command = deploy_command(build_dir, argv[2:], os.environ.get("PARAMS", ""), SAMCONFIG)
+    try:
+        command = deploy_command(build_dir, argv[2:], os.environ.get("PARAMS", ""), SAMCONFIG)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     os.execvp(command[0], command)  # noqa: S606 - sam deploy, as make deploy spells it
 
 

@@ -129,3 +129,41 @@ def test_bad_arguments_or_no_build_are_refused(
 ) -> None:
     assert sam_deploy.main(argv) == 2
     assert capsys.readouterr().err.strip()
+
+
+ROUND_TRIP = [
+    "SnapStart=true",
+    'RouteRules={"GET /hello": {"groups": ["admins"]}, "POST /x": {"claims": {"team": ["a b"]}}}',
+    'UserPools=[{"userPoolId": "us-east-1_A", "appClientIds": ["a"]}]',
+    "ContextClaims=",
+    "CorsAllowedOrigins=https://app.example.com",
+    "Quoted='kept'",
+    r"Backslash=a\b",
+]
+
+
+def test_every_value_reaches_sam_as_given():
+    """Parsed by the SAM CLI's own --parameter-overrides type, each value comes back whole."""
+    from samcli.cli.types import CfnParameterOverridesType
+
+    passed = [sam_deploy.for_sam(token) for token in ROUND_TRIP]
+    parsed = CfnParameterOverridesType().convert(tuple(passed), None, None)
+    assert parsed == dict(token.split("=", 1) for token in ROUND_TRIP)
+    # a plain value is passed as it is
+    assert passed[0] == "SnapStart=true"
+
+
+@pytest.mark.parametrize("value", ['a\\"b', "a\\ b", "a\\'b", "ab\\"])
+def test_a_value_sam_cannot_take_is_refused_by_name(
+    value: str,
+    build_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with pytest.raises(ValueError, match=r"^RouteRules: "):
+        sam_deploy.for_sam(f"RouteRules={value}")
+    # in PARAMS as a shell would quote it, so shlex gives the value back unchanged
+    quoted = f'"{value}"' if "'" in value else f"'{value}'"
+    monkeypatch.setenv("PARAMS", f"RouteRules={quoted}")
+    assert sam_deploy.main([str(build_dir), "--", "sam", "deploy"]) == 2
+    assert "RouteRules" in capsys.readouterr().err
