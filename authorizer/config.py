@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from authorizer.rules import RouteRule, parse_route_rules
 from shared.exceptions import ConfigurationError
-from shared.jsonlog import LEVELS
+from shared.jsonlog import log_level_setting
 
 TOKEN_USES: Final = ("id", "access", "any")
 MAX_POOLS: Final = 10
@@ -69,34 +69,10 @@ class AuthorizerConfig(NamedTuple):
         """Every token claim some route rule reads (kept for remembered tokens)."""
         return frozenset().union(*(rule.claim_names for rule in self.route_rules.values()))
 
-    # The one-pool view, for the settings that have always been one pool's.
     @property
     def pool(self) -> PoolConfig:
+        """The first (with USER_POOL_ID, the only) pool."""
         return self.pools[0]
-
-    @property
-    def user_pool_id(self) -> str:
-        return self.pool.user_pool_id
-
-    @property
-    def region(self) -> str:
-        return self.pool.region
-
-    @property
-    def app_client_ids(self) -> frozenset[str]:
-        return self.pool.app_client_ids
-
-    @property
-    def token_use(self) -> str:
-        return self.pool.token_use
-
-    @property
-    def issuer(self) -> str:
-        return self.pool.issuer
-
-    @property
-    def jwks_url(self) -> str:
-        return self.pool.jwks_url
 
 
 def original_issuer(region: str, user_pool_id: str) -> str:
@@ -119,25 +95,21 @@ def load_config(env: Mapping[str, str]) -> AuthorizerConfig:
     else:
         pools = (_single_pool(env),)
 
-    log_level = env.get("LOG_LEVEL", "INFO").strip().upper() or "INFO"
-    if log_level not in LEVELS:
-        raise ConfigurationError("LOG_LEVEL", f"must be one of {', '.join(LEVELS)}")
-
     return AuthorizerConfig(
         pools=pools,
-        jwks_cache_seconds=_seconds(
+        jwks_cache_seconds=_whole_number(
             env, "JWKS_CACHE_SECONDS", DEFAULT_JWKS_CACHE_SECONDS, minimum=1
         ),
-        jwks_miss_cooldown_seconds=_seconds(
+        jwks_miss_cooldown_seconds=_whole_number(
             env, "JWKS_MISS_COOLDOWN_SECONDS", DEFAULT_JWKS_MISS_COOLDOWN_SECONDS, minimum=1
         ),
-        leeway_seconds=_seconds(
+        leeway_seconds=_whole_number(
             env, "LEEWAY_SECONDS", DEFAULT_LEEWAY_SECONDS, minimum=0, maximum=300
         ),
-        log_level=log_level,
+        log_level=log_level_setting(env),
         route_rules=MappingProxyType(parse_route_rules(env.get("ROUTE_RULES", ""))),
         context_claims=_context_claims(env.get("CONTEXT_CLAIMS", "")),
-        context_claims_max_bytes=_seconds(
+        context_claims_max_bytes=_whole_number(
             env,
             "CONTEXT_CLAIMS_MAX_BYTES",
             DEFAULT_CONTEXT_CLAIMS_MAX_BYTES,
@@ -272,7 +244,7 @@ def _required(env: Mapping[str, str], name: str) -> str:
     return value
 
 
-def _seconds(
+def _whole_number(
     env: Mapping[str, str],
     name: str,
     default: int,

@@ -17,7 +17,7 @@ from authorizer.rules import RouteRule, enforce
 from authorizer.token import extract_token
 from authorizer.verify import TokenVerifier, Verified, warm_up
 from shared.context import encode_context
-from shared.jsonlog import get_logger
+from shared.jsonlog import correlation, get_logger
 
 DENY: Final = {"isAuthorized": False}
 # Written into the artifact by `make build` (scripts/bake_jwks.py); absent in the source tree.
@@ -160,21 +160,6 @@ class Authorizer:
             self._metrics.decision(decision, reason, latency_ms, cache_hit)
 
 
-def correlation(event: Any) -> tuple[str | None, str | None]:
-    """The route key and API Gateway's request id ($context.requestId in the access log)."""
-    # Lambda hands over the event as a dict (parsed JSON); isinstance on
-    # the Mapping ABC would cost a microsecond a request on this hot path.
-    if not isinstance(event, dict):
-        return None, None
-    route = event.get("routeKey")
-    context = event.get("requestContext")
-    request_id = context.get("requestId") if isinstance(context, dict) else None
-    return (
-        route if isinstance(route, str) else None,
-        request_id if isinstance(request_id, str) else None,
-    )
-
-
 def enforce_route_rule(rule: RouteRule, verified: Verified, now: float) -> None:
     """The route's rule; the deny names the verified caller in the log."""
     try:
@@ -272,7 +257,7 @@ def _load_baked(jwks: JwksCache, baked: dict[str, Any], logger: logging.Logger) 
         return False
     try:
         age = time.time() - baked_at
-        jwks.load(json.dumps(document).encode(), source="baked", age_seconds=age)
+        jwks.load(document, source="baked", age_seconds=age)
     except JwksError as err:
         logger.warning("baked key set is unusable; fetching", extra={"reason": err.reason})
         return False

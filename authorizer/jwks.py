@@ -119,16 +119,21 @@ def _fetch(url: str, deadline: float) -> bytes:
 
 
 def parse_jwks(body: bytes) -> dict[str, jwt.PyJWK]:
+    """A fetched key set's usable RS256 signing keys by kid (see ``jwks_keys``)."""
+    try:
+        document = json.loads(body)
+    except (ValueError, RecursionError):
+        raise JwksParseError("key set is not valid JSON") from None
+    return jwks_keys(document)
+
+
+def jwks_keys(document: Any) -> dict[str, jwt.PyJWK]:
     """Usable RS256 signing keys by kid. Unusable entries are skipped; none usable is an error.
 
     An entry that is not a usable RSA signing key is skipped, even when it shares
     a kid with a usable one; a kid listed twice with different usable keys is
     dropped: we will not guess which one a token meant.
     """
-    try:
-        document = json.loads(body)
-    except (ValueError, RecursionError):
-        raise JwksParseError("key set is not valid JSON") from None
     if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
         raise JwksParseError('key set has no "keys" list')
 
@@ -241,8 +246,8 @@ class JwksCache:
         with self._lock:
             self._refresh(self._clock())
 
-    def load(self, body: bytes, *, source: str, age_seconds: float) -> None:
-        """Install a key set fetched elsewhere ``age_seconds`` ago (baked at build time).
+    def load(self, document: Any, *, source: str, age_seconds: float) -> None:
+        """Install a key set (parsed JWKS JSON) fetched elsewhere ``age_seconds`` ago (baked).
 
         It is trusted like a set we fetched then: for what is left of
         ``cache_seconds``, then refreshed (and still served if that fails).
@@ -250,7 +255,7 @@ class JwksCache:
         """
         with self._lock:
             now = self._clock()
-            self._install(parse_jwks(body), now - max(0.0, age_seconds), source=source)
+            self._install(jwks_keys(document), now - max(0.0, age_seconds), source=source)
             self._next_fetch_at = float("-inf")
 
     @property

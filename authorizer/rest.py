@@ -33,6 +33,7 @@ https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-lambda-
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import time
@@ -46,12 +47,13 @@ from authorizer.exceptions import (
     TokenError,
     UnexpectedEvent,
 )
-from authorizer.handler import Authorizer, correlation, enforce_route_rule
+from authorizer.handler import Authorizer, enforce_route_rule
 from authorizer.rules import RouteRule
 from authorizer.token import extract_token, parse_bearer
 from authorizer.verify import Verified
 from shared.context import encode_context
 from shared.exceptions import ConfigurationError
+from shared.jsonlog import correlation
 
 API_TYPES: Final = ("http", "rest")
 # What API Gateway matches to answer 401; any other error message is a 500.
@@ -158,7 +160,12 @@ def _resource(route_key: str) -> str:
 
 def _covers(pattern: str, arn: str) -> bool:
     """IAM resource matching for our own patterns, whose only wildcard is ``*``."""
-    return re.fullmatch(".*".join(map(re.escape, pattern.split("*"))), arn) is not None
+    return _resource_regex(pattern).fullmatch(arn) is not None
+
+
+@functools.cache  # the patterns are API_ROUTES' resources: a few, fixed at init
+def _resource_regex(pattern: str) -> re.Pattern[str]:
+    return re.compile(".*".join(map(re.escape, pattern.split("*"))))
 
 
 class RestAuthorizer:

@@ -16,30 +16,23 @@ from greeter.exceptions import BadRequest
 from greeter.greeting import parse_name, read_body
 from greeter.http import error_response, json_response
 from shared.context import AuthContext, decode_context
-from shared.exceptions import ConfigurationError, MissingAuthContext
-from shared.jsonlog import LEVELS, get_logger
+from shared.exceptions import MissingAuthContext
+from shared.jsonlog import correlation, get_logger, log_level_setting
 
-
-def _log_level() -> str:
-    level = os.environ.get("LOG_LEVEL", "").strip().upper() or "INFO"
-    if level not in LEVELS:
-        raise ConfigurationError("LOG_LEVEL", f"must be one of {', '.join(LEVELS)}")
-    return level
-
-
-LOGGER = get_logger("greeter", _log_level())
+LOGGER = get_logger("greeter", log_level_setting(os.environ))
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     method = _method(event)
     # On every line: joins it to the API's access log and to the authorizer's decision.
-    correlation = _correlation(event)
+    route, request_id = correlation(event)
+    joined = {"apiRequestId": request_id, "routeKey": route}
     try:
         caller = decode_context(event)
     except MissingAuthContext as err:
         LOGGER.error(
             "request reached the greeter without an authorizer context: is the route protected?",
-            extra={"reason": err.reason, **correlation},
+            extra={"reason": err.reason, **joined},
         )
         return error_response(500, "Internal Server Error")
 
@@ -55,7 +48,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
                     "reason": err.reason,
                     "problem": str(err),
                     "sub": caller.sub,
-                    **correlation,
+                    **joined,
                 },
             )
             return error_response(400, str(err))
@@ -79,18 +72,6 @@ def _greet(caller: AuthContext, who: str) -> dict[str, Any]:
             body["tenant"] = claims[TENANT_CLAIM]
         body["claims"] = claims
     return json_response(200, body)
-
-
-def _correlation(event: Mapping[str, Any]) -> dict[str, str | None]:
-    """API Gateway's request id ($context.requestId) and the route key, for the log."""
-    request_context = event.get("requestContext")
-    request_id = request_context.get("requestId") if isinstance(request_context, Mapping) else None
-    route = event.get("routeKey")
-    return {
-        # Not "requestId": under Lambda's JSON log format that key is Lambda's own.
-        "apiRequestId": request_id if isinstance(request_id, str) else None,
-        "routeKey": route if isinstance(route, str) else None,
-    }
 
 
 def _method(event: Mapping[str, Any]) -> str:

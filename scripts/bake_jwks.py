@@ -98,7 +98,7 @@ def jwks_url(env: dict[str, str]) -> str:
         return ""
     # The authorizer's own rules derive the URL, so build time and run time agree.
     settings = {"USER_POOL_ID": pool, "APP_CLIENT_IDS": "bake", "ISSUER": env.get("ISSUER", "")}
-    return load_config(settings).jwks_url
+    return load_config(settings).pool.jwks_url
 
 
 def main(out_dir: str, env: dict[str, str]) -> int:

@@ -30,7 +30,7 @@ def reference(token: str, key: RSAPublicKey, config: AuthorizerConfig) -> dict[s
             token,
             key,
             algorithms=["RS256"],
-            issuer=config.issuer,
+            issuer=config.pool.issuer,
             leeway=config.leeway_seconds,
             options={"require": ["exp", "iat", "iss", "sub"], "verify_aud": False},
         )
@@ -48,11 +48,11 @@ def cognito_rules(payload: dict[str, Any], config: AuthorizerConfig) -> dict[str
     if not all(is_number(payload[n]) for n in ("exp", "iat", "nbf") if n in payload):
         return None
     token_use = payload.get("token_use")
-    if token_use not in ("id", "access") or config.token_use not in ("any", token_use):
+    if token_use not in ("id", "access") or config.pool.token_use not in ("any", token_use):
         return None
     is_id = token_use == "id"
     client_id = payload.get("aud" if is_id else "client_id")
-    if not isinstance(client_id, str) or client_id not in config.app_client_ids:
+    if not isinstance(client_id, str) or client_id not in config.pool.app_client_ids:
         return None
     sub = payload["sub"]
     if not sub:

@@ -158,7 +158,7 @@ def test_the_authorizer_environment_loads_for_an_existing_pool() -> None:
         "Environment"
     ]["Variables"]
     config = load_config(env)
-    assert config.user_pool_id == "eu-west-1_AbC123xyz"
+    assert config.pool.user_pool_id == "eu-west-1_AbC123xyz"
     assert set(config.route_rules) == {"POST /hello"}
     assert load_api_settings(env, config.route_rules).api_type == "rest"
 

@@ -213,10 +213,10 @@ def test_authorizer_environment_passes_the_authorizers_own_validation():
     model = DeployModel(transform_template(parameters), parameters)
     env = model.properties("AuthorizerFunction")["Environment"]["Variables"]
     config = load_config(env)
-    assert config.user_pool_id == "eu-west-1_AbC123xyz"
-    assert config.region == "eu-west-1"
-    assert config.token_use == "access"
-    assert config.app_client_ids == frozenset({"1example23456789", "2example23456789"})
+    assert config.pool.user_pool_id == "eu-west-1_AbC123xyz"
+    assert config.pool.region == "eu-west-1"
+    assert config.pool.token_use == "access"
+    assert config.pool.app_client_ids == frozenset({"1example23456789", "2example23456789"})
 
 
 def test_each_function_logs_to_its_own_group_with_retention_and_nothing_more(scenario):

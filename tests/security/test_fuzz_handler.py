@@ -130,7 +130,7 @@ def harness(request: pytest.FixtureRequest) -> Iterator[Harness]:
     yield Harness(wire_authorizer(CONFIG, FakeClock(), fetch), request.node.name, fetched)
     # Keys come only from the configured URL (never jku/x5u), and a flood of unknown
     # kids costs at most one fetch per cooldown.
-    assert set(fetched) <= {CONFIG.jwks_url}
+    assert set(fetched) <= {CONFIG.pool.jwks_url}
     cooldowns = (time.monotonic() - started) / CONFIG.jwks_miss_cooldown_seconds
     assert len(fetched) <= 2 + cooldowns
 

@@ -189,7 +189,7 @@ def test_bake_writes_the_pools_key_set(tmp_path: Path, capsys: pytest.CaptureFix
         mock.get(JWKS_URL, body=jwks_body(forged_key()), content_type="application/json")
         assert bake_jwks.main(str(tmp_path), {"USER_POOL_ID": POOL_ID}) == 0
     baked = json.loads((tmp_path / "baked_jwks.json").read_text())
-    assert baked["jwksUrl"] == JWKS_URL == make_config().jwks_url
+    assert baked["jwksUrl"] == JWKS_URL == make_config().pool.jwks_url
     assert abs(baked["bakedAtEpoch"] - time.time()) < 60
     assert [k["kid"] for k in baked["jwks"]["keys"]] == ["key-1"]
     assert "baked 1 key(s)" in capsys.readouterr().out

@@ -17,11 +17,11 @@ def config_error(**overrides: str) -> ConfigurationError:
 
 def test_defaults() -> None:
     config = load_config({"USER_POOL_ID": "eu-west-2_AbC123xyz", "APP_CLIENT_IDS": "abc"})
-    assert config.region == "eu-west-2"
-    assert config.issuer == "https://cognito-idp.eu-west-2.amazonaws.com/eu-west-2_AbC123xyz"
-    assert config.jwks_url == config.issuer + "/.well-known/jwks.json"
-    assert config.token_use == "any"
-    assert config.app_client_ids == frozenset({"abc"})
+    assert config.pool.region == "eu-west-2"
+    assert config.pool.issuer == "https://cognito-idp.eu-west-2.amazonaws.com/eu-west-2_AbC123xyz"
+    assert config.pool.jwks_url == config.pool.issuer + "/.well-known/jwks.json"
+    assert config.pool.token_use == "any"
+    assert config.pool.app_client_ids == frozenset({"abc"})
     assert (config.jwks_cache_seconds, config.jwks_miss_cooldown_seconds) == (3600, 10)
     assert config.leeway_seconds == 30
     assert config.log_level == "INFO"
@@ -41,11 +41,11 @@ def test_overrides() -> None:
             "LOG_LEVEL": "debug",
         }
     )
-    assert config.region == "us-gov-west-1"
-    assert config.app_client_ids == frozenset({"a1", "b2", "c3"})
-    assert config.token_use == "access"
-    assert config.issuer.startswith("https://issuer-cognito-idp.")
-    assert config.jwks_url.startswith("http://127.0.0.1:9229/")
+    assert config.pool.region == "us-gov-west-1"
+    assert config.pool.app_client_ids == frozenset({"a1", "b2", "c3"})
+    assert config.pool.token_use == "access"
+    assert config.pool.issuer.startswith("https://issuer-cognito-idp.")
+    assert config.pool.jwks_url.startswith("http://127.0.0.1:9229/")
     assert (config.jwks_cache_seconds, config.jwks_miss_cooldown_seconds) == (600, 30)
     assert config.leeway_seconds == 0
     assert config.log_level == "DEBUG"
@@ -87,13 +87,13 @@ def test_invalid_settings_name_the_variable(overrides: dict[str, str], variable:
 @pytest.mark.parametrize("host", ["localhost", "127.0.0.1", "127.8.9.10", "[::1]"])
 def test_plain_http_is_allowed_for_loopback(host: str) -> None:
     config = load_config({**BASE_ENV, "JWKS_URL": f"http://{host}:9229/pool/.well-known/jwks.json"})
-    assert config.jwks_url.startswith("http://")
+    assert config.pool.jwks_url.startswith("http://")
 
 
 def test_config_is_frozen() -> None:
     config = load_config({**BASE_ENV, "ROUTE_RULES": '{"GET /hello": {"groups": ["admins"]}}'})
     with pytest.raises(AttributeError):
-        config.issuer = "https://evil.example"  # type: ignore[misc]
+        config.pool.issuer = "https://evil.example"  # type: ignore[misc]
     with pytest.raises(AttributeError):
         config.leeway_seconds = 3600  # type: ignore[misc]
     with pytest.raises(AttributeError):

@@ -240,7 +240,7 @@ def test_a_key_set_baked_a_moment_ago_is_trusted_for_the_whole_cache_period() ->
         fetch=lambda _: b"",
         clock=clock,
     )
-    cache.load(jwks_body(KEY), source="baked", age_seconds=0)
+    cache.load(json.loads(jwks_body(KEY)), source="baked", age_seconds=0)
     clock.advance(59.5)
     assert cache.fresh_key(KEY.kid) is not None
     clock.advance(0.5)

@@ -3,11 +3,13 @@ restore, refreshed when stale, and every restored environment gets its own rando
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import logging
 import random
 import sys
+from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
@@ -339,15 +341,29 @@ def test_every_pools_key_set_is_refreshed_and_remembered_tokens_are_forgotten(
     assert all(r["snapshotAgeSeconds"] == 86400.0 and r["refreshedKeys"] for r in restores)
 
 
-def test_the_lambda_entry_point_registers_the_hooks_when_the_runtime_has_them(monkeypatch, capsys):
-    runtime, _ = importable_runtime(monkeypatch)
+@contextlib.contextmanager
+def cold_start(
+    monkeypatch: pytest.MonkeyPatch, init: str | None
+) -> Iterator[tuple[ModuleType, responses.RequestsMock]]:
+    """``authorizer.app`` imported afresh in a Lambda init of type ``init``, with JWKS served.
+
+    monkeypatch puts back whatever ``authorizer.app`` was before, at teardown.
+    """
     for name, value in BASE_ENV.items():
         monkeypatch.setenv(name, value)
-    monkeypatch.setenv("AWS_LAMBDA_INITIALIZATION_TYPE", "snap-start")
+    if init is None:
+        monkeypatch.delenv("AWS_LAMBDA_INITIALIZATION_TYPE", raising=False)
+    else:
+        monkeypatch.setenv("AWS_LAMBDA_INITIALIZATION_TYPE", init)
     monkeypatch.delitem(sys.modules, "authorizer.app", raising=False)
     with responses.RequestsMock() as mock:
         mock.get(JWKS_URL, body=jwks_body(forged_key()), content_type="application/json")
-        app = importlib.import_module("authorizer.app")
+        yield importlib.import_module("authorizer.app"), mock
+
+
+def test_the_lambda_entry_point_registers_the_hooks_when_the_runtime_has_them(monkeypatch, capsys):
+    runtime, _ = importable_runtime(monkeypatch)
+    with cold_start(monkeypatch, "snap-start") as (app, mock):
         assert (len(runtime.before), len(runtime.after)) == (1, 1)
         assert len(mock.calls) == 1
         token = sign(claims())
@@ -362,39 +378,23 @@ def test_the_lambda_entry_point_registers_the_hooks_when_the_runtime_has_them(mo
     ]
     assert restore["jwksUrl"] == JWKS_URL
     assert app.AUTHORIZER.verifier.verify(token)[1] is False  # the restore forgot it
-    monkeypatch.delitem(sys.modules, "authorizer.app")
 
 
 def test_the_lambda_entry_point_registers_nothing_without_the_runtime(monkeypatch):
-    for name, value in BASE_ENV.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("AWS_LAMBDA_INITIALIZATION_TYPE", "snap-start")
-    monkeypatch.delitem(sys.modules, "authorizer.app", raising=False)
-    with responses.RequestsMock() as mock:
-        mock.get(JWKS_URL, body=jwks_body(forged_key()), content_type="application/json")
-        app = importlib.import_module("authorizer.app")
+    with cold_start(monkeypatch, "snap-start") as (app, _):
+        pass
     assert app.SNAPSHOTS == []
-    monkeypatch.delitem(sys.modules, "authorizer.app")
 
 
 @pytest.mark.parametrize("init", ["on-demand", "provisioned-concurrency", None])
 def test_an_init_without_snapstart_imports_no_hooks(monkeypatch, init):
     runtime, _ = importable_runtime(monkeypatch)
-    for name, value in BASE_ENV.items():
-        monkeypatch.setenv(name, value)
-    if init is None:
-        monkeypatch.delenv("AWS_LAMBDA_INITIALIZATION_TYPE", raising=False)
-    else:
-        monkeypatch.setenv("AWS_LAMBDA_INITIALIZATION_TYPE", init)
-    monkeypatch.delitem(sys.modules, "authorizer.app", raising=False)
     monkeypatch.delitem(sys.modules, "authorizer.snapstart", raising=False)
     monkeypatch.delitem(sys.modules, "authorizer.rest", raising=False)
-    with responses.RequestsMock() as mock:
-        mock.get(JWKS_URL, body=jwks_body(forged_key()), content_type="application/json")
-        app = importlib.import_module("authorizer.app")
+    with cold_start(monkeypatch, init) as (app, _):
+        pass
     assert app.SNAPSHOTS == []
     assert (runtime.before, runtime.after) == ([], [])
     # The default HTTP API's cold start compiles neither the hooks nor the REST module.
     assert "authorizer.snapstart" not in sys.modules
     assert "authorizer.rest" not in sys.modules
-    monkeypatch.delitem(sys.modules, "authorizer.app")

@@ -37,7 +37,7 @@ ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
 def _verifier(config: AuthorizerConfig) -> TokenVerifier:
     jwks = JwksCache(
-        config.jwks_url,
+        config.pool.jwks_url,
         cache_seconds=config.jwks_cache_seconds,
         miss_cooldown_seconds=config.jwks_miss_cooldown_seconds,
         logger=get_logger("authorizer", "ERROR"),
