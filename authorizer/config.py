@@ -268,6 +268,11 @@ def _whole_number(
 def _check_url(name: str, url: str) -> None:
     """https anywhere; plain http only to this machine (the offline stack and tests)."""
     parts = urlsplit(url)
+    # urlsplit takes the host after the last "@", requests (urllib3) ends the host at a
+    # backslash: "http://evil.example\@localhost/" would pass as loopback and fetch from
+    # evil.example. No key URL needs user info or a backslash, so neither is read at all.
+    if "\\" in url or "@" in parts.netloc:
+        raise ConfigurationError(name, "must not contain user info ('@') or a backslash")
     if not parts.hostname:
         raise ConfigurationError(name, f"must be an absolute https URL, got {url!r}")
     if parts.scheme == "https":

@@ -201,5 +201,6 @@ def _enforce_auth_age(max_age: int, claims: Mapping[str, Any], now: float) -> No
     auth_time = claims["auth_time"]
     if not (type(auth_time) is int or (type(auth_time) is float and math.isfinite(auth_time))):
         raise InvalidClaim("auth_time must be a number")
-    if now - auth_time > max_age:
+    # Not now - auth_time: an int too large for a float (a valid JSON number) would raise.
+    if auth_time < now - max_age:
         raise AuthTooOld(f"the sign-in is more than {max_age} s old")
