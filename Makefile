@@ -19,7 +19,7 @@ MUTATE_VENV := .venv-mutate
 MUTATE_BIN := $(MUTATE_VENV)/bin
 MUTATE_STAMP := $(MUTATE_VENV)/.installed
 
-.PHONY: help install test lint scan format run token bench build deploy destroy fuzz soak mutate \
+.PHONY: help install test lint scan format run token bench build deploy destroy fuzz soak mutate mutate-semantic \
 	build-AuthorizerFunction build-GreeterFunction
 
 help:
@@ -33,6 +33,7 @@ help:
 	@echo "make fuzz      long property-based fuzz of the authorizer (fresh random examples)"
 	@echo "make soak      30,000 mixed requests through the offline stack (about a minute)"
 	@echo "make mutate    mutation testing of authorizer/, greeter/, shared/ (9 to 14 minutes on 2 cores)"
+	@echo "make mutate-semantic  only the hand-written semantic mutants (about 3 minutes)"
 	@echo "make build     sam build (arm64 artifacts)"
 	@echo "make deploy    sam build + sam deploy (API=rest: template-rest.yaml, its own stack)"
 	@echo "make destroy   sam delete"
@@ -212,12 +213,18 @@ soak: $(STAMP)
 #   make mutate MUTATE_CHILDREN=4        more parallel workers
 #   .venv-mutate/bin/mutmut show <name>  the diff of one mutant afterwards
 MUTATE_CHILDREN ?= 2
-mutate: $(MUTATE_STAMP)
+mutate: $(MUTATE_STAMP) $(STAMP)
 	rm -rf mutants
 	@echo "mutmut run: progress in $(MUTATE_VENV)/last-run.log"
 	@$(MUTATE_BIN)/mutmut run --max-children $(MUTATE_CHILDREN) > $(MUTATE_VENV)/last-run.log 2>&1 \
 		|| { tail -c 4000 $(MUTATE_VENV)/last-run.log; exit 1; }
+	$(BIN)/python -m tests.mutation.semantic --jobs $(MUTATE_CHILDREN)
 	$(MUTATE_BIN)/python -m tests.mutation.report
+
+# The semantic mutants alone (tests/mutation/semantic.toml): about 3 minutes on 2 cores.
+mutate-semantic: $(STAMP)
+	$(BIN)/python -m tests.mutation.semantic --jobs $(MUTATE_CHILDREN)
+	$(BIN)/python -m tests.mutation.report --semantic-only
 
 $(MUTATE_STAMP): requirements-mutate.txt constraints-mutate.txt authorizer/requirements.txt
 	@test -n "$(PYTHON)" || { echo "error: need python3.13 or python3 (3.11+) on PATH" >&2; exit 1; }

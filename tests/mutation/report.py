@@ -12,8 +12,14 @@ the triage file covers a whole kind of equivalent mutant (a function and a
 change matched by regular expressions, e.g. the text of a deny's message,
 which nothing ever shows); ``--equivalent`` lists what each rule covered.
 
+The semantic mutants (hand-written bugs, ``tests/mutation/semantic.py``) are
+scored the same way from ``mutants/semantic.json``: a survivor is open unless
+a ``[[semantic]]`` entry of the triage names it, with the reason. Both scores
+are printed; ``--semantic-only`` prints the second alone.
+
 Standard library only: it runs with any of the project's interpreters.
-Exit status 1 when the score is under TARGET or no results are found.
+Exit status 1 when a score is under its target (TARGET, SEMANTIC_TARGET) or
+no results are found.
 """
 
 from __future__ import annotations
@@ -33,6 +39,10 @@ from typing import Final
 ROOT: Final = Path(__file__).resolve().parents[2]
 TRIAGE: Final = Path(__file__).resolve().parent / "triage.toml"
 TARGET: Final = 95.0
+# Each semantic mutant is a bug someone chose because it is realistic: every one is killed
+# or triaged with a reason.
+SEMANTIC_TARGET: Final = 100.0
+SEMANTIC_RESULTS: Final = ROOT / "mutants" / "semantic.json"
 # mutmut's exit codes (mutmut/stats.py): a mutant is killed when a test failed or
 # timed out on it; 0 is a survivor, 33 and 5 mean no test ran it.
 KILLED_CODES: Final = frozenset({1, 3, 36, 37, -24, 24, 152, 255, -11, -9})
@@ -158,14 +168,62 @@ def load_triage(path: Path) -> tuple[dict[tuple[str, str], str], list[Rule]]:
     return triage, rules
 
 
+def load_semantic_triage(path: Path) -> dict[str, str]:
+    """Semantic mutant name -> why no test can tell it from the original."""
+    triage = {}
+    for entry in tomllib.loads(path.read_text(encoding="utf-8")).get("semantic", []):
+        if not entry.get("reason", "").strip():
+            raise ValueError(f"no reason given for semantic mutant {entry['name']}")
+        if entry["name"] in triage:
+            raise ValueError(f"semantic mutant triaged twice: {entry['name']}")
+        triage[entry["name"]] = entry["reason"]
+    return triage
+
+
+def semantic_report(results_path: Path, triage_path: Path, target: float) -> bool | None:
+    """Print the semantic mutants' score; whether it meets ``target`` (None: no results)."""
+    if not results_path.is_file():
+        print(f"no semantic mutant results at {results_path}", file=sys.stderr)
+        return None
+    results: dict[str, dict[str, object]] = json.loads(results_path.read_text(encoding="utf-8"))
+    triage = load_semantic_triage(triage_path)
+    statuses = Counter(str(outcome["status"]) for outcome in results.values())
+    equivalent = [name for name, o in results.items() if o["status"] != "killed" and name in triage]
+    open_names = [n for n, o in results.items() if o["status"] != "killed" and n not in triage]
+    for name in sorted(open_names):
+        outcome = results[name]
+        print(f"{outcome['status']:9} semantic {name} ({outcome['file']}, {outcome['kind']})")
+    for name in sorted(set(triage) - set(equivalent)):
+        print(f"semantic triage entry matches no surviving mutant: {name}")
+    killed = statuses["killed"]
+    candidates = len(results) - len(equivalent)
+    score = 100.0 * killed / candidates if candidates else 100.0
+    print(
+        f"semantic mutants: {len(results)}; "
+        + ", ".join(f"{status} {count}" for status, count in sorted(statuses.items()))
+    )
+    print(
+        f"semantic mutation score: {score:.1f}% ({killed} killed of {candidates} "
+        f"non-equivalent; {len(equivalent)} triaged as equivalent; {len(open_names)} open; "
+        f"target {target:.0f}%)"
+    )
+    return score >= target
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mutants", type=Path, default=ROOT / "mutants")
     parser.add_argument("--triage", type=Path, default=TRIAGE)
     parser.add_argument("--target", type=float, default=TARGET)
+    parser.add_argument("--semantic", type=Path, default=SEMANTIC_RESULTS)
+    parser.add_argument("--semantic-target", type=float, default=SEMANTIC_TARGET)
+    parser.add_argument("--semantic-only", action="store_true", help="the semantic score alone")
     parser.add_argument("--equivalent", action="store_true", help="list what each rule covered")
     args = parser.parse_args(argv)
 
+    if args.semantic_only:
+        met = semantic_report(args.semantic, args.triage, args.semantic_target)
+        return 0 if met else 1
     mutants = load_mutants(args.mutants)
     if not mutants:
         print(f"no mutation results under {args.mutants}: run `make mutate`", file=sys.stderr)
@@ -211,7 +269,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{len(equivalent)} triaged as equivalent; {len(open_mutants)} open; "
         f"target {args.target:.0f}%)"
     )
-    return 0 if score >= args.target else 1
+    semantic_met = semantic_report(args.semantic, args.triage, args.semantic_target)
+    return 0 if score >= args.target and semantic_met else 1
 
 
 if __name__ == "__main__":

@@ -143,25 +143,34 @@ def scratch_copy(destination: Path) -> Path:
     return tree
 
 
+def pytest_in(tree: Path, tests: Sequence[str]) -> tuple[int | None, str]:
+    """Run ``tests`` in ``tree``, stopping at the first failure: (exit code, summary line)."""
+    command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider"]
+    command += ["-m", "not slow", *tests]
+    # No bytecode is written, so a mutated module is never served from a stale .pyc.
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    try:
+        completed = subprocess.run(  # nosec B603 - a fixed pytest command line
+            command, cwd=tree, env=env, capture_output=True, text=True, timeout=TIMEOUT_SECONDS
+        )
+    except subprocess.TimeoutExpired:
+        return None, f"timed out after {TIMEOUT_SECONDS} s"
+    lines = completed.stdout.strip().splitlines()
+    return completed.returncode, lines[-1] if lines else ""
+
+
+def selected(mutant: SemanticMutant, tree: Path) -> tuple[str, ...]:
+    return mutant.tests or fast_selection(tree)
+
+
 def run_one(mutant: SemanticMutant, tree: Path) -> dict[str, object]:
     """Plant ``mutant`` in ``tree``, run its tests, put the file back; the outcome."""
     target = tree / mutant.file
     original = target.read_text(encoding="utf-8")
     target.write_text(mutant.apply(original), encoding="utf-8")
-    tests = mutant.tests or fast_selection(tree)
-    command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider"]
-    command += ["-m", "not slow", *tests]
-    # No bytecode is written, so a mutated module is never served from a stale .pyc.
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     started = time.monotonic()
     try:
-        completed = subprocess.run(  # nosec B603 - a fixed pytest command line
-            command, cwd=tree, env=env, capture_output=True, text=True, timeout=TIMEOUT_SECONDS
-        )
-        code: int | None = completed.returncode
-        tail = completed.stdout.strip().splitlines()[-1:] if completed.stdout.strip() else []
-    except subprocess.TimeoutExpired:
-        code, tail = None, [f"timed out after {TIMEOUT_SECONDS} s"]
+        code, summary = pytest_in(tree, selected(mutant, tree))
     finally:
         target.write_text(original, encoding="utf-8")
     if code is None or code in KILLED_CODES:
@@ -175,8 +184,21 @@ def run_one(mutant: SemanticMutant, tree: Path) -> dict[str, object]:
         "kind": mutant.kind,
         "file": mutant.file,
         "seconds": round(time.monotonic() - started, 1),
-        "pytest": tail[0] if tail else "",
+        "pytest": summary,
     }
+
+
+class BaselineError(RuntimeError):
+    """The tests fail on the unmutated copy: every mutant would look killed."""
+
+
+def baseline(mutants: Sequence[SemanticMutant], tree: Path) -> None:
+    """Every test a mutant will run passes on the unmutated copy, or nothing is scored."""
+    tests = list(dict.fromkeys(test for mutant in mutants for test in selected(mutant, tree)))
+    code, summary = pytest_in(tree, tests)
+    if code != 0:
+        raise BaselineError(f"the tests fail without any mutant ({summary}): fix them first")
+    print(f"baseline  unmutated copy: {summary}", flush=True)
 
 
 def run_all(mutants: Sequence[SemanticMutant], jobs: int) -> dict[str, dict[str, object]]:
@@ -185,6 +207,7 @@ def run_all(mutants: Sequence[SemanticMutant], jobs: int) -> dict[str, dict[str,
         trees: Queue[Path] = Queue()
         for index in range(max(1, min(jobs, len(mutants)))):
             trees.put(scratch_copy(Path(scratch) / str(index)))
+        baseline(mutants, trees.queue[0])
 
         def work(mutant: SemanticMutant) -> tuple[SemanticMutant, dict[str, object]]:
             tree = trees.get()
@@ -224,7 +247,11 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         mutants = [m for m in mutants if m.name in args.names]
     started = time.monotonic()
-    results = run_all(mutants, args.jobs)
+    try:
+        results = run_all(mutants, args.jobs)
+    except BaselineError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     args.results.parent.mkdir(parents=True, exist_ok=True)
     args.results.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     print(f"{len(results)} semantic mutants in {time.monotonic() - started:.0f} s: {args.results}")
