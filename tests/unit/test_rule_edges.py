@@ -169,11 +169,47 @@ def test_loopback_hosts_and_https_are_accepted(url: str) -> None:
 )
 def test_replica_regions_are_matched_whole(regions: list[str]) -> None:
     assert refused(pools(pool(replicaRegions=regions))) == "USER_POOLS"
+    listed = ",".join(regions)
+    if listed.strip() == listed:  # the variable's comma-separated entries are stripped
+        env = {**BASE_ENV, "USER_POOL_ID": VALID_POOL_ID, "REPLICA_REGIONS": listed}
+        assert refused(env) == "REPLICA_REGIONS"
 
 
-def test_a_replica_region_is_accepted() -> None:
-    issuers = load_config(pools(pool(replicaRegions=["eu-west-1"]))).pool.issuers
-    assert f"https://cognito-idp.eu-west-1.amazonaws.com/{VALID_POOL_ID}" in issuers
+def test_a_replica_region_is_accepted_once() -> None:
+    replica = f"https://cognito-idp.eu-west-1.amazonaws.com/{VALID_POOL_ID}"
+    assert replica in load_config(pools(pool(replicaRegions=["eu-west-1"]))).pool.issuers
+    env = {**BASE_ENV, "USER_POOL_ID": VALID_POOL_ID, "REPLICA_REGIONS": "eu-west-1"}
+    assert replica in load_config(env).pool.issuers
+    twice = ["eu-west-1", "eu-west-1"]
+    assert refused(pools(pool(replicaRegions=twice))) == "USER_POOLS"
+    assert refused({**env, "REPLICA_REGIONS": ",".join(twice)}) == "REPLICA_REGIONS"
+
+
+@pytest.mark.parametrize(
+    "iss",
+    [
+        ORIGINAL_ISSUER + "/",
+        ORIGINAL_ISSUER + "x",
+        ORIGINAL_ISSUER + "/.well-known/jwks.json",
+        ORIGINAL_ISSUER + " ",
+        ORIGINAL_ISSUER.replace("https://cognito-idp.", "https://COGNITO-IDP."),
+        ORIGINAL_ISSUER.replace("https://", "http://"),
+        ORIGINAL_ISSUER.replace("cognito-idp", "cognito-idp-fips"),
+        ORIGINAL_ISSUER.replace(POOL_ID, POOL_ID.lower()),
+    ],
+)
+@pytest.mark.parametrize("kid", ["key-1", "kid-nobody-has"])
+def test_an_issuer_that_is_almost_a_trusted_one_is_denied_before_any_fetch(
+    make_wired: Callable[..., WiredAuthorizer],
+    jwks_endpoint: object,
+    iss: str,
+    kid: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    wired = make_wired()
+    token = sign(claims(iss=iss), KEY, kid=kid)
+    assert on_route(wired, "GET /any", token, capsys) == "wrong_issuer"
+    assert wired.fetches == []  # an untrusted iss never reaches a key set
 
 
 @pytest.mark.parametrize(
@@ -209,13 +245,22 @@ def test_route_rule_keys_are_matched_whole(route: str) -> None:
 # --- settings that must be refused, not ignored ----------------------------------------
 
 
+# Each one-pool setting with a value it would accept alone (README: they cannot be combined).
+ONE_POOL_SETTINGS: Final = {
+    **BASE_ENV,
+    "TOKEN_USE": "access",
+    "REPLICA_REGIONS": "eu-west-1",
+    "ISSUER": ORIGINAL_ISSUER,
+    "JWKS_URL": "https://keys.example.com/jwks.json",
+}
+
+
 @pytest.mark.parametrize(
-    "single", ["USER_POOL_ID", "APP_CLIENT_IDS", "TOKEN_USE", "ISSUER", "JWKS_URL"]
+    "single",
+    ["USER_POOL_ID", "APP_CLIENT_IDS", "TOKEN_USE", "REPLICA_REGIONS", "ISSUER", "JWKS_URL"],
 )
 def test_one_pool_settings_beside_user_pools_are_refused(single: str) -> None:
-    value = {**BASE_ENV, "TOKEN_USE": "access", "ISSUER": ORIGINAL_ISSUER}.get(single)
-    value = value or "https://keys.example.com/jwks.json"
-    assert refused({**pools(pool()), single: value}) == "USER_POOLS"
+    assert refused({**pools(pool()), single: ONE_POOL_SETTINGS[single]}) == "USER_POOLS"
 
 
 # (variable, smallest, largest) as README's Configuration table states them.
