@@ -29,7 +29,7 @@ import sys
 import tempfile
 import time
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -143,9 +143,9 @@ def scratch_copy(destination: Path) -> Path:
     return tree
 
 
-def pytest_in(tree: Path, tests: Sequence[str]) -> tuple[int | None, str]:
-    """Run ``tests`` in ``tree``, stopping at the first failure: (exit code, summary line)."""
-    command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider"]
+def pytest_in(tree: Path, tests: Sequence[str]) -> tuple[int | None, str, str | None]:
+    """Run ``tests`` in ``tree`` up to the first failure: (exit code, summary, failed test)."""
+    command = [sys.executable, "-m", "pytest", "-x", "-q", "-rf", "-p", "no:cacheprovider"]
     command += ["-m", "not slow", *tests]
     # No bytecode is written, so a mutated module is never served from a stale .pyc.
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
@@ -154,23 +154,34 @@ def pytest_in(tree: Path, tests: Sequence[str]) -> tuple[int | None, str]:
             command, cwd=tree, env=env, capture_output=True, text=True, timeout=TIMEOUT_SECONDS
         )
     except subprocess.TimeoutExpired:
-        return None, f"timed out after {TIMEOUT_SECONDS} s"
+        return None, f"timed out after {TIMEOUT_SECONDS} s", None
     lines = completed.stdout.strip().splitlines()
-    return completed.returncode, lines[-1] if lines else ""
+    # -rf: "FAILED <node id> - <message>"; a parametrized id may hold spaces itself.
+    failed = next(
+        (line[len("FAILED ") :].split(" - ")[0] for line in lines if line.startswith("FAILED ")),
+        None,
+    )
+    return completed.returncode, lines[-1] if lines else "", failed
 
 
 def selected(mutant: SemanticMutant, tree: Path) -> tuple[str, ...]:
     return mutant.tests or fast_selection(tree)
 
 
-def run_one(mutant: SemanticMutant, tree: Path) -> dict[str, object]:
-    """Plant ``mutant`` in ``tree``, run its tests, put the file back; the outcome."""
+def run_one(mutant: SemanticMutant, tree: Path, killer: str | None = None) -> dict[str, object]:
+    """Plant ``mutant`` in ``tree``, run its tests, put the file back; the outcome.
+
+    ``killer`` is the test that killed it last time: run alone first, it
+    settles most mutants in a second; only if it passes do the rest run.
+    """
     target = tree / mutant.file
     original = target.read_text(encoding="utf-8")
     target.write_text(mutant.apply(original), encoding="utf-8")
     started = time.monotonic()
     try:
-        code, summary = pytest_in(tree, selected(mutant, tree))
+        code, summary, failed = (0, "", None) if killer is None else pytest_in(tree, [killer])
+        if code == 0 or code in (4, 5):  # passed, or that test no longer exists
+            code, summary, failed = pytest_in(tree, selected(mutant, tree))
     finally:
         target.write_text(original, encoding="utf-8")
     if code is None or code in KILLED_CODES:
@@ -185,6 +196,7 @@ def run_one(mutant: SemanticMutant, tree: Path) -> dict[str, object]:
         "file": mutant.file,
         "seconds": round(time.monotonic() - started, 1),
         "pytest": summary,
+        "killed_by": failed,
     }
 
 
@@ -195,13 +207,15 @@ class BaselineError(RuntimeError):
 def baseline(mutants: Sequence[SemanticMutant], tree: Path) -> None:
     """Every test a mutant will run passes on the unmutated copy, or nothing is scored."""
     tests = list(dict.fromkeys(test for mutant in mutants for test in selected(mutant, tree)))
-    code, summary = pytest_in(tree, tests)
+    code, summary, _ = pytest_in(tree, tests)
     if code != 0:
         raise BaselineError(f"the tests fail without any mutant ({summary}): fix them first")
     print(f"baseline  unmutated copy: {summary}", flush=True)
 
 
-def run_all(mutants: Sequence[SemanticMutant], jobs: int) -> dict[str, dict[str, object]]:
+def run_all(
+    mutants: Sequence[SemanticMutant], jobs: int, killers: Mapping[str, str]
+) -> dict[str, dict[str, object]]:
     results: dict[str, dict[str, object]] = {}
     with tempfile.TemporaryDirectory(prefix="semantic-mutants-") as scratch:
         trees: Queue[Path] = Queue()
@@ -212,7 +226,7 @@ def run_all(mutants: Sequence[SemanticMutant], jobs: int) -> dict[str, dict[str,
         def work(mutant: SemanticMutant) -> tuple[SemanticMutant, dict[str, object]]:
             tree = trees.get()
             try:
-                return mutant, run_one(mutant, tree)
+                return mutant, run_one(mutant, tree, killers.get(mutant.name))
             finally:
                 trees.put(tree)
 
@@ -224,6 +238,19 @@ def run_all(mutants: Sequence[SemanticMutant], jobs: int) -> dict[str, dict[str,
                     flush=True,
                 )
     return results
+
+
+def previous_killers(results: Path) -> dict[str, str]:
+    """Mutant name -> the test that killed it in the last run (none after a reset)."""
+    try:
+        document = json.loads(results.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {
+        name: outcome["killed_by"]
+        for name, outcome in document.items()
+        if isinstance(outcome, dict) and isinstance(outcome.get("killed_by"), str)
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -248,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
         mutants = [m for m in mutants if m.name in args.names]
     started = time.monotonic()
     try:
-        results = run_all(mutants, args.jobs)
+        results = run_all(mutants, args.jobs, previous_killers(args.results))
     except BaselineError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
