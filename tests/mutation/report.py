@@ -202,6 +202,12 @@ def semantic_report(results_path: Path, triage_path: Path, target: float) -> boo
         f"semantic mutants: {len(results)}; "
         + ", ".join(f"{status} {count}" for status, count in sorted(statuses.items()))
     )
+    kinds = Counter(str(o["kind"]) for o in results.values())
+    killed_by_kind = Counter(str(o["kind"]) for o in results.values() if o["status"] == "killed")
+    print(
+        "semantic mutants killed by kind: "
+        + ", ".join(f"{kind} {killed_by_kind[kind]}/{n}" for kind, n in sorted(kinds.items()))
+    )
     print(
         f"semantic mutation score: {score:.1f}% ({killed} killed of {candidates} "
         f"non-equivalent; {len(equivalent)} triaged as equivalent; {len(open_names)} open; "

@@ -240,16 +240,20 @@ def run_all(
     return results
 
 
-def previous_killers(results: Path) -> dict[str, str]:
-    """Mutant name -> the test that killed it in the last run (none after a reset)."""
+def previous_results(results: Path) -> dict[str, dict[str, object]]:
     try:
         document = json.loads(results.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
+    return {k: v for k, v in document.items() if isinstance(v, dict)}
+
+
+def previous_killers(results: Path) -> dict[str, str]:
+    """Mutant name -> the test that killed it in the last run (none after a reset)."""
     return {
-        name: outcome["killed_by"]
-        for name, outcome in document.items()
-        if isinstance(outcome, dict) and isinstance(outcome.get("killed_by"), str)
+        name: killer
+        for name, outcome in previous_results(results).items()
+        if isinstance(killer := outcome.get("killed_by"), str)
     }
 
 
@@ -279,6 +283,8 @@ def main(argv: list[str] | None = None) -> int:
     except BaselineError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    if args.names:  # a partial run updates the last full one
+        results = {**previous_results(args.results), **results}
     args.results.parent.mkdir(parents=True, exist_ok=True)
     args.results.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     print(f"{len(results)} semantic mutants in {time.monotonic() - started:.0f} s: {args.results}")

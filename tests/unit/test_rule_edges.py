@@ -22,10 +22,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from authorizer.config import load_config
-from authorizer.exceptions import InvalidClaim, MissingToken
+from authorizer.exceptions import InvalidClaim, MalformedToken, MissingToken
 from authorizer.rest import RestAuthorizer, load_api_settings
 from authorizer.rules import RouteRule, enforce
-from authorizer.token import extract_token
+from authorizer.token import extract_token, parse_bearer
 from authorizer.verify import context_claims
 from greeter.app import lambda_handler as greeter
 from local.cors import CorsConfig
@@ -693,3 +693,25 @@ def test_every_required_context_key_must_be_a_string(key: str, change: str) -> N
     assert greeter(event, None)["statusCode"] == 500
     with pytest.raises(Exception, match="authorizer context lacks"):
         decode_context(event)
+
+
+@pytest.mark.parametrize("scheme", ["Bearerx", "Bearer-token", "Bearer:", "Bearers", "xBearer"])
+def test_the_bearer_scheme_is_matched_whole(scheme: str) -> None:
+    assert parse_bearer("Bearer abc.def.ghi") == parse_bearer("bEaReR abc.def.ghi") == "abc.def.ghi"
+    with pytest.raises(MalformedToken):
+        parse_bearer(f"{scheme} abc.def.ghi")
+
+
+@pytest.mark.parametrize(
+    ("principal", "status"),
+    [("s", 200), ("s ", 500), ("S", 500), ("", 500), ("other", 500), (None, 500)],
+)
+def test_a_rest_context_is_trusted_only_beside_a_principal_that_is_its_sub(
+    principal: str | None, status: int
+) -> None:
+    event = load_event("greeter_rest_post.json")
+    event["requestContext"]["authorizer"] = {
+        **encode_context(AuthContext("s", "u", "id", "c")),
+        "principalId": principal,
+    }
+    assert greeter(event, None)["statusCode"] == status
