@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Final
 
 from authorizer import exceptions, metrics
+from shared.exceptions import ProductError
 
 README: Final = (Path(__file__).parents[2] / "README.md").read_text()
 # Bases whose own reason is never raised.
@@ -22,7 +23,7 @@ ABSTRACT: Final = {exceptions.JwksError}
 
 def emitted_reasons() -> set[str]:
     codes = {metrics.INTERNAL_REASON}
-    pending: list[type[exceptions.ProductError]] = [exceptions.TokenError, exceptions.JwksError]
+    pending: list[type[ProductError]] = [exceptions.TokenError, exceptions.JwksError]
     while pending:
         cls = pending.pop()
         if cls not in ABSTRACT:
