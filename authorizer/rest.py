@@ -52,6 +52,7 @@ from authorizer.exceptions import (
     MissingToken,
     TokenError,
     UnexpectedEvent,
+    UnknownRoute,
 )
 from authorizer.handler import Authorizer, enforce_route_rule
 from authorizer.rules import RouteRule
@@ -379,7 +380,7 @@ def _refusal(
     """Why the policy refuses this very request (for the log), or None when it allows it."""
     request = f"{arn.method}{arn.path}"
     if any(_covers(pattern, request) for pattern in unlisted):
-        return "unknown_route"  # an explicit Deny for what API_ROUTES does not list
+        return UnknownRoute.reason  # an explicit Deny for what API_ROUTES does not list
     covering = [
         err
         for api_route, err in verdicts
@@ -388,7 +389,7 @@ def _refusal(
     denial = next((err for err in covering if err is not None), None)
     if denial is not None:
         return denial.reason  # an explicit Deny wins over any Allow
-    return None if covering else "unknown_route"  # no statement names it: implicit deny
+    return None if covering else UnknownRoute.reason  # no statement names it: implicit deny
 
 
 def _policy(

@@ -288,3 +288,27 @@ def test_a_tokens_reason_never_depends_on_what_the_instance_saw_before(
         assert cold["pool A's iss, pool B's key"] == "wrong_issuer"
     assert cold["untrusted iss, bad signature"] == "wrong_issuer"
     assert cold["trusted iss, bad signature"] == "bad_signature"
+
+
+def test_the_docs_state_the_rules_tested_here() -> None:
+    """README and SECURITY.md say what these tests hold (whitespace collapsed)."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    docs = " ".join(" ".join((root / n).read_text().split()) for n in ("README.md", "SECURITY.md"))
+    for phrase in (
+        "`https://cognito-idp.<region>.<suffix>/<pool>`",
+        "`https://issuer-cognito-idp.<region>.<suffix>/<pool>`",
+        "accepts **both forms** as exact strings, plus the original form in each declared "
+        "replica region (`REPLICA_REGIONS`",
+        "`<suffix>` is `amazonaws.com`, and `amazonaws.eu` for the AWS European Sovereign "
+        "Cloud's `eusc-` regions",
+        "a live pool can switch issuer form with no redeploy and no denied request",
+        "`ISSUER` remains only as an override for non-standard setups: it then accepts "
+        "exactly that one `iss`",
+        "A token's reason code never depends on what the instance saw before",
+        "a malformed payload is `malformed_token`, an untrusted issuer `wrong_issuer`, and "
+        "neither ever reaches the JWKS endpoint",
+        "a token's reason never depends on what the instance saw before",
+    ):
+        assert phrase in docs, phrase

@@ -162,3 +162,19 @@ def test_a_request_below_a_parameter_is_logged_as_an_unknown_route(
     )
     [record] = [json.loads(x) for x in capsys.readouterr().out.splitlines() if "decision" in x]
     assert (record["decision"], record["reason"]) == ("deny", "unknown_route")
+
+
+def test_the_docs_state_the_rules_tested_here() -> None:
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    docs = " ".join(" ".join((root / n).read_text().split()) for n in ("README.md", "SECURITY.md"))
+    for phrase in (
+        "A method missing from `API_ROUTES` is denied, below parameters too.",
+        "an explicit **Deny** for every region a parameter's `*` could stretch into "
+        "(`DELETE/items/*/*`",
+        "an `ANY` route is named once per method (`GET/admin/*`, `POST/admin/*`, ...)",
+        "`$context.httpMethod` and `$context.resourcePath`",
+        "a `TOKEN` event carries no API Gateway request id",
+    ):
+        assert phrase in docs, phrase
