@@ -149,6 +149,20 @@ def test_plain_http_only_for_a_loopback_host_matched_whole(url: str) -> None:
 @pytest.mark.parametrize(
     "url",
     [
+        "https://user:secret@keys.example.com/jwks.json",
+        "https://keys.example.com@other.example/jwks.json",
+        "https://keys.example.com\\jwks.json",
+        "https://keys.example.com/a\\b/jwks.json",
+    ],
+)
+def test_a_key_url_with_user_info_or_a_backslash_is_refused(url: str) -> None:
+    assert refused({**BASE_ENV, "JWKS_URL": url}) == "JWKS_URL"
+    assert refused(pools(pool(jwksUrl=url))) == "USER_POOLS"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
         "http://localhost:9229/jwks.json",
         "http://LOCALHOST:9229/jwks.json",  # host names are case-insensitive
         "http://127.0.0.1:9229/jwks.json",
