@@ -269,6 +269,7 @@ def check_claims(
         claims=context_claims(claims, config.context_claims, config.context_claims_max_bytes)
         if config.context_claims
         else (),
+        origin_jti=_string(claims, "origin_jti", required=False) or None,
     )
 
 
