@@ -1,4 +1,4 @@
-"""Payload-2.0 responses for API Gateway HTTP APIs."""
+"""JSON responses for API Gateway (payload 2.0; REST proxy integrations take the same shape)."""
 
 from __future__ import annotations
 
