@@ -1,4 +1,4 @@
-"""POST /signout (authorizer/signout.py) over recording fakes of the Cognito and DynamoDB clients."""
+"""POST /signout (authorizer/signout.py) over fakes of Cognito and DynamoDB."""
 
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ class FakeTable:
     items: list[dict[str, Any]] = field(default_factory=list)
     fails_with: Exception | None = None
 
-    def put_item(self, *, TableName: str, Item: dict[str, Any]) -> dict[str, Any]:  # noqa: N803
+    def put_item(self, *, TableName: str, Item: dict[str, Any]) -> dict[str, Any]:
         assert TableName == TABLE
         if self.fails_with is not None:
             raise self.fails_with
@@ -338,11 +338,11 @@ def test_settings_need_the_table_and_default_to_cognitos_30_day_refresh_tokens()
     assert load_settings(
         {"REVOCATION_TABLE": "t", "REFRESH_TOKEN_VALIDITY_DAYS": "3650", "LOG_LEVEL": "debug"}
     ) == SignOutSettings("t", 3650 * 86400, "DEBUG")
-    with pytest.raises(ConfigurationError, match="^REVOCATION_TABLE: is required$"):
+    with pytest.raises(ConfigurationError, match=r"^REVOCATION_TABLE: is required$"):
         load_settings({})
 
 
 @pytest.mark.parametrize("days", ["0", "3651", "-1", "1.5", "thirty", "٣"])
 def test_a_refresh_token_validity_outside_1_to_3650_days_stops_the_cold_start(days: str) -> None:
-    with pytest.raises(ConfigurationError, match="^REFRESH_TOKEN_VALIDITY_DAYS: must be"):
+    with pytest.raises(ConfigurationError, match=r"^REFRESH_TOKEN_VALIDITY_DAYS: must be"):
         load_settings({"REVOCATION_TABLE": "t", "REFRESH_TOKEN_VALIDITY_DAYS": days})
