@@ -19,8 +19,8 @@ MUTATE_VENV := .venv-mutate
 MUTATE_BIN := $(MUTATE_VENV)/bin
 MUTATE_STAMP := $(MUTATE_VENV)/.installed
 
-.PHONY: help install test lint scan format run token bench build deploy destroy fuzz soak mutate \
-	build-AuthorizerFunction build-GreeterFunction
+.PHONY: help install test lint scan format run token revoke bench build deploy destroy fuzz soak mutate \
+	build-AuthorizerFunction build-GreeterFunction build-SignOutFunction
 
 help:
 	@echo "make install   create .venv with pinned runtime and dev dependencies"
@@ -188,6 +188,17 @@ build-AuthorizerFunction:
 
 build-GreeterFunction:
 	$(call lambda_artifact,greeter)
+
+# The sign-out function (Revocation=true) writes the authorizer's revocation list
+# with the authorizer's own item format: authorizer/ and shared/, but none of the
+# authorizer's wheels (it never imports PyJWT; boto3 is the Lambda runtime's).
+build-SignOutFunction:
+	@test -n "$(ARTIFACTS_DIR)" || { echo "error: ARTIFACTS_DIR is not set; run 'make build' (sam build)" >&2; exit 1; }
+	mkdir -p "$(ARTIFACTS_DIR)"
+	cp -R "$(ROOT)/authorizer" "$(ROOT)/shared" "$(ARTIFACTS_DIR)/"
+	rm -f "$(ARTIFACTS_DIR)/authorizer/requirements.txt"
+	find "$(ARTIFACTS_DIR)" -depth \( -name __pycache__ -o -name '*.pyc' \) -exec rm -rf {} +
+	$(LAMBDA_PYTHON) $(ROOT)/scripts/compile_bytecode.py "$(ARTIFACTS_DIR)"
 
 # Performance: ratios measured in one run; see bench/run.py.
 bench: $(STAMP)

@@ -7,10 +7,13 @@ the intrinsic functions and conditions are evaluated against those values
 and one set of pseudo parameters (account 123456789012 in us-east-1).
 
 What exists only once a stack is deployed (``!Ref`` to a resource,
-``!GetAtt X.Arn``) has no value offline. A ``Resolver`` either raises
-``Unresolvable`` naming where it was found (the offline stack: it must not
-guess a function's environment), or, with ``placeholders=True``, stands in a
-``ResourceRef`` (the deploy contract tests: they check what refers to what).
+``!GetAtt X.Arn``) has no value offline, except a DynamoDB table's name
+(``!Ref`` to an ``AWS::DynamoDB::Table``): the offline stack creates the
+table under that name (its ``TableName``, else ``<stack>-<logical id>``).
+A ``Resolver`` either raises ``Unresolvable`` naming where it was found (the
+offline stack: it must not guess a function's environment), or, with
+``placeholders=True``, stands in a ``ResourceRef`` (the deploy contract
+tests: they check what refers to what).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ REGION: Final = "us-east-1"
 STACK_NAME: Final = "local"
 # The unique part of a stack id (a UUID, as CloudFormation makes it).
 STACK_UUID: Final = "0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d"
+TABLE_TYPE: Final = "AWS::DynamoDB::Table"
 
 
 class _CfnLoader(yaml.SafeLoader):  # type: ignore[misc]
@@ -220,9 +224,28 @@ class Resolver:
             raise TemplateError(f"{where}: !Ref {name} names no parameter or resource")
         return self._resource(name, None, where)
 
-    def _resource(self, logical_id: str, attribute: str | None, where: str) -> ResourceRef:
+    def table_name(self, logical_id: str) -> str:
+        """The name of a table the template creates: its TableName, else ``<stack>-<logical id>``.
+
+        CloudFormation makes up a unique name when there is no TableName; offline
+        there is one stack, and this name says which table it is.
+        """
+        if not self.exists(logical_id):
+            raise TemplateError(f"{logical_id} is not created with these parameters")
+        properties = self._resources[logical_id].get("Properties") or {}
+        if "TableName" in properties:
+            return str(self.resolve(properties["TableName"], f"{logical_id}.TableName"))
+        return f"{self.parameters['AWS::StackName']}-{logical_id}"
+
+    def _resource(self, logical_id: str, attribute: str | None, where: str) -> Any:
         if logical_id not in self._resources:
             raise TemplateError(f"{where}: {logical_id} is not a resource of the template")
+        if (
+            not self._placeholders
+            and attribute is None
+            and self._resources[logical_id].get("Type") == TABLE_TYPE
+        ):
+            return self.table_name(logical_id)
         if not self._placeholders:
             if attribute is None:
                 raise Unresolvable(

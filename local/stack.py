@@ -17,8 +17,9 @@ from typing import Any, Final
 
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from local.cognito import LocalCognito, LocalPool, bootstrap, trusted_pools_setting
+from local.cognito import DUMMY_KEY, LocalCognito, LocalPool, bootstrap, trusted_pools_setting
 from local.console import Console
+from local.dynamodb import create_tables
 from local.exceptions import InvocationError, StartupError, TemplateError
 from local.functions import LambdaFunction
 from local.metrics import MetricsCollector, summary_lines, wsgi_app
@@ -65,6 +66,8 @@ class OfflineServices:
         self._server_thread: threading.Thread | None = None
         self.metrics = MetricsCollector()
         self.metrics_server: BaseWSGIServer | None = None
+        # The template's DynamoDB tables, created in moto: their names by logical id.
+        self.tables: dict[str, str] = {}
 
     @property
     def api_url(self) -> str:
@@ -100,14 +103,29 @@ class OfflineServices:
             self.untrusted = bootstrap(self.cognito.endpoint, "offline-untrusted")
 
         template = SamTemplate.read(options.template)
-        self.model = load_api(template, self._parameters(template, self.pool))
+        parameters = self._parameters(template, self.pool)
+        transformed = template.transform(parameters)
+        self.model = load_api(template, parameters, transformed)
+        self.tables = create_tables(transformed, self.cognito.endpoint)
+        # With tables to reach, every function gets what Lambda gives it for AWS
+        # (credentials, here dummy ones) and the SDK's endpoint setting, so its
+        # boto3 calls reach moto; without, no function gets either.
+        aws = (
+            {
+                "AWS_ENDPOINT_URL": self.cognito.endpoint,
+                "AWS_ACCESS_KEY_ID": DUMMY_KEY,
+                "AWS_SECRET_ACCESS_KEY": DUMMY_KEY,
+            }
+            if self.tables
+            else {}
+        )
         template_dir = options.template.resolve().parent
         authorizer_functions = self.model.authorizer_functions()
         for name, spec in self.model.functions.items():
             # Only the authorizer learns where the local key set is (with several
             # pools, UserPools names each pool's); nothing else changes.
             local_keys = {"JWKS_URL": self.pool.jwks_url} if options.pools == 1 else {}
-            extra = local_keys if name in authorizer_functions else {}
+            extra = {**aws, **(local_keys if name in authorizer_functions else {})}
             code_dirs = [spec.code_dir] + ([template_dir] if template_dir != spec.code_dir else [])
             self.functions[name] = LambdaFunction(
                 spec,
@@ -180,6 +198,7 @@ class OfflineServices:
             "untrusted": self.untrusted.to_dict() if self.untrusted else None,
             "template": str(self.options.template),
             "parameters": self.model.parameters,
+            "tables": self.tables,
         }
         path = self.options.state_file
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -239,6 +258,8 @@ class OfflineServices:
             lines.append(
                 f"    not trusted   {self.untrusted.user_pool_id}  (POOL=untrusted: denied)"
             )
+        for logical_id, table in self.tables.items():
+            lines.append(f"  DynamoDB        {table}  ({logical_id}, on {pool.endpoint})")
         lines += [
             "",
             f"  {model.kind:<16}{self.api_url}{model.base_path}  "

@@ -104,9 +104,11 @@ class ApiModel:
 def load_api(
     template: SamTemplate,
     parameter_overrides: Mapping[str, str],
+    transformed: TransformedTemplate | None = None,
 ) -> ApiModel:
-    """Transform the SAM template and read the HTTP API it defines."""
-    transformed = template.transform(parameter_overrides)
+    """Transform the SAM template (unless given its transform) and read the HTTP API it defines."""
+    if transformed is None:
+        transformed = template.transform(parameter_overrides)
     resources: dict[str, Any] = transformed.template.get("Resources", {})
     resolver = transformed.resolver()
     if _has_only_rest_apis(resources):
@@ -117,7 +119,7 @@ def load_api(
     body = resources[api_name]["Properties"]["Body"]
     _check_default_stage(resources, resolver, api_name)
     authorizers = _authorizers(body, resources, resolver)
-    routes = _routes(body, resources, authorizers)
+    routes = _routes(body, resources, authorizers, resolver)
     return ApiModel(
         api_id=api_name,
         routes=tuple(routes),
@@ -221,19 +223,27 @@ def _authorizers(
 
 
 def _routes(
-    body: Mapping[str, Any], resources: Mapping[str, Any], authorizers: Mapping[str, AuthorizerSpec]
+    body: Mapping[str, Any],
+    resources: Mapping[str, Any],
+    authorizers: Mapping[str, AuthorizerSpec],
+    resolver: Resolver,
 ) -> list[Route]:
     root_security = body.get("security")
     routes: list[Route] = []
-    for path, operations in body.get("paths", {}).items():
-        for key, operation in operations.items():
+    for path, path_item in body.get("paths", {}).items():
+        operations = chosen_branch(path_item, resolver)
+        for key, wrapped in (operations or {}).items():
             if key == _ANY_METHOD:
                 method = "ANY"
             elif key in _OPENAPI_METHODS:
                 method = key.upper()
             else:
                 continue
-            integration = operation.get("x-amazon-apigateway-integration", {})
+            operation = chosen_branch(wrapped, resolver)
+            if operation is None:
+                continue
+            integration = dict(operation.get("x-amazon-apigateway-integration", {}))
+            integration["uri"] = chosen_branch(integration.get("uri"), resolver)
             route_key = DEFAULT_ROUTE if path == DEFAULT_ROUTE else f"{method} {path}"
             version = str(integration.get("payloadFormatVersion", "2.0"))
             if version != "2.0":
@@ -262,6 +272,21 @@ def _routes(
     if not routes:
         raise TemplateError("the HTTP API has no routes")
     return routes
+
+
+def chosen_branch(node: Any, resolver: Resolver) -> Any:
+    """``node`` with its Fn::If wrappers chosen, as CloudFormation chooses them; None for NoValue.
+
+    samtranslator wraps a conditional function's route (its path, its operation
+    and its integration URI) in ``Fn::If`` on the function's Condition; only
+    the wrappers are evaluated here, the rest is read as it is.
+    """
+    while isinstance(node, dict) and len(node) == 1 and "Fn::If" in node:
+        condition, if_true, if_false = node["Fn::If"]
+        node = if_true if resolver.condition(str(condition), "paths") else if_false
+    if node == {"Ref": "AWS::NoValue"}:
+        return None
+    return node
 
 
 def _route_authorizer(
