@@ -107,7 +107,7 @@ def teach_moto_revoke_token() -> None:
         )
         return EmptyResult()
 
-    CognitoIdpResponse.revoke_token = revoke_token
+    CognitoIdpResponse.revoke_token = revoke_token  # type: ignore[attr-defined]
 
 
 def revoke_refresh_token(
@@ -151,7 +151,7 @@ def aws_client(service: str, endpoint: str) -> Any:
     """A boto3 client of one of the services moto serves at ``endpoint``."""
     import boto3
 
-    return boto3.client(
+    return boto3.client(  # type: ignore[call-overload]
         service,
         endpoint_url=endpoint,
         region_name=REGION,

@@ -114,7 +114,7 @@ def read_rest_api(template: SamTemplate, transformed: TransformedTemplate) -> Re
         )
     authorizers = _authorizers(body, resources, resolver)
     # Swagger paths read as the HTTP API's OpenAPI ones: aws_proxy integrations only.
-    routes = _routes(body, resources, authorizers)
+    routes = _routes(body, resources, authorizers, resolver)
     return RestApiModel(
         api_id=api_name,
         routes=tuple(routes),
