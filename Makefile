@@ -29,6 +29,7 @@ help:
 	@echo "make scan      checkov over template.yaml and its variants, bandit over the Python"
 	@echo "make run       the offline stack: local Cognito + local HTTP API (API=rest: the REST variant)"
 	@echo "make token     print a fresh token for the demo user (TOKEN_USE=access for an access token)"
+	@echo "make revoke    USER=<username>: sign the user out everywhere and revoke their tokens (OFFLINE=1: make run's)"
 	@echo "make bench     performance table"
 	@echo "make fuzz      long property-based fuzz of the authorizer (fresh random examples)"
 	@echo "make soak      30,000 mixed requests through the offline stack (about a minute)"
@@ -110,6 +111,20 @@ run: $(STAMP)
 
 token: $(STAMP)
 	@$(BIN)/python -m local token --token-use "$(or $(TOKEN_USE),id)" --pool "$(or $(POOL),1)"
+
+# Incident response (Revocation=true): Cognito signs the user out everywhere
+# (AdminUserGlobalSignOut) and the revocation list denies every token of theirs
+# issued so far. See scripts/revoke.py for the permissions it needs.
+#   make revoke USER=brian                the deployed stack (samconfig.toml's; STACK=, REGION=, API=rest)
+#   make revoke USER=brian POOL_ID=us-east-1_AbC TABLE=<table>   without reading the stack
+#   make revoke USER=brian OFFLINE=1      the stack `make run RUN_PARAMS="Revocation=true"` serves
+# USER must be given on the command line: the shell's own $$USER is never used.
+revoke: $(STAMP)
+	@test "$(origin USER)" = "command line" || { echo "error: name the user: make revoke USER=<username>" >&2; exit 2; }
+	@$(BIN)/python -m scripts.revoke --user "$$USER" \
+		$(if $(OFFLINE),--offline,--config-env $(if $(filter rest,$(API)),rest,default)) \
+		$(if $(STACK),--stack "$(STACK)") $(if $(REGION),--region "$(REGION)") \
+		$(if $(POOL_ID),--user-pool-id "$(POOL_ID)") $(if $(TABLE),--table "$(TABLE)")
 
 # ---------------------------------------------------------------------------
 # Deploy: sam build / deploy / delete with the pinned SAM CLI in .venv.
