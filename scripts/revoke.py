@@ -58,9 +58,7 @@ def revoke_user(target: Target, username: str, *, now: float | None = None) -> d
         subs = [a["Value"] for a in user.get("UserAttributes", []) if a.get("Name") == "sub"]
         if not subs:
             raise RevokeError(f"user {username!r} has no sub attribute")
-        target.cognito.admin_user_global_sign_out(
-            UserPoolId=target.user_pool_id, Username=username
-        )
+        target.cognito.admin_user_global_sign_out(UserPoolId=target.user_pool_id, Username=username)
         revoked_at = time.time() if now is None else now
         target.dynamodb.put_item(
             TableName=target.table, Item=revocation_item(USER, subs[0], revoked_at)
@@ -89,7 +87,8 @@ def offline_target(state_file: Path) -> Target:
     table = (state.get("tables") or {}).get(TABLE_LOGICAL_ID)
     if not table:
         raise RevokeError(
-            'the offline stack runs without a revocation list: make run RUN_PARAMS="Revocation=true"'
+            "the offline stack runs without a revocation list: "
+            'make run RUN_PARAMS="Revocation=true"'
         )
     endpoint = state["cognito"]["endpoint"]
     return Target(
