@@ -68,9 +68,11 @@ def refreshes(offline: Offline, refresh_token: str) -> bool:
             AuthParameters={"REFRESH_TOKEN": refresh_token},
         )
     except ClientError as err:
-        assert err.response["Error"]["Message"] == "Refresh Token has been revoked"
-        return False
-    return True
+        refused = err.response["Error"]["Message"]
+    else:
+        return True
+    assert refused == "Refresh Token has been revoked"
+    return False
 
 
 # --- RevokeToken, which moto lacks ---------------------------------------------------------
