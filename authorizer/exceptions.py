@@ -144,6 +144,12 @@ class ContextTooLarge(TokenError):
     reason = "context_too_large"
 
 
+class Revoked(TokenError):
+    """The token's family (origin_jti) or its user's tokens up to a sign-out are revoked."""
+
+    reason = "revoked"
+
+
 class UnexpectedEvent(TokenError):
     """The event is not what API_TYPE says API Gateway sends: no decision is made from it."""
 
@@ -169,6 +175,15 @@ class JwksParseError(JwksError):
     """The fetched key set is not a usable JWKS document."""
 
     reason = "jwks_invalid"
+
+
+# --- revocation list problems: the authorizer cannot decide and raises ------
+
+
+class RevocationUnavailable(ProductError):
+    """The revocation list could not be read for longer than REVOCATION_MAX_STALE_SECONDS."""
+
+    reason = "revocation_unavailable"
 
 
 # --- sign-out problems (authorizer/signout.py): answered with an HTTP status ---

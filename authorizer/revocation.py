@@ -90,11 +90,12 @@ def sort_key(kind: str, value: str, revoked_at: float) -> str:
 def default_expires_at(revoked_at: float) -> int:
     """When nothing an entry revoked at ``revoked_at`` covers can still be accepted.
 
-    A family or a user revoked at T has no token issued after T (a revoked
-    family is not refreshed; a signed-out user's later tokens are not
-    covered), and no token outlives its ``iat`` by more than a day plus the
-    leeway. Writers that know better (a family's tokens' own ``exp``) may pass
-    an earlier time, never a later one than they must.
+    Right when no covered token is issued after T: a user entry covers only
+    tokens with ``iat`` at or before T, and a family whose refresh token
+    Cognito revoked (``RevokeToken``, ``GlobalSignOut``) gets no new tokens.
+    No token outlives its ``iat`` by more than a day plus the leeway. A family
+    whose refresh token still works keeps getting new tokens with the same
+    ``origin_jti``: its entry must last until that refresh token expires.
     """
     return math.ceil(revoked_at) + MAX_TOKEN_LIFETIME_SECONDS + MAX_LEEWAY_SECONDS
 
