@@ -32,8 +32,6 @@ are never logged, echoed or stored.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import time
 from collections.abc import Callable, Mapping
@@ -51,8 +49,8 @@ from authorizer.exceptions import (
 from authorizer.revocation import FAMILY, USER, default_expires_at, revocation_item
 from authorizer.token import extract_token
 from shared.context import AuthContext, decode_context
-from shared.exceptions import ConfigurationError, MissingAuthContext
-from shared.http import error_response, json_response
+from shared.exceptions import BadRequest, ConfigurationError, MissingAuthContext
+from shared.http import error_response, json_response, request_body
 from shared.jsonlog import correlation, get_logger, log_level_setting
 
 # A refresh token is a JWE of under 2 KB; the body holds one and a flag.
@@ -114,7 +112,10 @@ class SignOutRequest(NamedTuple):
 
 def parse_request(event: Mapping[str, Any]) -> SignOutRequest:
     """The body: empty, or a JSON object with ``refreshToken`` and/or ``global``."""
-    raw = _body_bytes(event)
+    try:
+        raw = request_body(event, MAX_BODY_BYTES)
+    except BadRequest as err:
+        raise BadSignOutRequest(str(err)) from None
     if not raw.strip():
         return SignOutRequest(everywhere=False, refresh_token=None)
     try:
@@ -135,28 +136,6 @@ def parse_request(event: Mapping[str, Any]) -> SignOutRequest:
     if refresh_token is not None and (not isinstance(refresh_token, str) or not refresh_token):
         raise BadSignOutRequest("refreshToken must be a non-empty string")
     return SignOutRequest(everywhere, refresh_token)
-
-
-def _body_bytes(event: Mapping[str, Any]) -> bytes:
-    body = event.get("body")
-    if body is None:
-        return b""
-    if not isinstance(body, str):
-        raise BadSignOutRequest("request body must be text")
-    if len(body) > MAX_BODY_BYTES * 2:  # before decoding anything large
-        raise BadSignOutRequest(f"request body is larger than {MAX_BODY_BYTES} bytes")
-    if event.get("isBase64Encoded"):
-        try:
-            raw = base64.b64decode(body, validate=True)
-        except (binascii.Error, ValueError):
-            raise BadSignOutRequest(
-                "request body is marked base64 but is not valid base64"
-            ) from None
-    else:
-        raw = body.encode("utf-8", errors="surrogatepass")
-    if len(raw) > MAX_BODY_BYTES:
-        raise BadSignOutRequest(f"request body is larger than {MAX_BODY_BYTES} bytes")
-    return raw
 
 
 class SignOut:

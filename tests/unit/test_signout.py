@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import subprocess
+import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -346,3 +350,27 @@ def test_settings_need_the_table_and_default_to_cognitos_30_day_refresh_tokens()
 def test_a_refresh_token_validity_outside_1_to_3650_days_stops_the_cold_start(days: str) -> None:
     with pytest.raises(ConfigurationError, match=r"^REFRESH_TOKEN_VALIDITY_DAYS: must be"):
         load_settings({"REVOCATION_TABLE": "t", "REFRESH_TOKEN_VALIDITY_DAYS": days})
+
+
+def test_the_authorizer_never_imports_the_sign_out_function() -> None:
+    """Its cold start pays nothing for it: a fresh interpreter imports the authorizer's entry."""
+    root = Path(__file__).resolve().parents[2]
+    script = (
+        "import sys; from authorizer import app; "
+        "print(sorted(m for m in sys.modules if m.startswith('authorizer.signout')))"
+    )
+    env = {
+        **os.environ,
+        "USER_POOL_ID": "us-east-1_TestPool1",
+        "APP_CLIENT_IDS": "testclient123",
+        "JWKS_URL": "http://127.0.0.1:9/jwks.json",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.stdout.strip().splitlines()[-1] == "[]", done.stderr
