@@ -1,5 +1,6 @@
 """The IaC security scan of `make lint`: checkov over template.yaml and over what it
-becomes for each operations variant (SnapStart, Tracing and AlarmEmail all off, all on),
+becomes for each operations variant (SnapStart, Tracing and AlarmEmail all off, all on;
+and all on with Revocation),
 and over template-rest.yaml (the REST API variant) and what it becomes.
 
 checkov reads the SAM source as it is, every resource whatever its Condition;
@@ -31,9 +32,12 @@ OPERATIONS_ON: Final[dict[str, str]] = {
     "Tracing": "Active",
     "AlarmEmail": "ops@example.com",
 }
+REVOCATION_ON: Final[dict[str, str]] = {"Revocation": "true"}
 VARIANTS: Final[dict[str, dict[str, str]]] = {
     "operations-off": OPERATIONS_OFF,
     "operations-on": OPERATIONS_ON,
+    # With operations on too: the sign-out function's alias-free wiring, traces and alarm topic.
+    "revocation-on": {**OPERATIONS_ON, **REVOCATION_ON},
 }
 REST_TEMPLATE: Final = TEMPLATE.with_name("template-rest.yaml")
 # Offline: no guideline download, no platform, no network.

@@ -71,7 +71,10 @@ def test_authorizer_is_a_lambda_request_authorizer_with_simple_responses(transfo
 @pytest.mark.parametrize(("ttl", "expected"), [(None, "300"), ("0", "0"), ("3600", "3600")])
 def test_result_cache_ttl_comes_from_the_parameter(transformed, ttl, expected):
     scheme = authorizer_scheme(transformed)
-    assert scheme["authorizerResultTtlInSeconds"] == {"Ref": "AuthorizerCacheTtlSeconds"}
+    # With Revocation off (the default); on, the refresh interval (test_revocation_template.py).
+    assert scheme["authorizerResultTtlInSeconds"]["Fn::If"][2] == {
+        "Ref": "AuthorizerCacheTtlSeconds"
+    }
     spec = transformed["Parameters"]["AuthorizerCacheTtlSeconds"]
     assert (spec["Type"], spec["MinValue"], spec["MaxValue"]) == ("Number", 0, 3600)
     parameters = {} if ttl is None else {"AuthorizerCacheTtlSeconds": ttl}
@@ -180,6 +183,8 @@ def test_authorizer_environment_with_a_created_pool():
         "CONTEXT_CLAIMS": "",
         "CONTEXT_CLAIMS_MAX_BYTES": "2048",
         "LOG_LEVEL": "INFO",
+        "REVOCATION_TABLE": "",
+        "REVOCATION_REFRESH_SECONDS": "10",
     }
     with_extra = DeployModel(template, {"AppClientIds": "3example", "TokenUse": "access"})
     env = with_extra.properties("AuthorizerFunction")["Environment"]["Variables"]
@@ -201,6 +206,8 @@ def test_authorizer_environment_with_an_existing_pool():
         "CONTEXT_CLAIMS": "",
         "CONTEXT_CLAIMS_MAX_BYTES": "2048",
         "LOG_LEVEL": "DEBUG",
+        "REVOCATION_TABLE": "",
+        "REVOCATION_REFRESH_SECONDS": "10",
     }
     greeter_env = model.properties("GreeterFunction")["Environment"]["Variables"]
     assert greeter_env == {"LOG_LEVEL": "DEBUG"}
