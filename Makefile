@@ -176,7 +176,8 @@ LAMBDA_PIP_FLAGS := --disable-pip-version-check --no-input --quiet --no-compile 
 	--only-binary=:all: -c $(ROOT)/constraints-dev.txt
 
 # $(call lambda_artifact,<package dir>): the package, shared/, its runtime
-# requirements, and nothing else (no caches, no scripts, no requirements files).
+# requirements, and nothing else (no caches, no scripts, no requirements files,
+# no template: authorizer/template.yaml is the application that deploys it).
 define lambda_artifact
 	@test -n "$(ARTIFACTS_DIR)" || { echo "error: ARTIFACTS_DIR is not set; run 'make build' (sam build)" >&2; exit 1; }
 	mkdir -p "$(ARTIFACTS_DIR)"
@@ -186,7 +187,7 @@ define lambda_artifact
 		$(LAMBDA_PIP) install $(LAMBDA_PIP_FLAGS) -r "$(ROOT)/$(1)/requirements.txt" \
 			--target "$(ARTIFACTS_DIR)" || exit 1; \
 	fi
-	rm -rf "$(ARTIFACTS_DIR)/bin" "$(ARTIFACTS_DIR)/$(1)/requirements.txt"
+	rm -rf "$(ARTIFACTS_DIR)/bin" "$(ARTIFACTS_DIR)/$(1)/requirements.txt" "$(ARTIFACTS_DIR)/$(1)/template.yaml"
 	@# Test suites some wheels ship inside their package (certifi/tests): never imported.
 	rm -rf "$(ARTIFACTS_DIR)"/*/tests "$(ARTIFACTS_DIR)"/*/test
 	find "$(ARTIFACTS_DIR)" -depth \( -name __pycache__ -o -name '*.pyc' \) -exec rm -rf {} +

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from local.cfn import TABLE_TYPE
+from local.cfn import TABLE_TYPE, Resolver
 from local.cognito import aws_client
 from local.exceptions import StartupError
 from local.sam import TransformedTemplate
@@ -29,11 +29,19 @@ _CREATE_ARGUMENTS = (
 
 
 def create_tables(transformed: TransformedTemplate, endpoint: str) -> dict[str, str]:
-    """Create every table the template creates; their names by logical id."""
-    resources: dict[str, Any] = transformed.template.get("Resources", {})
-    resolver = transformed.resolver()
-    client = aws_client("dynamodb", endpoint)
+    """Create every table the template and its nested applications create; names by logical id."""
     created: dict[str, str] = {}
+    _create_in(transformed, transformed.resolver(), aws_client("dynamodb", endpoint), created)
+    return created
+
+
+def _create_in(
+    transformed: TransformedTemplate, resolver: Resolver, client: Any, created: dict[str, str]
+) -> None:
+    resources: dict[str, Any] = transformed.template.get("Resources", {})
+    for logical_id, nested in transformed.nested.items():
+        if logical_id in resources and resolver.exists(logical_id):
+            _create_in(nested, resolver.child(logical_id), client, created)
     for logical_id, resource in resources.items():
         if resource.get("Type") != TABLE_TYPE or not resolver.exists(logical_id):
             continue
@@ -63,7 +71,6 @@ def create_tables(transformed: TransformedTemplate, endpoint: str) -> dict[str, 
         except Exception as err:  # noqa: BLE001 - botocore's errors: say which table and why
             raise StartupError(f"cannot create table {logical_id} ({name}): {err}") from None
         created[logical_id] = name
-    return created
 
 
 def _true(value: Any) -> bool:

@@ -14,10 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from local.cfn import REGION, Resolver, parameter_values
-from local.sam import SamTemplate
+from local.sam import SamTemplate, TransformedTemplate, transform_nested
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
+# The authorizer application: deployed alone, or nested by TEMPLATE and the REST variant.
+APP_TEMPLATE = ROOT / "authorizer" / "template.yaml"
 STACK_NAME = "hello-stack"
 
 EM_AARCH64 = 183
@@ -29,6 +31,11 @@ def load_sam_template() -> dict[str, Any]:
     return SamTemplate.read(TEMPLATE).source
 
 
+def load_app_template() -> dict[str, Any]:
+    """The authorizer application's template as written."""
+    return SamTemplate.read(APP_TEMPLATE).source
+
+
 def transform_template(parameter_values: Mapping[str, str] | None = None) -> dict[str, Any]:
     """template.yaml as CloudFormation holds it after the SAM transform on `sam deploy`."""
     return SamTemplate.read(TEMPLATE).transform(parameter_values).template
@@ -37,18 +44,64 @@ def transform_template(parameter_values: Mapping[str, str] | None = None) -> dic
 class DeployModel:
     """One deploy of a transformed template with given parameter values: which
     resources and outputs exist, and what their properties resolve to. What only
-    a deployed stack knows (a resource's id or ARN) resolves to a ``ResourceRef``."""
+    a deployed stack knows (a resource's id or ARN) resolves to a ``ResourceRef``.
 
-    def __init__(self, template: Mapping[str, Any], parameters: Mapping[str, str]) -> None:
+    A nested application with a local template (the authorizer's) deploys with
+    it: its resources are this deploy's too, each resolved in its own stack with
+    the values the parent passes, and its outputs resolve to what they name."""
+
+    def __init__(
+        self,
+        template: Mapping[str, Any],
+        parameters: Mapping[str, str],
+        nested: Mapping[str, TransformedTemplate] | None = None,
+        *,
+        stack_name: str = STACK_NAME,
+    ) -> None:
         self.template = template
         # Every parameter's value for this deploy: the given ones over the defaults.
         self.parameters = parameter_values(template, parameters)
+        if nested is None:
+            nested = transform_nested(template, self.parameters, ROOT)
+        self.nested = dict(nested)
         self._resolver = Resolver(
             template,
             self.parameters,
             placeholders=True,
-            stack_name=STACK_NAME,
+            stack_name=stack_name,
+            nested=self.nested,
         )
+        # Each resource of this stack and its nested ones: its definition and resolver.
+        self._owners: dict[str, tuple[dict[str, Any], Resolver]] = {}
+        self._add_resources(template, self._resolver, self.nested)
+
+    def _add_resources(
+        self,
+        template: Mapping[str, Any],
+        resolver: Resolver,
+        nested: Mapping[str, TransformedTemplate],
+    ) -> None:
+        for logical_id, resource in template["Resources"].items():
+            assert logical_id not in self._owners, f"{logical_id} is defined twice"
+            self._owners[logical_id] = (resource, resolver)
+        for logical_id, child in nested.items():
+            self._add_resources(child.template, resolver.child(logical_id), child.nested)
+
+    def resource(self, logical_id: str) -> dict[str, Any]:
+        """A resource as the (possibly nested) template defines it."""
+        return self._owners[logical_id][0]
+
+    def resolve_resource(self, logical_id: str) -> Any:
+        """The whole resource resolved in its own stack (a dangling reference raises)."""
+        resource, resolver = self._owners[logical_id]
+        return resolver.resolve(resource, logical_id)
+
+    def nested_model(self, logical_id: str) -> DeployModel:
+        """The nested stack alone, with the values this deploy passes it."""
+        resolver = self._resolver.child(logical_id)
+        child = self.nested[logical_id]
+        values = {k: v for k, v in resolver.parameters.items() if not k.startswith("AWS::")}
+        return DeployModel(child.template, values, child.nested)
 
     @property
     def conditions(self) -> dict[str, bool]:
@@ -58,21 +111,23 @@ class DeployModel:
         return self._resolver.condition(name)
 
     def exists(self, logical_id: str) -> bool:
-        return self._resolver.exists(logical_id)
+        return self._owners[logical_id][1].exists(logical_id)
 
     def resolve(self, node: Any) -> Any:
         return self._resolver.resolve(node)
 
     def resources(self, resource_type: str | None = None) -> dict[str, dict[str, Any]]:
+        """Every resource this deploy creates, nested stacks' included."""
         return {
             logical_id: resource
-            for logical_id, resource in self.template["Resources"].items()
+            for logical_id, (resource, _) in self._owners.items()
             if self.exists(logical_id)
             and (resource_type is None or resource["Type"] == resource_type)
         }
 
     def properties(self, logical_id: str) -> dict[str, Any]:
-        props: dict[str, Any] = self.resolve(self.template["Resources"][logical_id]["Properties"])
+        resource, resolver = self._owners[logical_id]
+        props: dict[str, Any] = resolver.resolve(resource["Properties"], logical_id)
         return props
 
     def outputs(self) -> dict[str, Any]:
@@ -83,14 +138,28 @@ class DeployModel:
         }
 
     def rule_failures(self) -> list[str]:
-        failures = []
-        for name, rule in self.template.get("Rules", {}).items():
-            if "RuleCondition" in rule and not self._resolver.truth(rule["RuleCondition"]):
-                continue
-            for assertion in rule["Assertions"]:
-                if not self._resolver.truth(assertion["Assert"]):
-                    failures.append(f"{name}: {assertion.get('AssertDescription', '')}")
-        return failures
+        """The rules this deploy breaks, a nested stack's (``Stack/Rule``) included."""
+        return _rule_failures(self.template, self._resolver, self.nested, "")
+
+
+def _rule_failures(
+    template: Mapping[str, Any],
+    resolver: Resolver,
+    nested: Mapping[str, TransformedTemplate],
+    prefix: str,
+) -> list[str]:
+    failures = []
+    for name, rule in template.get("Rules", {}).items():
+        if "RuleCondition" in rule and not resolver.truth(rule["RuleCondition"]):
+            continue
+        for assertion in rule["Assertions"]:
+            if not resolver.truth(assertion["Assert"]):
+                failures.append(f"{prefix}{name}: {assertion.get('AssertDescription', '')}")
+    for logical_id, child in nested.items():
+        failures += _rule_failures(
+            child.template, resolver.child(logical_id), child.nested, f"{prefix}{logical_id}/"
+        )
+    return failures
 
 
 # --- the HTTP API's OpenAPI body ---------------------------------------------

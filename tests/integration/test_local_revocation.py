@@ -54,7 +54,7 @@ def offline() -> Iterator[Offline]:
         tables = create_tables(
             SamTemplate.read(ROOT / "template.yaml").transform(ON), server.endpoint
         )
-        assert tables == {"RevocationTable": "local-RevocationTable"}
+        assert tables == {"RevocationTable": "local-Authorizer-RevocationTable"}
         yield Offline(pool, tables["RevocationTable"])
     finally:
         server.stop()
