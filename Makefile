@@ -175,14 +175,15 @@ LAMBDA_PIP_FLAGS := --disable-pip-version-check --no-input --quiet --no-compile 
 	--platform manylinux_2_34_aarch64 --implementation cp --python-version 3.13 \
 	--only-binary=:all: -c $(ROOT)/constraints-dev.txt
 
-# $(call lambda_artifact,<package dir>): the package, shared/, its runtime
-# requirements, and nothing else (no caches, no scripts, no requirements files,
-# no template: authorizer/template.yaml is the application that deploys it).
+# $(call lambda_artifact,<package dir>[,<requirements>]): the package, shared/, its
+# runtime requirements (those of the second argument instead: /dev/null for none),
+# and nothing else (no caches, no scripts, no requirements files, no template:
+# authorizer/template.yaml is the application that deploys it).
 define lambda_artifact
 	@test -n "$(ARTIFACTS_DIR)" || { echo "error: ARTIFACTS_DIR is not set; run 'make build' (sam build)" >&2; exit 1; }
 	mkdir -p "$(ARTIFACTS_DIR)"
 	cp -R "$(ROOT)/$(1)" "$(ROOT)/shared" "$(ARTIFACTS_DIR)/"
-	@if grep -qvE '^[[:space:]]*(#|$$)' "$(ROOT)/$(1)/requirements.txt"; then \
+	@if grep -qvE '^[[:space:]]*(#|$$)' "$(or $(2),$(ROOT)/$(1)/requirements.txt)"; then \
 		echo "$(LAMBDA_PIP) install -r $(1)/requirements.txt --target ARTIFACTS_DIR (aarch64, cp313)"; \
 		$(LAMBDA_PIP) install $(LAMBDA_PIP_FLAGS) -r "$(ROOT)/$(1)/requirements.txt" \
 			--target "$(ARTIFACTS_DIR)" || exit 1; \
@@ -209,12 +210,7 @@ build-GreeterFunction:
 # with the authorizer's own item format: authorizer/ and shared/, but none of the
 # authorizer's wheels (it never imports PyJWT; boto3 is the Lambda runtime's).
 build-SignOutFunction:
-	@test -n "$(ARTIFACTS_DIR)" || { echo "error: ARTIFACTS_DIR is not set; run 'make build' (sam build)" >&2; exit 1; }
-	mkdir -p "$(ARTIFACTS_DIR)"
-	cp -R "$(ROOT)/authorizer" "$(ROOT)/shared" "$(ARTIFACTS_DIR)/"
-	rm -f "$(ARTIFACTS_DIR)/authorizer/requirements.txt"
-	find "$(ARTIFACTS_DIR)" -depth \( -name __pycache__ -o -name '*.pyc' \) -exec rm -rf {} +
-	$(LAMBDA_PYTHON) $(ROOT)/scripts/compile_bytecode.py "$(ARTIFACTS_DIR)"
+	$(call lambda_artifact,authorizer,/dev/null)
 
 # Performance: ratios measured in one run; see bench/run.py.
 bench: $(STAMP)

@@ -1,6 +1,7 @@
-"""Revocation in template.yaml: off by default, and with Revocation=true the table, the
-sign-out route and function, least-privilege roles, the cache TTL coupling, the alarm
-and the dashboard row. Each deploy transformed as `sam deploy` does."""
+"""Revocation: off by default, and with Revocation=true the table, the sign-out function,
+least-privilege roles, the alarm and the dashboard row, defined once in the authorizer
+application (authorizer/template.yaml); the demo (template.yaml) routes POST /signout to
+it and couples its cache TTL. Each deploy transformed as `sam deploy` does."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from authorizer.revocation import EXPIRES_AT, PARTITION_KEY, SORT_KEY
 from authorizer.signout import load_settings
 from local.cfn import ResourceRef
 from tests.deploy.samtemplate import DeployModel, api_body, transform_template
+from tests.deploy.scan import APP_ALONE, transformed_app
 
 ON = {"Revocation": "true"}
 RESOURCES = (
@@ -222,3 +224,32 @@ def test_the_dashboard_has_a_revocation_row_only_with_revocation_on(
     assert reasons == {"revoked", "revocation_unavailable"}
     alarms = [w["properties"]["alarms"] for w in body["widgets"] if w["type"] == "alarm"]
     assert ["<RevocationListStaleAlarm.Arn>"] in alarms
+
+
+# --- defined once, in the authorizer application ------------------------------------------
+
+
+def test_the_application_alone_carries_the_list_and_the_sign_out_function() -> None:
+    values = {**APP_ALONE, **ON}
+    alone = DeployModel(transformed_app(values), values)
+    for logical_id in RESOURCES:
+        assert alone.exists(logical_id), logical_id
+    outputs = alone.outputs()
+    assert outputs["SignOutFunctionArn"] == ResourceRef("SignOutFunction", "Arn")
+    assert outputs["RevocationTableName"] == ResourceRef("RevocationTable")
+    without = DeployModel(transformed_app(APP_ALONE), APP_ALONE)
+    assert not {"SignOutFunctionArn", "RevocationTableName"} & set(without.outputs())
+
+
+def test_the_demo_defines_none_of_it_itself_and_may_invoke_only_post_signout(
+    on: DeployModel,
+) -> None:
+    own = on.template["Resources"]
+    assert not set(RESOURCES) & set(own)
+    permission = on.properties("SignOutPermission")
+    assert permission["FunctionName"] == ResourceRef("SignOutFunction", "Arn")
+    assert permission["Principal"] == "apigateway.amazonaws.com"
+    assert permission["SourceArn"] == (
+        "arn:aws:execute-api:us-east-1:123456789012:<HelloApi>/*/POST/signout"
+    )
+    assert not deploy({}).exists("SignOutPermission")
