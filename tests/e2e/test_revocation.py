@@ -109,7 +109,7 @@ def test_the_api_cache_ttl_is_the_refresh_interval_and_signout_is_a_protected_ro
     routes = [line for line in banner.splitlines() if "-> AuthorizerFunction" in line]
     assert len(routes) == 3
     assert all(f"TTL {REFRESH_SECONDS}s" in line for line in routes), routes
-    assert "DynamoDB        local-RevocationTable" in banner
+    assert "DynamoDB        local-Authorizer-RevocationTable" in banner
     refused = offline.request("POST", "/signout")
     assert (refused.status_code, refused.json()) == (401, {"message": "Unauthorized"})
 
