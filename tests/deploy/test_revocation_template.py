@@ -15,8 +15,9 @@ from authorizer.config import load_config
 from authorizer.revocation import EXPIRES_AT, PARTITION_KEY, SORT_KEY
 from authorizer.signout import load_settings
 from local.cfn import ResourceRef
+from local.sam import SamTemplate
 from tests.deploy.samtemplate import DeployModel, api_body, transform_template
-from tests.deploy.scan import APP_ALONE, transformed_app
+from tests.deploy.scan import APP_ALONE, REST_TEMPLATE, transformed_app
 
 ON = {"Revocation": "true"}
 RESOURCES = (
@@ -253,3 +254,28 @@ def test_the_demo_defines_none_of_it_itself_and_may_invoke_only_post_signout(
         "arn:aws:execute-api:us-east-1:123456789012:<HelloApi>/*/POST/signout"
     )
     assert not deploy({}).exists("SignOutPermission")
+
+
+# --- the REST API variant ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("parameters", "expected"),
+    [
+        ({}, "300"),
+        (ON, "10"),
+        ({**ON, "AuthorizerCacheTtlSeconds": "3600", "RevocationRefreshSeconds": "30"}, "30"),
+        ({**ON, "AuthorizerCacheTtlSeconds": "0"}, "0"),
+    ],
+)
+def test_the_rest_variant_couples_its_policy_cache_ttl_the_same_way(
+    parameters: dict[str, str], expected: str
+) -> None:
+    template = SamTemplate.read(REST_TEMPLATE).transform(parameters).template
+    model = DeployModel(template, parameters)
+    schemes = model.template["Resources"]["HelloRestApi"]["Properties"]["Body"]
+    scheme = schemes["securityDefinitions"]["CognitoAuthorizer"]["x-amazon-apigateway-authorizer"]
+    assert str(model.resolve(scheme["authorizerResultTtlInSeconds"])) == expected
+    revoking = parameters.get("Revocation") == "true"
+    assert model.exists("RevocationTable") is revoking
+    assert ("RevocationTableName" in model.outputs()) is revoking
