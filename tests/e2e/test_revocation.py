@@ -8,6 +8,7 @@ authorizer cache TTL, which Revocation=true makes the refresh interval itself.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import time
@@ -25,6 +26,8 @@ REFRESH_SECONDS = 2
 # Revocation=true forces the API's authorizer cache TTL down to the refresh interval.
 BOUND_SECONDS = REFRESH_SECONDS + REFRESH_SECONDS
 SLACK_SECONDS = 3.0  # a loaded 2-core machine: process hops, Python start-up
+# The README's recorded walkthrough shows these very answers.
+README = (ROOT / "README.md").read_text()
 
 
 @pytest.fixture(scope="module")
@@ -130,6 +133,7 @@ def test_sign_out_denies_the_same_token_within_the_bound_even_from_api_gateways_
         "scope": "session",
         "refreshTokenRevoked": False,
     }
+    assert json.dumps(signed_out.json()) in README
     # API Gateway still answers from its cache the allow it holds for this token and route...
     cached = hello(offline, token)
     if cached.status_code == 200:
@@ -174,6 +178,11 @@ def test_global_sign_out_revokes_every_sign_in_of_the_user(offline: StackProcess
     )
     assert refused.status_code == 400
     assert "needs an access token" in refused.json()["message"]
+    unknown = offline.request(
+        "POST", "/signout", headers=bearer(here["AccessToken"]), json={"refresh_token": "x"}
+    )
+    assert unknown.status_code == 400
+    assert json.dumps(unknown.json()) in README
 
     signed_out = offline.request(
         "POST", "/signout", headers=bearer(here["AccessToken"]), json={"global": True}
@@ -181,6 +190,7 @@ def test_global_sign_out_revokes_every_sign_in_of_the_user(offline: StackProcess
     since = time.monotonic()
     assert signed_out.status_code == 200, signed_out.text
     assert signed_out.json()["scope"] == "global"
+    assert json.dumps(signed_out.json()) in README
     assert not refreshes(offline, elsewhere["RefreshToken"])
     denied_within_the_bound(offline, elsewhere["IdToken"], since)
     denied_within_the_bound(offline, here["AccessToken"], since)
@@ -204,6 +214,8 @@ def test_make_revoke_signs_the_user_out_everywhere(offline: StackProcess) -> Non
     since = time.monotonic()
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("revoked brian (sub ")
+    assert "every token issued up to" in done.stdout
+    assert "$ make -s revoke USER=brian OFFLINE=1\nrevoked brian (sub " in README
     assert not refreshes(offline, tokens["RefreshToken"])
     denied_within_the_bound(offline, tokens["IdToken"], since)
 

@@ -374,3 +374,57 @@ def test_the_authorizer_never_imports_the_sign_out_function() -> None:
         timeout=60,
     )
     assert done.stdout.strip().splitlines()[-1] == "[]", done.stderr
+
+
+# --- what README.md ("Sign-out and revocation") promises -----------------------------------
+
+README = " ".join((Path(__file__).resolve().parents[2] / "README.md").read_text().split())
+
+
+def documented(*phrases: str) -> None:
+    for phrase in phrases:
+        assert " ".join(phrase.split()) in README, f"README no longer says {phrase!r}"
+
+
+def test_a_body_of_at_most_8192_bytes_is_read(wired: Wired) -> None:
+    documented("at most 8192 bytes, base64 bodies included")
+    padded = '{"refreshToken": "' + "r" * (8192 - 20) + '"}'
+    assert len(padded) == 8192
+    assert wired.post(raw_body=padded)[0] == 200
+    assert wired.post(raw_body=padded, base64_body=True)[0] == 200
+    assert wired.post(raw_body=padded + " ")[0] == 400
+    assert wired.post(raw_body=padded + " ", base64_body=True)[0] == 400
+
+
+def test_entries_last_a_day_and_five_minutes_plus_the_refresh_tokens_validity(
+    wired: Wired,
+) -> None:
+    documented(
+        "a day and five minutes, plus `RefreshTokenValidityDays`",
+        "(1 to 3650 days; the created client's is 30)",
+    )
+    wired.post()
+    wired.post({"refreshToken": REFRESH})
+    family, revoked = (parse_item(item) for item in wired.table.items)
+    whole_second = int(NOW) + 1  # NOW has a fraction: the entry rounds up, never down
+    assert revoked.expires_at == whole_second + 86400 + 5 * 60
+    assert family.expires_at == whole_second + 86400 + 5 * 60 + 30 * 86400
+
+
+def test_the_answers_and_log_reasons_are_the_documented_ones(wired: Wired) -> None:
+    documented(
+        '{"message": "Signed out: this sign-in\'s tokens are revoked", "scope": "session", '
+        '"refreshTokenRevoked": false}',
+        '| `400 {"message": "<what is wrong>"}` |',
+        "`bad_request`",
+        "`cognito_refused`",
+        "`cognito_unavailable`",
+        "`revocation_write_failed`",
+        "`signout_failed`",
+    )
+    assert json.dumps(wired.post()[1]) in README
+    wired.cognito.fails_with = client_error("InternalErrorException")
+    assert wired.post({"refreshToken": REFRESH})[0] == 502
+    wired.cognito.fails_with = None
+    wired.table.fails_with = client_error("InternalServerError", "PutItem")
+    assert wired.post()[0] == 503
