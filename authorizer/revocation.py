@@ -27,6 +27,7 @@ Nothing else: no token, no other claim.
 from __future__ import annotations
 
 import math
+import re
 from typing import Any, Final, NamedTuple
 
 PARTITION_KEY: Final = "pk"
@@ -37,6 +38,8 @@ VALUE: Final = "value"
 REVOKED_AT: Final = "revokedAt"
 # The table's TimeToLiveSpecification AttributeName.
 EXPIRES_AT: Final = "expiresAt"
+# What a reader needs of an item: the sort key names the kind and the value.
+READ_ATTRIBUTES: Final = (SORT_KEY, REVOKED_AT, EXPIRES_AT)
 
 FAMILY: Final = "family"
 USER: Final = "user"
@@ -53,6 +56,7 @@ MAX_VALUE_BYTES: Final = 256
 _MS_DIGITS: Final = 15
 # Epoch milliseconds in 15 digits: up to the year 33658.
 _MAX_MS: Final = 10**_MS_DIGITS - 1
+_SORT_KEY_PREFIX: Final = re.compile(r"[0-9]{15}#")
 
 
 class Revocation(NamedTuple):
@@ -123,23 +127,26 @@ def revocation_item(
 
 
 def parse_item(item: dict[str, Any]) -> Revocation:
-    """An item as ``query`` returns it; InvalidRevocation unless ``revocation_item`` made it."""
+    """An item as ``query`` returns it; InvalidRevocation unless ``revocation_item`` made it.
+
+    The sort key names the kind and the value, so a reader may leave ``kind``
+    and ``value`` out of what it reads (``READ_ATTRIBUTES``); when present,
+    they must agree with it.
+    """
     try:
-        kind = item[KIND]["S"]
-        value = item[VALUE]["S"]
+        key = item[SORT_KEY]["S"]
         revoked_at = int(item[REVOKED_AT]["N"])
         expires_at = int(item[EXPIRES_AT]["N"])
-        key = item[SORT_KEY]["S"]
     except (KeyError, TypeError, ValueError):
         raise InvalidRevocation("item lacks a field or has one of the wrong type") from None
+    if not isinstance(key, str) or not _SORT_KEY_PREFIX.match(key):
+        raise InvalidRevocation("sort key is not <epoch ms>#<kind>#<value>")
+    kind, _, value = key[_MS_DIGITS + 1 :].partition("#")
     _check(kind, value)
-    # The sort key repeats kind and value: a mismatch means a writer that did not use this module.
-    if (
-        not isinstance(key, str)
-        or not key[:_MS_DIGITS].isdigit()
-        or key[_MS_DIGITS:] != f"#{kind}#{value}"
+    if any(
+        name in item and item[name] != {"S": part} for name, part in ((KIND, kind), (VALUE, value))
     ):
-        raise InvalidRevocation("sort key is not <epoch ms>#<kind>#<value> of the item")
+        raise InvalidRevocation("kind or value does not match the sort key")
     return Revocation(key, kind, value, revoked_at, expires_at)
 
 
