@@ -1,7 +1,7 @@
 """The revocation list an authorizer instance holds in memory, refreshed from DynamoDB.
 
-Imported only when ``REVOCATION_TABLE`` is set; boto3 (in the Lambda runtime,
-never in the artifact) only when the DynamoDB client is made.
+Imported only when ``REVOCATION_TABLE`` is set; the AWS SDK (botocore, in the
+Lambda runtime, never in the artifact) only when the DynamoDB client is made.
 
 A decision costs two dictionary lookups: the token's ``origin_jti`` among the
 revoked families, its ``sub`` among the signed-out users (revoked when the
@@ -115,12 +115,15 @@ def dynamodb_query(table: str, client: Any = None) -> Query:
 
 
 def _client(table: str) -> Any:
-    import boto3  # in the Lambda runtime; imported only when revocation is on
+    # botocore is the SDK in the Lambda runtime that boto3 wraps: its client is
+    # boto3's very client, without importing boto3's resource layer on top
+    # (about a fifth of the SDK's import time). Imported only with revocation on.
+    import botocore.session
     from botocore.config import Config
 
     # A table ARN names its region; a table name is in the function's own.
     region = table.split(":")[3] if table.startswith("arn:") else None
-    return boto3.client(
+    return botocore.session.get_session().create_client(
         "dynamodb",
         region_name=region,
         config=Config(

@@ -36,7 +36,7 @@ from jwt.utils import base64url_decode  # noqa: E402
 from authorizer.config import load_config  # noqa: E402
 from authorizer.handler import Authorizer, build_authorizer  # noqa: E402
 from authorizer.verify import check_claims  # noqa: E402
-from bench.revocation import decision_runs, dynamodb_stub, refresh_rows  # noqa: E402
+from bench.revocation import decision_costs, dynamodb_stub, refresh_rows  # noqa: E402
 from local.lambdalog import install as install_lambda_log_format  # noqa: E402
 from scripts.compile_bytecode import compile_tree  # noqa: E402
 from tests.forge import (  # noqa: E402
@@ -261,7 +261,7 @@ def micro(tokens: int, repeat: int) -> dict[str, float]:
 
 
 def revocation_micro(tokens: int, repeat: int, entries: int) -> dict[str, float]:
-    """Whole-handler decisions with revocation off and on (a list of ``entries``), interleaved."""
+    """Whole-handler decisions with revocation off and on (a list of ``entries``)."""
     events = [authorizer_event(sign(claims("id"))) for _ in range(tokens)]
     install_lambda_log_format()
     with tempfile.TemporaryDirectory() as tmp, stdout_to_devnull():
@@ -272,8 +272,7 @@ def revocation_micro(tokens: int, repeat: int, entries: int) -> dict[str, float]
             config = make_config(LOG_LEVEL="INFO", **overrides)
             return build_authorizer(config, baked=baked, revocation_query=query)
 
-        runs = decision_runs(build, events, entries)
-        return interleaved(runs, tokens, repeat)
+        return decision_costs(build, events, entries, repeat)
 
 
 # The authorizer's runtime dependencies, copied beside our code as in the artifact.
@@ -358,10 +357,10 @@ def cold(runs: int) -> dict[str, Any]:
             run_python(COLD.format(module=module, packages=packages), tmp, event)
         # Alternated, so a slower or faster spell of this machine weighs on all rows.
         jwt_runs, our_runs, revoking_runs = [], [], []
-        # boto3 comes from the runtime (here the venv), as in Lambda: not from the copy.
+        # The SDK comes from the runtime (here the venv), as in Lambda: not from the copy.
         with dynamodb_stub(REVOCATION_COLD_ENTRIES) as revoking:
             app = COLD.format(module="authorizer.app", packages=packages)
-            run_python(app, tmp, event, env=revoking)  # the file cache, for boto3 too
+            run_python(app, tmp, event, env=revoking)  # the file cache, for the SDK too
             for _ in range(runs):
                 jwt_runs.append(run_python(COLD.format(module="jwt", packages=packages), tmp))
                 our_runs.append(run_python(app, tmp, event))
@@ -538,7 +537,7 @@ def main() -> int:
         f"`import authorizer.app`, revocation on ({REVOCATION_COLD_ENTRIES} entries)",
         c["import_revoking"],
         c["import_revoking"] / c["import_jwt"],
-        "boto3 + one Query",
+        "botocore + one Query",
     )
     row("first call after import, revocation on", c["first_call_revoking"], None)
     print(

@@ -630,7 +630,7 @@ def test_a_write_lands_in_the_next_refresh_through_moto(
 # --- what a cold start imports ------------------------------------------------------------
 
 
-def test_only_the_revocation_list_module_imports_boto3() -> None:
+def test_only_the_revocation_list_module_imports_the_aws_sdk() -> None:
     importers = {
         path.name
         for path in (ROOT / "authorizer").glob("*.py")
