@@ -21,10 +21,9 @@ import pytest
 from authorizer import metrics
 from local.cfn import REGION, ResourceRef
 from tests.deploy.samtemplate import ROOT, DeployModel, api_body, load_sam_template
-from tests.deploy.scan import OPERATIONS_ON, VARIANTS, scan, transformed_variant
+from tests.deploy.scan import OPERATIONS_ON, VARIANTS, transformed_variant
 
 BIN = Path(sys.executable).parent
-CHECKOV = ROOT / ".venv-scan" / "bin" / "checkov"
 FUNCTIONS = ("AuthorizerFunction", "GreeterFunction")
 ALARMS = ("AuthorizerErrorsAlarm", "JwksUnavailableAlarm", "DenySpikeAlarm")
 # Lambda's application levels: https://docs.aws.amazon.com/lambda/latest/api/API_LoggingConfig.html
@@ -394,11 +393,6 @@ def test_cfn_lint_passes_on_each_transformed_variant(variant, tmp_path):
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-
-
-@pytest.mark.skipif(not CHECKOV.exists(), reason="the scanner venv is made by `make lint`")
-def test_the_security_scan_passes_on_the_source_and_every_variant():
-    assert scan(CHECKOV) == 0
 
 
 def test_the_readmes_sql_query_names_the_default_stacks_log_groups():
