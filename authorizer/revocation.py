@@ -16,7 +16,8 @@ One item names one revocation:
   ID and access token of one sign-in) or ``user`` (``value`` is a ``sub``:
   every token of that user with ``iat`` at or before ``revokedAt``).
 - ``revokedAt``: epoch seconds, whole (the sign-out time, rounded down: a
-  token issued before it has an ``iat`` no later than that second).
+  token issued before it has an ``iat`` no later than that second); always
+  the sort key's milliseconds divided by 1000, rounded down.
 - ``expiresAt``: epoch seconds, whole; when no token the entry covers can
   still be valid. DynamoDB's TTL deletes the item after it (lazily); readers
   drop it from memory at that time themselves.
@@ -38,8 +39,8 @@ VALUE: Final = "value"
 REVOKED_AT: Final = "revokedAt"
 # The table's TimeToLiveSpecification AttributeName.
 EXPIRES_AT: Final = "expiresAt"
-# What a reader needs of an item: the sort key names the kind and the value.
-READ_ATTRIBUTES: Final = (SORT_KEY, REVOKED_AT, EXPIRES_AT)
+# What a reader needs of an item: the sort key names the time, the kind and the value.
+READ_ATTRIBUTES: Final = (SORT_KEY, EXPIRES_AT)
 
 FAMILY: Final = "family"
 USER: Final = "user"
@@ -114,6 +115,8 @@ def revocation_item(
     """
     key = sort_key(kind, value, revoked_at)
     expires = default_expires_at(revoked_at) if expires_at is None else math.ceil(expires_at)
+    # From the sort key itself, so a reader may read the one and not the other.
+    revoked_seconds = int(key[:_MS_DIGITS]) // 1000
     if expires <= revoked_at:
         raise InvalidRevocation("expiresAt must be after revokedAt")
     return {
@@ -121,7 +124,7 @@ def revocation_item(
         SORT_KEY: {"S": key},
         KIND: {"S": kind},
         VALUE: {"S": value},
-        REVOKED_AT: {"N": str(math.floor(revoked_at))},
+        REVOKED_AT: {"N": str(revoked_seconds)},
         EXPIRES_AT: {"N": str(expires)},
     }
 
@@ -129,24 +132,24 @@ def revocation_item(
 def parse_item(item: dict[str, Any]) -> Revocation:
     """An item as ``query`` returns it; InvalidRevocation unless ``revocation_item`` made it.
 
-    The sort key names the kind and the value, so a reader may leave ``kind``
-    and ``value`` out of what it reads (``READ_ATTRIBUTES``); when present,
-    they must agree with it.
+    The sort key names the time, the kind and the value, so a reader may
+    leave ``kind``, ``value`` and ``revokedAt`` out of what it reads
+    (``READ_ATTRIBUTES``: half of what the SDK parses per item); when
+    present, they must agree with it.
     """
     try:
         key = item[SORT_KEY]["S"]
-        revoked_at = int(item[REVOKED_AT]["N"])
         expires_at = int(item[EXPIRES_AT]["N"])
     except (KeyError, TypeError, ValueError):
         raise InvalidRevocation("item lacks a field or has one of the wrong type") from None
     if not isinstance(key, str) or not _SORT_KEY_PREFIX.match(key):
         raise InvalidRevocation("sort key is not <epoch ms>#<kind>#<value>")
+    revoked_at = int(key[:_MS_DIGITS]) // 1000
     kind, _, value = key[_MS_DIGITS + 1 :].partition("#")
     _check(kind, value)
-    if any(
-        name in item and item[name] != {"S": part} for name, part in ((KIND, kind), (VALUE, value))
-    ):
-        raise InvalidRevocation("kind or value does not match the sort key")
+    named = ((KIND, {"S": kind}), (VALUE, {"S": value}), (REVOKED_AT, {"N": str(revoked_at)}))
+    if any(name in item and item[name] != written for name, written in named):
+        raise InvalidRevocation("kind, value or revokedAt does not match the sort key")
     return Revocation(key, kind, value, revoked_at, expires_at)
 
 
