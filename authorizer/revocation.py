@@ -57,7 +57,7 @@ MAX_VALUE_BYTES: Final = 256
 _MS_DIGITS: Final = 15
 # Epoch milliseconds in 15 digits: up to the year 33658.
 _MAX_MS: Final = 10**_MS_DIGITS - 1
-_SORT_KEY_PREFIX: Final = re.compile(r"[0-9]{15}#")
+_SORT_KEY_PARTS: Final = re.compile(rf"([0-9]{{{_MS_DIGITS}}})#({'|'.join(KINDS)})#(.+)", re.DOTALL)
 
 
 class Revocation(NamedTuple):
@@ -142,13 +142,18 @@ def parse_item(item: dict[str, Any]) -> Revocation:
         expires_at = int(item[EXPIRES_AT]["N"])
     except (KeyError, TypeError, ValueError):
         raise InvalidRevocation("item lacks a field or has one of the wrong type") from None
-    if not isinstance(key, str) or not _SORT_KEY_PREFIX.match(key):
+    parts = _SORT_KEY_PARTS.fullmatch(key) if isinstance(key, str) else None
+    if parts is None:
         raise InvalidRevocation("sort key is not <epoch ms>#<kind>#<value>")
-    revoked_at = int(key[:_MS_DIGITS]) // 1000
-    kind, _, value = key[_MS_DIGITS + 1 :].partition("#")
-    _check(kind, value)
-    named = ((KIND, {"S": kind}), (VALUE, {"S": value}), (REVOKED_AT, {"N": str(revoked_at)}))
-    if any(name in item and item[name] != written for name, written in named):
+    milliseconds, kind, value = parts.groups()
+    _check_value(value)
+    revoked_at = int(milliseconds) // 1000
+    # Read in full (no projection), the copies must agree with the sort key.
+    if (KIND in item or VALUE in item or REVOKED_AT in item) and (
+        item.get(KIND, {"S": kind}) != {"S": kind}
+        or item.get(VALUE, {"S": value}) != {"S": value}
+        or item.get(REVOKED_AT, {"N": str(revoked_at)}) != {"N": str(revoked_at)}
+    ):
         raise InvalidRevocation("kind, value or revokedAt does not match the sort key")
     return Revocation(key, kind, value, revoked_at, expires_at)
 
@@ -156,6 +161,10 @@ def parse_item(item: dict[str, Any]) -> Revocation:
 def _check(kind: Any, value: Any) -> None:
     if kind not in KINDS:
         raise InvalidRevocation(f"kind must be one of {', '.join(KINDS)}")
+    _check_value(value)
+
+
+def _check_value(value: Any) -> None:
     if (
         not isinstance(value, str)
         or not value
