@@ -6,7 +6,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 
 from authorizer.config import AuthorizerConfig
@@ -177,7 +177,7 @@ def build_authorizer(
     baked: str | os.PathLike[str] = BAKED_JWKS,
     fetch: Fetcher = fetch_jwks,
     clock: Callable[[], float] | None = None,
-    revocation_query: Callable[[str], list[dict[str, Any]]] | None = None,
+    revocation_query: Callable[[str], Iterable[dict[str, Any]]] | None = None,
 ) -> Authorizer:
     """Wire an authorizer for ``config`` and get its keys during initialisation.
 

@@ -16,7 +16,8 @@ One item names one revocation:
   ID and access token of one sign-in) or ``user`` (``value`` is a ``sub``:
   every token of that user with ``iat`` at or before ``revokedAt``).
 - ``revokedAt``: epoch seconds, whole (the sign-out time, rounded down: a
-  token issued before it has an ``iat`` no later than that second).
+  token issued before it has an ``iat`` no later than that second); always
+  the sort key's milliseconds divided by 1000, rounded down.
 - ``expiresAt``: epoch seconds, whole; when no token the entry covers can
   still be valid. DynamoDB's TTL deletes the item after it (lazily); readers
   drop it from memory at that time themselves.
@@ -27,6 +28,7 @@ Nothing else: no token, no other claim.
 from __future__ import annotations
 
 import math
+import re
 from typing import Any, Final, NamedTuple
 
 PARTITION_KEY: Final = "pk"
@@ -37,6 +39,8 @@ VALUE: Final = "value"
 REVOKED_AT: Final = "revokedAt"
 # The table's TimeToLiveSpecification AttributeName.
 EXPIRES_AT: Final = "expiresAt"
+# What a reader needs of an item: the sort key names the time, the kind and the value.
+READ_ATTRIBUTES: Final = (SORT_KEY, EXPIRES_AT)
 
 FAMILY: Final = "family"
 USER: Final = "user"
@@ -53,6 +57,7 @@ MAX_VALUE_BYTES: Final = 256
 _MS_DIGITS: Final = 15
 # Epoch milliseconds in 15 digits: up to the year 33658.
 _MAX_MS: Final = 10**_MS_DIGITS - 1
+_SORT_KEY_PARTS: Final = re.compile(rf"([0-9]{{{_MS_DIGITS}}})#({'|'.join(KINDS)})#(.+)", re.DOTALL)
 
 
 class Revocation(NamedTuple):
@@ -110,6 +115,8 @@ def revocation_item(
     """
     key = sort_key(kind, value, revoked_at)
     expires = default_expires_at(revoked_at) if expires_at is None else math.ceil(expires_at)
+    # From the sort key itself, so a reader may read the one and not the other.
+    revoked_seconds = int(key[:_MS_DIGITS]) // 1000
     if expires <= revoked_at:
         raise InvalidRevocation("expiresAt must be after revokedAt")
     return {
@@ -117,35 +124,47 @@ def revocation_item(
         SORT_KEY: {"S": key},
         KIND: {"S": kind},
         VALUE: {"S": value},
-        REVOKED_AT: {"N": str(math.floor(revoked_at))},
+        REVOKED_AT: {"N": str(revoked_seconds)},
         EXPIRES_AT: {"N": str(expires)},
     }
 
 
 def parse_item(item: dict[str, Any]) -> Revocation:
-    """An item as ``query`` returns it; InvalidRevocation unless ``revocation_item`` made it."""
+    """An item as ``query`` returns it; InvalidRevocation unless ``revocation_item`` made it.
+
+    The sort key names the time, the kind and the value, so a reader may
+    leave ``kind``, ``value`` and ``revokedAt`` out of what it reads
+    (``READ_ATTRIBUTES``: half of what the SDK parses per item); when
+    present, they must agree with it.
+    """
     try:
-        kind = item[KIND]["S"]
-        value = item[VALUE]["S"]
-        revoked_at = int(item[REVOKED_AT]["N"])
-        expires_at = int(item[EXPIRES_AT]["N"])
         key = item[SORT_KEY]["S"]
+        expires_at = int(item[EXPIRES_AT]["N"])
     except (KeyError, TypeError, ValueError):
         raise InvalidRevocation("item lacks a field or has one of the wrong type") from None
-    _check(kind, value)
-    # The sort key repeats kind and value: a mismatch means a writer that did not use this module.
-    if (
-        not isinstance(key, str)
-        or not key[:_MS_DIGITS].isdigit()
-        or key[_MS_DIGITS:] != f"#{kind}#{value}"
+    parts = _SORT_KEY_PARTS.fullmatch(key) if isinstance(key, str) else None
+    if parts is None:
+        raise InvalidRevocation("sort key is not <epoch ms>#<kind>#<value>")
+    milliseconds, kind, value = parts.groups()
+    _check_value(value)
+    revoked_at = int(milliseconds) // 1000
+    # Read in full (no projection), the copies must agree with the sort key.
+    if (KIND in item or VALUE in item or REVOKED_AT in item) and (
+        item.get(KIND, {"S": kind}) != {"S": kind}
+        or item.get(VALUE, {"S": value}) != {"S": value}
+        or item.get(REVOKED_AT, {"N": str(revoked_at)}) != {"N": str(revoked_at)}
     ):
-        raise InvalidRevocation("sort key is not <epoch ms>#<kind>#<value> of the item")
+        raise InvalidRevocation("kind, value or revokedAt does not match the sort key")
     return Revocation(key, kind, value, revoked_at, expires_at)
 
 
 def _check(kind: Any, value: Any) -> None:
     if kind not in KINDS:
         raise InvalidRevocation(f"kind must be one of {', '.join(KINDS)}")
+    _check_value(value)
+
+
+def _check_value(value: Any) -> None:
     if (
         not isinstance(value, str)
         or not value

@@ -1,7 +1,7 @@
 """The revocation list an authorizer instance holds in memory, refreshed from DynamoDB.
 
-Imported only when ``REVOCATION_TABLE`` is set; boto3 (in the Lambda runtime,
-never in the artifact) only when the DynamoDB client is made.
+Imported only when ``REVOCATION_TABLE`` is set; the AWS SDK (botocore, in the
+Lambda runtime, never in the artifact) only when the DynamoDB client is made.
 
 A decision costs two dictionary lookups: the token's ``origin_jti`` among the
 revoked families, its ``sub`` among the signed-out users (revoked when the
@@ -37,12 +37,13 @@ from __future__ import annotations
 import logging
 import math
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Final
 
 from authorizer.exceptions import RevocationUnavailable, Revoked
 from authorizer.metrics import MetricsEmitter
 from authorizer.revocation import (
+    EXPIRES_AT,
     FAMILY,
     PARTITION,
     PARTITION_KEY,
@@ -71,43 +72,57 @@ CONNECT_TIMEOUT_SECONDS: Final = 0.5
 READ_TIMEOUT_SECONDS: Final = 1.0
 MAX_ATTEMPTS: Final = 2
 
-Query = Callable[[str], list[dict[str, Any]]]
+Query = Callable[[str], Iterable[dict[str, Any]]]
 
 
 def dynamodb_query(table: str, client: Any = None) -> Query:
-    """``changes_since(cursor)``: every item with ``sk > cursor``, all pages of one Query."""
-    if client is None:
-        client = _client(table)
+    """``changes_since(cursor)``: every item with ``sk > cursor``, all pages of one Query.
 
-    def changes_since(after: str) -> list[dict[str, Any]]:
+    The client is made by the first Query, so that a failure to make it is a
+    failed read like any other (logged, counted, retried), not a failed init.
+    """
+    clients = [client] if client is not None else []
+
+    def changes_since(after: str) -> Iterator[dict[str, Any]]:
+        if not clients:
+            clients.append(_client(table))
         request: dict[str, Any] = {
             "TableName": table,
             "KeyConditionExpression": "#pk = :pk AND #sk > :cursor",
-            "ExpressionAttributeNames": {"#pk": PARTITION_KEY, "#sk": SORT_KEY},
+            # READ_ATTRIBUTES: a third of the item, and of the SDK's parsing, the
+            # bulk of a large read's time.
+            "ProjectionExpression": "#sk, #expiresAt",
+            "ExpressionAttributeNames": {
+                "#pk": PARTITION_KEY,
+                "#sk": SORT_KEY,
+                "#expiresAt": EXPIRES_AT,
+            },
             "ExpressionAttributeValues": {":pk": {"S": PARTITION}, ":cursor": {"S": after}},
             # Strongly consistent: whatever a writer's PutItem stored before this
             # Query began is in its answer.
             "ConsistentRead": True,
         }
-        items: list[dict[str, Any]] = []
         while True:
-            page = client.query(**request)
-            items.extend(page.get("Items", ()))
+            page = clients[0].query(**request)
+            yield from page.get("Items", ())  # page by page: one page in memory at a time
             last = page.get("LastEvaluatedKey")
             if not last:
-                return items
+                return
             request["ExclusiveStartKey"] = last
 
     return changes_since
 
 
 def _client(table: str) -> Any:
-    import boto3  # in the Lambda runtime; imported only when revocation is on
+    # botocore is the SDK in the Lambda runtime that boto3 wraps: its client is
+    # boto3's very client, without importing boto3's resource layer on top
+    # (about a fifth of the SDK's import time). Imported only with revocation on.
+    import botocore.session
     from botocore.config import Config
 
     # A table ARN names its region; a table name is in the function's own.
     region = table.split(":")[3] if table.startswith("arn:") else None
-    return boto3.client(
+    return botocore.session.get_session().create_client(
         "dynamodb",
         region_name=region,
         config=Config(
@@ -120,7 +135,12 @@ def _client(table: str) -> Any:
 
 
 class _Refresh:
-    """One Query and its parse, on a thread or inline; the request applies its result."""
+    """One Query and its parse, on a thread or inline; the request applies its result.
+
+    Items are parsed page by page into the same compact dictionaries the list
+    keeps, so a whole list read at a cold start is never held twice, and is
+    adopted as it is when the list is empty.
+    """
 
     def __init__(
         self,
@@ -133,7 +153,8 @@ class _Refresh:
         self.after = after
         self.started = started
         self.sweep = sweep
-        self.changes: list[Revocation] = []
+        self.families: dict[str, int] = {}
+        self.users: dict[str, tuple[int, int]] = {}
         self.expired: list[tuple[str, str]] = []
         self.invalid = 0
         self.error: Exception | None = None
@@ -143,9 +164,12 @@ class _Refresh:
         try:
             for item in self.query(self.after):
                 try:
-                    self.changes.append(parse_item(item))
+                    revocation = parse_item(item)
                 except InvalidRevocation:
                     self.invalid += 1
+                    continue
+                if revocation.expires_at > self.started:  # else it covers nothing any more
+                    remember(self.families, self.users, revocation)
             if self.sweep is not None:
                 self.expired = self.sweep()
         except Exception as err:  # noqa: BLE001 - whatever the client raises: stale, never wrong
@@ -311,7 +335,7 @@ class RevocationList:
             )
             self._emit(ok=False, age=age)
             return
-        self._apply(refresh.changes, refresh.expired, now)
+        self._apply(refresh, now)
         self._failing = False
         self._as_of = refresh.started
         self._cursor = max(self._cursor, cursor(max(0.0, refresh.started - OVERLAP_SECONDS)))
@@ -322,32 +346,40 @@ class RevocationList:
             )
         self._emit(ok=True, age=self.age(now))
 
-    def _apply(
-        self, changes: Iterable[Revocation], expired: Iterable[tuple[str, str]], now: float
-    ) -> None:
+    def _apply(self, refresh: _Refresh, now: float) -> None:
         families, users = self._families, self._users
-        for kind, value in expired:
-            table: dict[str, Any] = families if kind == FAMILY else users
-            entry = table.get(value)
+        for kind, value in refresh.expired:
+            held: dict[str, Any] = families if kind == FAMILY else users
+            entry = held.get(value)
             # Swept as of the snapshot; a change since may have extended it.
             if entry is not None and (entry if kind == FAMILY else entry[1]) <= now:
-                del table[value]
-        for change in changes:
-            if change.expires_at <= now:
-                continue
-            value = change.value
-            if change.kind == FAMILY:
-                families[value] = max(families.get(value, 0), change.expires_at)
-            else:
-                revoked_at, expires_at = users.get(value, (0, 0))
-                users[value] = (
-                    max(revoked_at, change.revoked_at),
-                    max(expires_at, change.expires_at),
-                )
+                del held[value]
+        if not families and not users:  # a cold start's whole list: adopted, not copied
+            self._families, self._users = refresh.families, refresh.users
+            return
+        for value, expires_at in refresh.families.items():
+            remember(families, users, Revocation("", FAMILY, value, 0, expires_at))
+        for value, (revoked_at, expires_at) in refresh.users.items():
+            remember(families, users, Revocation("", USER, value, revoked_at, expires_at))
 
     def _emit(self, *, ok: bool, age: float) -> None:
         if self._metrics is not None:
             self._metrics.revocation_refresh(ok=ok, age_seconds=age, entries=len(self))
+
+
+def remember(
+    families: dict[str, int], users: dict[str, tuple[int, int]], revocation: Revocation
+) -> None:
+    """Add one revocation; a family or user named twice keeps the widest of the two."""
+    value = revocation.value
+    if revocation.kind == FAMILY:
+        families[value] = max(families.get(value, 0), revocation.expires_at)
+    else:
+        revoked_at, expires_at = users.get(value, (0, 0))
+        users[value] = (
+            max(revoked_at, revocation.revoked_at),
+            max(expires_at, revocation.expires_at),
+        )
 
 
 def _revoked(verified: Verified, message: str) -> Revoked:

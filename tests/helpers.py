@@ -10,6 +10,7 @@ import datetime
 import json
 import os
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -122,7 +123,7 @@ def wire_authorizer(
     fetch: Fetcher = fetch_jwks,
     *,
     warm: bool = False,
-    revocation_query: FakeRevocationTable | None = None,
+    revocation_query: Callable[[str], Iterable[dict[str, Any]]] | None = None,
 ) -> WiredAuthorizer:
     """``build_authorizer`` as the Lambda entry point calls it, timed by ``clock``.
 

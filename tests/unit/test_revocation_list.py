@@ -319,8 +319,9 @@ def test_an_unreadable_list_is_used_up_to_the_stale_bound_then_every_decision_ra
     clock.now = read_at + MAX_STALE - 0.001
     assert decide(revoking, revoked, capsys) == "revoked"
     assert decide(revoking, valid, capsys) == "ok"
-    # Retried at most once a RETRY_SECONDS, never per request.
-    assert len(table.queries) == queries + 1
+    # Retried at most once a RETRY_SECONDS, never per request (on a thread: it
+    # may not have begun yet; the recovery below shows the retries do happen).
+    assert len(table.queries) <= queries + 1
     clock.now = read_at + MAX_STALE
     fails_closed(revoking, valid, capsys)
     fails_closed(revoking, revoked, capsys)
@@ -529,12 +530,13 @@ class PagedClient:
 def test_the_query_reads_every_page_consistently_after_the_cursor() -> None:
     items = [revocation_item(USER, f"user-{n}", 1_760_000_000 + n) for n in range(5)]
     client = PagedClient([items[:2], items[2:4], [], items[4:]])
-    assert dynamodb_query("revocations", client)("001760000000000") == items
+    assert list(dynamodb_query("revocations", client)("001760000000000")) == items
     first, *rest = client.requests
     assert first == {
         "TableName": "revocations",
         "KeyConditionExpression": "#pk = :pk AND #sk > :cursor",
-        "ExpressionAttributeNames": {"#pk": "pk", "#sk": "sk"},
+        "ProjectionExpression": "#sk, #expiresAt",
+        "ExpressionAttributeNames": {"#pk": "pk", "#sk": "sk", "#expiresAt": "expiresAt"},
         "ExpressionAttributeValues": {":pk": {"S": "revoked"}, ":cursor": {"S": "001760000000000"}},
         "ConsistentRead": True,
     }
@@ -611,7 +613,7 @@ def test_a_write_lands_in_the_next_refresh_through_moto(
         revoking_config(),
         clock,
         warm=True,
-        revocation_query=dynamodb_query("revocations", aws),  # type: ignore[arg-type]
+        revocation_query=dynamodb_query("revocations", aws),
     )
     jwt = token(clock)
     assert wired.handle(authorizer_event(jwt))["isAuthorized"] is True
@@ -623,7 +625,7 @@ def test_a_write_lands_in_the_next_refresh_through_moto(
 # --- what a cold start imports ------------------------------------------------------------
 
 
-def test_only_the_revocation_list_module_imports_boto3() -> None:
+def test_only_the_revocation_list_module_imports_the_aws_sdk() -> None:
     importers = {
         path.name
         for path in (ROOT / "authorizer").glob("*.py")
@@ -647,3 +649,20 @@ def test_the_list_module_is_imported_only_with_revocation_on(
     on = bool(table_name)
     assert ("authorizer.revocation_list" in sys.modules) is on
     assert (wired.verifier.revocations is not None) is on
+
+
+def test_a_client_that_cannot_be_made_is_a_failed_read_not_a_failed_cold_start(
+    monkeypatch: pytest.MonkeyPatch,
+    clock: FakeClock,
+    jwks_endpoint: responses.RequestsMock,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(ROOT / "no-such-aws-config"))
+    wired = wire_authorizer(revoking_config(), clock, warm=True)  # no region: no client
+    [warning] = [
+        r for r in log_records(capsys.readouterr().out) if "refresh failed" in r["message"]
+    ]
+    assert warning["error"] == "NoRegionError"
+    fails_closed(wired, token(clock), capsys)
