@@ -147,3 +147,29 @@ def wire_authorizer(
     )
     verifier = authorizer.verifier
     return WiredAuthorizer(authorizer, verifier.key_sets[0], verifier, clock, fetches)
+
+
+def cognito_refreshes(endpoint: str, client_id: str, refresh_token: str) -> bool:
+    """Whether the (local) Cognito at ``endpoint`` still refreshes ``refresh_token``.
+
+    False only for the answer a revoked refresh token gets; anything else fails.
+    """
+    from botocore.exceptions import ClientError
+
+    from local.cognito import cognito_client
+
+    try:
+        cognito_client(endpoint).initiate_auth(
+            ClientId=client_id,
+            AuthFlow="REFRESH_TOKEN_AUTH",
+            AuthParameters={"REFRESH_TOKEN": refresh_token},
+        )
+    except ClientError as err:
+        refused = err.response["Error"]
+    else:
+        return True
+    assert (refused["Code"], refused["Message"]) == (
+        "NotAuthorizedException",
+        "Refresh Token has been revoked",
+    )
+    return False

@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 import requests
-from botocore.exceptions import ClientError
 
 from local.cognito import cognito_client
 from tests.e2e.stackproc import ROOT, StackProcess, start_stack_process
+from tests.helpers import cognito_refreshes
 
 REFRESH_SECONDS = 2
 # Revocation=true forces the API's authorizer cache TTL down to the refresh interval.
@@ -91,18 +91,7 @@ def denied_within_the_bound(offline: StackProcess, token: str, since: float) -> 
 
 def refreshes(offline: StackProcess, refresh_token: str) -> bool:
     pool = offline.cognito
-    try:
-        cognito_client(pool["endpoint"]).initiate_auth(
-            ClientId=pool["client_id"],
-            AuthFlow="REFRESH_TOKEN_AUTH",
-            AuthParameters={"REFRESH_TOKEN": refresh_token},
-        )
-    except ClientError as err:
-        refused = err.response["Error"]["Code"]
-    else:
-        return True
-    assert refused == "NotAuthorizedException"
-    return False
+    return cognito_refreshes(pool["endpoint"], pool["client_id"], refresh_token)
 
 
 def test_the_api_cache_ttl_is_the_refresh_interval_and_signout_is_a_protected_route(

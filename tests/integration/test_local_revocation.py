@@ -18,6 +18,7 @@ from local.cognito import LocalCognito, LocalPool, aws_client, bootstrap, cognit
 from local.dynamodb import create_tables
 from local.sam import SamTemplate
 from scripts.revoke import RevokeError, Target, revoke_user
+from tests.helpers import cognito_refreshes
 from tests.unit.test_signout import signout_event
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,18 +62,7 @@ def offline() -> Iterator[Offline]:
 
 
 def refreshes(offline: Offline, refresh_token: str) -> bool:
-    try:
-        offline.client("cognito-idp").initiate_auth(
-            ClientId=offline.pool.client_id,
-            AuthFlow="REFRESH_TOKEN_AUTH",
-            AuthParameters={"REFRESH_TOKEN": refresh_token},
-        )
-    except ClientError as err:
-        refused = err.response["Error"]["Message"]
-    else:
-        return True
-    assert refused == "Refresh Token has been revoked"
-    return False
+    return cognito_refreshes(offline.pool.endpoint, offline.pool.client_id, refresh_token)
 
 
 # --- RevokeToken, which moto lacks ---------------------------------------------------------
