@@ -219,7 +219,7 @@ def build_authorizer(
         key_sets.append(jwks)
     revocations = None
     if config.revocation_table:
-        # Only now: a deploy without revocation never imports it (nor boto3).
+        # Only now: a deploy without revocation never imports it (nor the AWS SDK).
         from authorizer.revocation_list import RevocationList, dynamodb_query
 
         revocations = RevocationList(
