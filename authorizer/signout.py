@@ -33,6 +33,7 @@ are never logged, echoed or stored.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, Final, NamedTuple
@@ -58,6 +59,7 @@ MAX_BODY_BYTES: Final = 8192
 DEFAULT_REFRESH_TOKEN_VALIDITY_DAYS: Final = 30  # Cognito's default, and the template's client
 MAX_REFRESH_TOKEN_VALIDITY_DAYS: Final = 3650  # Cognito's longest: ten years
 FIELDS: Final = ("refreshToken", "global")
+_FIELD_NAME: Final = re.compile(r"[A-Za-z_]{1,15}")
 # Bounded well inside the function's timeout; botocore's standard retry mode
 # retries throttling and 5xx answers itself.
 CONNECT_TIMEOUT_SECONDS: Final = 2
@@ -126,8 +128,12 @@ def parse_request(event: Mapping[str, Any]) -> SignOutRequest:
         raise BadSignOutRequest("request body must be a JSON object")
     unknown = sorted(set(document) - set(FIELDS))
     if unknown:
-        # Names only, cut short: a body is the caller's text, echoed back to the caller alone.
-        named = ", ".join(name[:40] for name in unknown[:3])
+        # The answer and the log line name a field only when it reads like one: a
+        # pasted token never reaches either (15 characters is under any window
+        # of a token the log checks look for).
+        named = ", ".join(
+            name if _FIELD_NAME.fullmatch(name) else "(one not shown)" for name in unknown[:3]
+        )
         raise BadSignOutRequest(f"unknown field(s) {named}; accepted: {', '.join(FIELDS)}")
     everywhere = document.get("global", False)
     if not isinstance(everywhere, bool):

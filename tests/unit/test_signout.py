@@ -237,6 +237,20 @@ def test_a_body_it_cannot_read_is_a_400_that_says_why(
     assert (wired.cognito.calls, wired.table.items) == ([], [])
 
 
+def test_an_unknown_field_is_named_only_when_it_reads_like_a_field_name(
+    wired: Wired, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pasted = sign(claims("access"))
+    capsys.readouterr()
+    status, body = wired.post(raw_body=json.dumps({pasted: True, "token": 1}))
+    assert status == 400
+    assert body["message"] == (
+        "unknown field(s) (one not shown), token; accepted: refreshToken, global"
+    )
+    windows = log_windows(capsys.readouterr().out)
+    assert all(leaked_piece(secret, windows) is None for secret in secrets_of(pasted))
+
+
 def test_a_deeply_nested_body_is_a_400_not_a_crash(wired: Wired) -> None:
     status, _ = wired.post(raw_body="[" * 4000 + "]" * 4000)
     assert status == 400
