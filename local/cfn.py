@@ -62,6 +62,9 @@ class StackTemplate(Protocol):
     @property
     def attached(self) -> Mapping[str, tuple[str, str]]: ...
 
+    @property
+    def parameters(self) -> Mapping[str, str]: ...
+
 
 def parameter_values(template: Mapping[str, Any], overrides: Mapping[str, str]) -> dict[str, str]:
     """Every declared parameter's value (the override, else the default), checked as
@@ -164,9 +167,11 @@ class Resolver:
         """The resolver of a nested stack, its parameters given as this stack passes them."""
         if logical_id not in self._children:
             nested = self._nested[logical_id]
-            resource = self._resources.get(logical_id, {})
-            passed = resource.get("Properties", {}).get("Parameters") or {}
-            values = self._nested_parameters(logical_id, nested.template, passed)
+            if logical_id in self._resources:
+                passed = self._resources[logical_id].get("Properties", {}).get("Parameters")
+                values = self._nested_parameters(logical_id, nested.template, passed or {})
+            else:  # an attached application: deployed on its own, with its own values
+                values = dict(nested.parameters)
             self._children[logical_id] = Resolver(
                 nested.template,
                 values,

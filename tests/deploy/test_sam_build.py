@@ -127,7 +127,17 @@ def sam_build(tmp: Path, template: Path, pool_jwks: str) -> Path:
         env.pop(name, None)
     started = time.monotonic()
     result = subprocess.run(
-        [str(BIN / "sam"), "build", "--template-file", str(template), "--build-dir", str(build)],
+        [
+            str(BIN / "sam"),
+            "build",
+            "--template-file",
+            str(template),
+            "--build-dir",
+            str(build),
+            # found beside the template otherwise: none beside authorizer/ or examples/
+            "--config-file",
+            str(ROOT / "samconfig.toml"),
+        ],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -404,3 +414,13 @@ def test_build_bakes_the_pools_key_set_into_the_authorizer(build_dir, pool_jwks)
     assert baked["jwksUrl"] == pool_jwks
     assert [key["kid"] for key in baked["jwks"]["keys"]] == ["baked-kid"]
     assert not (artifact_of(build_dir, "GreeterFunction") / "greeter" / "baked_jwks.json").exists()
+
+
+@pytest.mark.parametrize("example", ["http-api.yaml", "rest-api.yaml"])
+def test_each_example_builds_its_backend_and_no_authorizer(
+    tmp_path: Path, pool_jwks: str, example: str
+) -> None:
+    """An example names the authorizer by ARN: its build has only the API's own function."""
+    built = sam_build(tmp_path, ROOT / "examples" / example, pool_jwks)
+    assert {p.name for p in built.iterdir()} == {"template.yaml", "GreeterFunction"}
+    assert top_level(built / "GreeterFunction") == {"greeter", "shared"}
