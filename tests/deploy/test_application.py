@@ -35,7 +35,10 @@ from tests.deploy.scan import APP_ALONE, OPERATIONS_ON
 
 BIN = Path(sys.executable).parent
 REST_TEMPLATE = ROOT / "template-rest.yaml"
-EXAMPLES = {"http": ROOT / "examples" / "http-api.yaml", "rest": ROOT / "examples" / "rest-api.yaml"}
+EXAMPLES = {
+    "http": ROOT / "examples" / "http-api.yaml",
+    "rest": ROOT / "examples" / "rest-api.yaml",
+}
 AUTHORIZER_ARN = "arn:aws:lambda:us-east-1:123456789012:function:cognito-jwt-authorizer-fn:live"
 FIVE_APIS = "a1b2c3d4e5,f6g7h8i9j0,k1l2m3n4o5,p6q7r8s9t0,u1v2w3x4y5"
 
@@ -112,7 +115,9 @@ def test_no_other_deployable_template_defines_an_authorizer() -> None:
 API_ARN = re.compile(
     r"^arn:aws:execute-api:us-east-1:123456789012:(?P<api><\w+>|[a-z0-9]{10})/(?P<rest>.+)$"
 )
-ROUTE = re.compile(r"^[^/]+/(GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS|ANY)/[^*]*$")  # stage/METHOD/path
+ROUTE = re.compile(
+    r"^[^/]+/(GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS|ANY)/[^*]*$"
+)  # stage/METHOD/path
 
 
 def permission_problems(props: dict[str, Any], *, authorizer: bool) -> list[str]:
@@ -137,7 +142,7 @@ def permission_problems(props: dict[str, Any], *, authorizer: bool) -> list[str]
 def is_authorizer(function: Any) -> bool:
     if isinstance(function, ResourceRef):
         return function.logical_id in ("AuthorizerFunction", "AuthorizerFunctionAliaslive")
-    return function == AUTHORIZER_ARN
+    return bool(function == AUTHORIZER_ARN)
 
 
 DEPLOYS = {
@@ -169,17 +174,27 @@ def test_every_invoke_permission_is_scoped_to_one_api(name: str) -> None:
     assert problems == {}
 
 
+GATEWAY = "apigateway.amazonaws.com"
+OURS = "arn:aws:execute-api:us-east-1:123456789012"
+
+
 @pytest.mark.parametrize(
     ("props", "problem"),
     [
-        ({"Principal": "*", "SourceArn": "arn:aws:execute-api:us-east-1:123456789012:a1b2c3d4e5/authorizers/*"}, "principal"),
-        ({"Principal": "apigateway.amazonaws.com"}, "no source ARN"),
-        ({"Principal": "apigateway.amazonaws.com", "SourceArn": "arn:aws:execute-api:us-east-1:123456789012:*/authorizers/*"}, "names no one API"),
-        ({"Principal": "apigateway.amazonaws.com", "SourceArn": "arn:aws:execute-api:*:123456789012:a1b2c3d4e5/authorizers/*"}, "names no one API"),
-        ({"Principal": "apigateway.amazonaws.com", "SourceArn": "arn:aws:execute-api:us-east-1:123456789012:a1b2c3d4e5/*"}, "not that API's authorizers"),
-        ({"Principal": "apigateway.amazonaws.com", "SourceArn": "arn:aws:execute-api:us-east-1:123456789012:a1b2c3d4e5/*/*"}, "not that API's authorizers"),
+        ({"Principal": "*", "SourceArn": f"{OURS}:a1b2c3d4e5/authorizers/*"}, "principal"),
+        ({"Principal": GATEWAY}, "no source ARN"),
+        ({"Principal": GATEWAY, "SourceArn": f"{OURS}:*/authorizers/*"}, "names no one API"),
+        (
+            {"Principal": GATEWAY, "SourceArn": "arn:aws:execute-api:*:123456789012:a1b2c3d4e5/*"},
+            "names no one API",
+        ),
+        ({"Principal": GATEWAY, "SourceArn": f"{OURS}:a1b2c3d4e5/*"}, "not that API's authorizers"),
+        (
+            {"Principal": GATEWAY, "SourceArn": f"{OURS}:a1b2c3d4e5/*/*"},
+            "not that API's authorizers",
+        ),
     ],
-)  # fmt: skip
+)
 def test_the_scope_check_refuses_a_broader_permission(props: dict[str, Any], problem: str) -> None:
     assert any(problem in found for found in permission_problems(props, authorizer=True))
 
@@ -258,7 +273,10 @@ def test_names_follow_the_prefix_else_the_stack() -> None:
         )
 
     assert names(app()) == ("/aws/lambda/hello-stack-authorizer", "hello-stack-operations")
-    assert names(app({"NamePrefix": "team-a"})) == ("/aws/lambda/team-a-authorizer", "team-a-operations")
+    assert names(app({"NamePrefix": "team-a"})) == (
+        "/aws/lambda/team-a-authorizer",
+        "team-a-operations",
+    )
     # nested by the demo: the demo's own stack name
     demo = deploy(TEMPLATE, {})
     assert names(demo) == ("/aws/lambda/hello-stack-authorizer", "hello-stack-operations")
@@ -388,7 +406,7 @@ def s3_endpoint() -> Iterator[str]:
             endpoint_url=url,
             region_name="us-east-1",
             aws_access_key_id="offline",
-            aws_secret_access_key="offline",  # noqa: S106
+            aws_secret_access_key="offline",
         ).create_bucket(Bucket="sar-artifacts")
         yield url
     finally:
@@ -439,7 +457,7 @@ def test_make_package_produces_what_sam_publish_takes(s3_endpoint: str, tmp_path
         "serverlessrepo",
         region_name="us-east-1",
         aws_access_key_id="offline",
-        aws_secret_access_key="offline",  # noqa: S106
+        aws_secret_access_key="offline",
     )
     application_id = "arn:aws:serverlessrepo:us-east-1:123456789012:applications/x"
     with Stubber(client) as stubbed:
