@@ -91,6 +91,8 @@ format: $(STAMP)
 #   make run POOLS=2            two trusted local pools (UserPools) and one untrusted pool
 #   make token POOL=2           a token from the second pool (POOL=untrusted: one that is denied)
 #   make run API=rest          the REST API variant (template-rest.yaml) instead
+#   make run TEMPLATE=examples/http-api.yaml   a template that names the authorizer by ARN
+#                              (AuthorizerArn): the authorizer application runs beside it
 API_PORT ?= 3000
 COGNITO_PORT ?= 9229
 METRICS_PORT ?= 3001

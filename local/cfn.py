@@ -365,7 +365,13 @@ def referenced_function(node: Any, stack: StackTemplate) -> str | None:
 
 def _function_behind(node: Any, stack: StackTemplate) -> str | None:
     """The function a GetAtt, a Ref (to the function, to one of its aliases, to a parameter
-    that takes an attached application's ARN), an If or a nested stack's output names."""
+    that takes an attached application's ARN, or that ARN itself, which samtranslator
+    writes in for a REST API), an If or a nested stack's output names."""
+    if isinstance(node, str):
+        for parameter, (application, output) in stack.attached.items():
+            if stack.parameters.get(parameter) == node:
+                return _output_function(stack.nested[application], output)
+        return None
     if not isinstance(node, dict):
         return None
     if isinstance(node.get("Fn::If"), list) and len(node["Fn::If"]) == 3:

@@ -22,6 +22,13 @@ TEMPLATE = ROOT / "template.yaml"
 APP_TEMPLATE = ROOT / "authorizer" / "template.yaml"
 STACK_NAME = "hello-stack"
 
+# Where `sam build` of template.yaml puts each function: a nested application's
+# functions under the application's logical id, beside its built template.
+BUILT_ARTIFACTS = {
+    "AuthorizerFunction": "Authorizer/AuthorizerFunction",
+    "GreeterFunction": "GreeterFunction",
+}
+
 EM_AARCH64 = 183
 EM_X86_64 = 62
 
@@ -242,23 +249,23 @@ def authorizer_settings(template: Mapping[str, Any]) -> str:
     """The transformed authorizer wiring, as API Gateway will receive it."""
     import json
 
+    model = DeployModel(template, {})
     body = api_body(template)
     scheme = body["components"]["securitySchemes"]["CognitoAuthorizer"]
     permissions = {
-        logical_id: resource["Properties"]
-        for logical_id, resource in template["Resources"].items()
-        if resource["Type"] == "AWS::Lambda::Permission"
-        and resource["Properties"]["FunctionName"] == {"Fn::GetAtt": ["AuthorizerFunction", "Arn"]}
+        logical_id: model.properties(logical_id)
+        for logical_id in model.resources("AWS::Lambda::Permission")
+        if str(model.properties(logical_id)["SourceArn"]).endswith("/authorizers/*")
     }
     routes = {f"{method} {path}": op.get("security") for method, path, op in operations(body)}
-    function = template["Resources"]["AuthorizerFunction"]["Properties"]
+    function = model.resource("AuthorizerFunction")["Properties"]
     summary = {
         "securitySchemes.CognitoAuthorizer": scheme,
         "authorizer invoke permissions": permissions,
         "routes (security)": routes,
-        "AuthorizerFunction": {
+        "AuthorizerFunction (the nested application's)": {
             key: function.get(key)
             for key in ("Handler", "Runtime", "Architectures", "MemorySize", "Timeout")
         },
     }
-    return json.dumps(summary, indent=2, sort_keys=False)
+    return json.dumps(summary, indent=2, sort_keys=False, default=str)

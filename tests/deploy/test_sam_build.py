@@ -24,6 +24,7 @@ import pytest
 
 from tests.deploy.samtemplate import (
     APP_TEMPLATE,
+    BUILT_ARTIFACTS,
     EM_AARCH64,
     ROOT,
     TEMPLATE,

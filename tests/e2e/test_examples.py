@@ -62,3 +62,25 @@ def test_a_forged_token_is_a_403(example: StackProcess) -> None:
 def test_the_banner_names_the_attached_application(example: StackProcess) -> None:
     output = example.wait_for_output("AuthorizerArn")
     assert "authorizer/template.yaml" in output
+
+
+def test_the_rest_example_with_the_application_set_for_rest(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """The application's settings given as a user gives them, beside the template's."""
+    stack = start_stack_process(
+        tmp_path_factory.mktemp("example-rest"),
+        ROOT / "examples" / "rest-api.yaml",
+        parameters={"ApiType": "rest", "ApiRoutes": "GET /hello,POST /hello"},
+    )
+    try:
+        assert stack.request("GET", "/prod/hello").status_code == 401
+        genuine = stack.token("id")
+        allowed = stack.request("POST", "/prod/hello", json=NAME, headers=bearer(genuine))
+        assert (allowed.status_code, allowed.json()["message"]) == (200, "Hello Brian Morrison")
+        claims = jwt.decode(genuine, options={"verify_signature": False})
+        forged = sign(claims, forged_key(jwt.get_unverified_header(genuine)["kid"]))
+        denied = stack.request("GET", "/prod/hello", headers=bearer(forged))
+        assert denied.status_code == 403
+    finally:
+        assert stack.stop() == 0
