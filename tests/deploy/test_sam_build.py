@@ -107,16 +107,8 @@ def pool_jwks() -> Iterator[str]:
         server.server_close()
 
 
-# Where `sam build` of template.yaml puts each function: a nested application's
-# functions under the application's logical id, beside its built template.
-ARTIFACTS = {
-    "AuthorizerFunction": "Authorizer/AuthorizerFunction",
-    "GreeterFunction": "GreeterFunction",
-}
-
-
 def artifact_of(build_dir: Path, logical_id: str) -> Path:
-    return build_dir / ARTIFACTS[logical_id]
+    return build_dir / BUILT_ARTIFACTS[logical_id]
 
 
 def sam_build(tmp: Path, template: Path, pool_jwks: str) -> Path:
@@ -195,7 +187,7 @@ def test_built_template_points_each_function_at_its_own_artifact(build_dir):
     function = nested["Resources"]["AuthorizerFunction"]["Properties"]
     assert function["CodeUri"] == "AuthorizerFunction"
     assert "AuthorizerFunction" not in built["Resources"]  # defined once, in the application
-    for logical_id in ARTIFACTS:
+    for logical_id in BUILT_ARTIFACTS:
         assert artifact_of(build_dir, logical_id).is_dir()
 
 
