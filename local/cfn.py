@@ -66,18 +66,30 @@ class StackTemplate(Protocol):
     def parameters(self) -> Mapping[str, str]: ...
 
 
-def parameter_values(template: Mapping[str, Any], overrides: Mapping[str, str]) -> dict[str, str]:
+def parameter_values(
+    template: Mapping[str, Any],
+    overrides: Mapping[str, str],
+    *,
+    known_once_deployed: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """Every declared parameter's value (the override, else the default), checked as
-    CloudFormation checks it before any resource is touched."""
+    CloudFormation checks it before any resource is touched.
+
+    ``known_once_deployed`` are values a parent stack passes that exist only once it
+    is deployed (a resource's id): taken as they are, with nothing to check offline.
+    """
+    later = dict(known_once_deployed or {})
     declared = template.get("Parameters") or {}
-    unknown = sorted(set(overrides) - set(declared))
+    unknown = sorted((set(overrides) | set(later)) - set(declared))
     if unknown:
         raise TemplateError(f"no such template parameter: {', '.join(unknown)}")
-    values: dict[str, str] = {}
+    values: dict[str, Any] = {}
     missing = []
     for name, spec in declared.items():
         if name in overrides:
             values[name] = str(overrides[name])
+        elif name in later:
+            continue
         elif isinstance(spec, dict) and "Default" in spec:
             default = spec["Default"]
             values[name] = (
@@ -89,7 +101,7 @@ def parameter_values(template: Mapping[str, Any], overrides: Mapping[str, str]) 
         raise TemplateError(f"parameters without a default need a value: {', '.join(missing)}")
     for name, value in values.items():
         _check_parameter(name, value, declared[name])
-    return values
+    return {**values, **later}
 
 
 def _check_parameter(name: str, value: str, spec: Any) -> None:
@@ -184,28 +196,20 @@ class Resolver:
     def _nested_parameters(
         self, logical_id: str, child: Mapping[str, Any], passed: Mapping[str, Any]
     ) -> dict[str, Any]:
-        """What CloudFormation gives a nested stack: each passed value (resolved here and
+        """What CloudFormation gives a nested stack: each value passed (resolved here and
         checked against the child's constraints), else the child's default."""
-        declared = child.get("Parameters") or {}
-        unknown = sorted(set(passed) - set(declared))
-        if unknown:
-            raise TemplateError(f"{logical_id}: no such parameter of its template: {unknown}")
-        values: dict[str, Any] = {}
-        for name, spec in declared.items():
-            if name in passed:
-                value = self.resolve(passed[name], f"{logical_id}.Parameters.{name}")
-                if isinstance(value, ResourceRef) or self._deploy_time(passed[name]):
-                    values[name] = value  # known once deployed: nothing to check offline
-                    continue
-                values[name] = (
-                    "true" if value is True else "false" if value is False else str(value)
-                )
-                _check_parameter(f"{logical_id}.{name}", values[name], spec)
-            elif isinstance(spec, dict) and "Default" in spec:
-                values[name] = str(spec["Default"])
+        known: dict[str, str] = {}
+        later: dict[str, Any] = {}
+        for name, expression in passed.items():
+            value = self.resolve(expression, f"{logical_id}.Parameters.{name}")
+            if isinstance(value, ResourceRef) or self._deploy_time(expression):
+                later[name] = value
             else:
-                raise TemplateError(f"{logical_id}: parameter {name} has no default and no value")
-        return values
+                known[name] = str(value)
+        try:
+            return parameter_values(child, known, known_once_deployed=later)
+        except TemplateError as err:
+            raise TemplateError(f"{logical_id}: {err}") from None
 
     def _deploy_time(self, node: Any) -> bool:
         """Whether ``node``'s value holds what only a deployed stack knows (placeholders)."""

@@ -103,13 +103,6 @@ class DeployModel:
         resource, resolver = self._owners[logical_id]
         return resolver.resolve(resource, logical_id)
 
-    def nested_model(self, logical_id: str) -> DeployModel:
-        """The nested stack alone, with the values this deploy passes it."""
-        resolver = self._resolver.child(logical_id)
-        child = self.nested[logical_id]
-        values = {k: v for k, v in resolver.parameters.items() if not k.startswith("AWS::")}
-        return DeployModel(child.template, values, child.nested)
-
     @property
     def conditions(self) -> dict[str, bool]:
         return {name: self.condition(name) for name in self.template.get("Conditions", {})}
