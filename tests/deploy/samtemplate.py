@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import struct
+import subprocess
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -180,9 +181,16 @@ def operations(body: Mapping[str, Any]) -> Iterator[tuple[str, str, dict[str, An
 # --- the SAM CLI and cfn-lint, run offline ---------------------------------------
 
 
+# `make test` runs us under make: a make the SAM CLI or a test starts must not inherit them.
+_MAKE_VARIABLES = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEFILES")
+
+
 def offline_aws_env(home: Path) -> dict[str, str]:
-    """This environment with a region, no credentials anywhere, no telemetry, ``home`` as HOME."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    """This environment with a region, no credentials anywhere, no telemetry, ``home`` as HOME
+    (and none of an enclosing make's variables)."""
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k not in _MAKE_VARIABLES
+    }
     env.update(
         AWS_DEFAULT_REGION=REGION,
         AWS_CONFIG_FILE=str(home / "no-config"),
@@ -193,6 +201,15 @@ def offline_aws_env(home: Path) -> dict[str, str]:
         HOME=str(home),
     )
     return env
+
+
+def run_tool(
+    args: list[str], env: Mapping[str, str], timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """A command run in the repository, its output kept for the assertion message."""
+    return subprocess.run(
+        args, cwd=ROOT, env=dict(env), capture_output=True, text=True, timeout=timeout, check=False
+    )
 
 
 # --- artifacts -----------------------------------------------------------------

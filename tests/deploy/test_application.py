@@ -12,7 +12,6 @@ by ARN from examples/, and ready for the Serverless Application Repository.
 from __future__ import annotations
 
 import re
-import subprocess
 import sys
 import tomllib
 from collections.abc import Iterator
@@ -30,6 +29,7 @@ from tests.deploy.samtemplate import (
     DeployModel,
     load_app_template,
     offline_aws_env,
+    run_tool,
 )
 from tests.deploy.scan import APP_ALONE, OPERATIONS_ON
 
@@ -352,9 +352,7 @@ def test_the_examples_pass_cfn_lint_and_sam_validate(name: str, tmp_path: Path) 
         [str(BIN / "cfn-lint"), str(EXAMPLES[name])],
         [str(BIN / "sam"), "validate", "--lint", "--template-file", str(EXAMPLES[name])],
     ):
-        result = subprocess.run(
-            args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=180, check=False
-        )
+        result = run_tool(args, env)
         assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -425,9 +423,7 @@ def test_make_package_produces_what_sam_publish_takes(s3_endpoint: str, tmp_path
         "AWS_ACCESS_KEY_ID": "offline",
         "AWS_SECRET_ACCESS_KEY": "offline",
     }
-    for name in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEFILES"):
-        env.pop(name, None)
-    result = subprocess.run(
+    result = run_tool(
         [
             "make",
             "--no-print-directory",
@@ -435,12 +431,7 @@ def test_make_package_produces_what_sam_publish_takes(s3_endpoint: str, tmp_path
             "PACKAGE_BUCKET=sar-artifacts",
             f"PACKAGE_DIR={tmp_path / 'package'}",
         ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+        env,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     packaged = (tmp_path / "package" / "packaged-authorizer.yaml").read_text()

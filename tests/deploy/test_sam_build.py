@@ -33,6 +33,7 @@ from tests.deploy.samtemplate import (
     load_app_template,
     load_sam_template,
     offline_aws_env,
+    run_tool,
     tree_size,
 )
 from tests.forge import forged_key, jwks_body
@@ -115,11 +116,8 @@ def sam_build(tmp: Path, template: Path, pool_jwks: str) -> Path:
     """One real `sam build` of ``template``, with the repository's samconfig.toml."""
     build = tmp / "build"
     env = {**offline_aws_env(tmp), "BAKE_JWKS_URL": pool_jwks}
-    # `make test` runs us under make: the builder's own make must not inherit that.
-    for name in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEFILES"):
-        env.pop(name, None)
     started = time.monotonic()
-    result = subprocess.run(
+    result = run_tool(
         [
             str(BIN / "sam"),
             "build",
@@ -131,12 +129,7 @@ def sam_build(tmp: Path, template: Path, pool_jwks: str) -> Path:
             "--config-file",
             str(ROOT / "samconfig.toml"),
         ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+        env,
     )
     elapsed = time.monotonic() - started
     assert result.returncode == 0, result.stdout + result.stderr
