@@ -1,15 +1,17 @@
 """The authorizer's settings, read once per cold start into one frozen object.
 
 One user pool: ``USER_POOL_ID`` + ``APP_CLIENT_IDS`` (with ``TOKEN_USE``,
-``ISSUER``, ``JWKS_URL``), exactly as always. Several pools, replicated pools
-or both issuer forms: ``USER_POOLS``, a JSON list with one object per pool.
+``REPLICA_REGIONS``, ``JWKS_URL``, and ``ISSUER`` as an override for
+non-standard setups). Several pools: ``USER_POOLS``, a JSON list with one
+object per pool. Either way a pool accepts both of Cognito's issuer forms
+(original and updated) unless ``ISSUER`` pins exactly one.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import Any, Final, NamedTuple
 from urllib.parse import urlsplit
@@ -19,17 +21,30 @@ from shared.exceptions import ConfigurationError
 from shared.jsonlog import log_level_setting
 
 TOKEN_USES: Final = ("id", "access", "any")
+# The one-pool settings, which USER_POOLS replaces (setting both is refused).
+ONE_POOL_VARIABLES: Final = (
+    "USER_POOL_ID",
+    "APP_CLIENT_IDS",
+    "TOKEN_USE",
+    "REPLICA_REGIONS",
+    "ISSUER",
+    "JWKS_URL",
+)
 MAX_POOLS: Final = 10
 DEFAULT_CONTEXT_CLAIMS_MAX_BYTES: Final = 2048
 DEFAULT_JWKS_CACHE_SECONDS: Final = 3600
 DEFAULT_JWKS_MISS_COOLDOWN_SECONDS: Final = 10
 DEFAULT_LEEWAY_SECONDS: Final = 30
 
-# <region>_<id>, e.g. us-east-1_AbC123xyz or us-gov-west-1_x1Y2z3.
-_POOL_ID = re.compile(r"(?P<region>[a-z]{2}(?:-[a-z]+)+-\d)_[0-9A-Za-z]+")
+# A region: us-east-1, us-gov-west-1, or the AWS European Sovereign Cloud's
+# eusc-de-east-1 (botocore's partitions.json: partition aws-eusc, regionRegex
+# ^eusc\-(de)\-\w+\-\d+$, dnsSuffix amazonaws.eu).
+_REGION_PATTERN: Final = r"(?:[a-z]{2}|eusc)(?:-[a-z]+)+-\d"
+# <region>_<id>, e.g. us-east-1_AbC123xyz or eusc-de-east-1_x1Y2z3.
+_POOL_ID = re.compile(rf"(?P<region>{_REGION_PATTERN})_[0-9A-Za-z]+")
 # Cognito app client ids are [\w+]+ (CreateUserPoolClient API reference).
 _CLIENT_ID = re.compile(r"[\w+]+")
-_REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-\d")
+_REGION = re.compile(_REGION_PATTERN)
 # A claim name copied into the context: no whitespace, nothing a log would mangle.
 _CLAIM_NAME = re.compile(r"[!-~]{1,128}")
 _POOL_KEYS: Final = frozenset(
@@ -75,18 +90,47 @@ class AuthorizerConfig(NamedTuple):
         return self.pools[0]
 
 
+def dns_suffix(region: str) -> str:
+    """The region's AWS DNS suffix: the European Sovereign Cloud has its own."""
+    return "amazonaws.eu" if region.startswith("eusc-") else "amazonaws.com"
+
+
 def original_issuer(region: str, user_pool_id: str) -> str:
-    return f"https://cognito-idp.{region}.amazonaws.com/{user_pool_id}"
+    return f"https://cognito-idp.{region}.{dns_suffix(region)}/{user_pool_id}"
 
 
 def updated_issuer(region: str, user_pool_id: str) -> str:
-    return f"https://issuer-cognito-idp.{region}.amazonaws.com/{user_pool_id}"
+    """The form AWS recommends (IssuerConfigurationType UPDATED); region is the primary one."""
+    return f"https://issuer-cognito-idp.{region}.{dns_suffix(region)}/{user_pool_id}"
+
+
+def pool_issuers(region: str, user_pool_id: str, replicas: Iterable[str]) -> frozenset[str]:
+    """Every iss a pool's tokens may carry, compared as exact strings.
+
+    The original form in the pool's region, the updated form (always the
+    primary region), and the original form in each replica region (with the
+    original form a replica writes its own region there). A pool can switch
+    between the forms with no redeploy: both are always accepted.
+    """
+    return frozenset(
+        {original_issuer(region, user_pool_id), updated_issuer(region, user_pool_id)}
+        | {original_issuer(replica, user_pool_id) for replica in replicas}
+    )
+
+
+def default_jwks_url(region: str, user_pool_id: str) -> str:
+    """The original issuer host serves every pool's keys, whichever issuer form it uses.
+
+    The updated host answers 403 for pools that never switched
+    (awslabs/aws-jwt-verify#279). Never derived from a token's iss.
+    """
+    return f"{original_issuer(region, user_pool_id)}/.well-known/jwks.json"
 
 
 def load_config(env: Mapping[str, str]) -> AuthorizerConfig:
     """Parse the environment, or raise ConfigurationError naming the variable."""
     if env.get("USER_POOLS", "").strip():
-        for single in ("USER_POOL_ID", "APP_CLIENT_IDS", "TOKEN_USE", "ISSUER", "JWKS_URL"):
+        for single in ONE_POOL_VARIABLES:
             if env.get(single, "").strip():
                 raise ConfigurationError(
                     "USER_POOLS", f"is set, so {single} must not be: give it in USER_POOLS"
@@ -121,7 +165,7 @@ def load_config(env: Mapping[str, str]) -> AuthorizerConfig:
 
 
 def _single_pool(env: Mapping[str, str]) -> PoolConfig:
-    """USER_POOL_ID + APP_CLIENT_IDS: one pool and exactly one issuer, as always."""
+    """USER_POOL_ID + APP_CLIENT_IDS: one pool, both issuer forms unless ISSUER pins one."""
     user_pool_id = _required(env, "USER_POOL_ID")
     region = _pool_region("USER_POOL_ID", user_pool_id)
     client_ids = [part.strip() for part in _required(env, "APP_CLIENT_IDS").split(",")]
@@ -130,22 +174,48 @@ def _single_pool(env: Mapping[str, str]) -> PoolConfig:
             "APP_CLIENT_IDS", "must be comma-separated app client ids with no empty entries"
         )
     token_use = _token_use("TOKEN_USE", env.get("TOKEN_USE", "any"))
-    issuer = env.get("ISSUER", "").strip() or original_issuer(region, user_pool_id)
-    _check_url("ISSUER", issuer)
-    if not issuer.endswith(f"/{user_pool_id}"):
-        # A typo here would trust tokens of whatever pool the issuer names.
-        raise ConfigurationError("ISSUER", f"must end with /{user_pool_id} (USER_POOL_ID)")
-    jwks_url = env.get("JWKS_URL", "").strip() or f"{issuer}/.well-known/jwks.json"
+    raw_replicas = env.get("REPLICA_REGIONS", "").strip()
+    replicas = [part.strip() for part in raw_replicas.split(",")] if raw_replicas else []
+    _check_replicas("REPLICA_REGIONS", "REPLICA_REGIONS", replicas, region)
+    override = env.get("ISSUER", "").strip()
+    if override:
+        # Non-standard setups and tests: exactly this one iss, keys beside it.
+        _check_url("ISSUER", override)
+        if not override.endswith(f"/{user_pool_id}"):
+            # A typo here would trust tokens of whatever pool the issuer names.
+            raise ConfigurationError("ISSUER", f"must end with /{user_pool_id} (USER_POOL_ID)")
+        if replicas:
+            raise ConfigurationError(
+                "ISSUER", "accepts exactly one iss, so REPLICA_REGIONS must not be set"
+            )
+        issuer, issuers = override, frozenset({override})
+        jwks_url = env.get("JWKS_URL", "").strip() or f"{override}/.well-known/jwks.json"
+    else:
+        issuer = original_issuer(region, user_pool_id)
+        issuers = pool_issuers(region, user_pool_id, replicas)
+        jwks_url = env.get("JWKS_URL", "").strip() or default_jwks_url(region, user_pool_id)
     _check_url("JWKS_URL", jwks_url)
     return PoolConfig(
         user_pool_id=user_pool_id,
         region=region,
         app_client_ids=frozenset(client_ids),
         token_use=token_use,
-        issuers=frozenset({issuer}),
+        issuers=issuers,
         jwks_url=jwks_url,
         issuer=issuer,
     )
+
+
+def _check_replicas(variable: str, where: str, replicas: Any, region: str) -> None:
+    """Other regions of the same pool, each once."""
+    if (
+        not isinstance(replicas, list)
+        or not all(isinstance(r, str) and _REGION.fullmatch(r) and r != region for r in replicas)
+        or len(set(replicas)) != len(replicas)
+    ):
+        raise ConfigurationError(
+            variable, f"{where} must list other regions, each once, e.g. eu-west-1"
+        )
 
 
 def _pools(raw: str) -> tuple[PoolConfig, ...]:
@@ -185,16 +255,8 @@ def _pool(index: int, spec: Any) -> PoolConfig:
     if not isinstance(token_use, str):
         raise ConfigurationError("USER_POOLS", f"{where}: tokenUse must be a string")
     replicas = spec.get("replicaRegions", [])
-    if not isinstance(replicas, list) or not all(
-        isinstance(r, str) and _REGION.fullmatch(r) and r != region for r in replicas
-    ):
-        raise ConfigurationError(
-            "USER_POOLS", f"{where}: replicaRegions must list other regions, e.g. eu-west-1"
-        )
-    # The original issuer host serves every pool's keys, whichever issuer form the
-    # pool uses; the updated host answers 403 for pools that never switched
-    # (awslabs/aws-jwt-verify#279). Never derived from a token's iss.
-    jwks_url = spec.get("jwksUrl", f"{original_issuer(region, user_pool_id)}/.well-known/jwks.json")
+    _check_replicas("USER_POOLS", f"{where}: replicaRegions", replicas, region)
+    jwks_url = spec.get("jwksUrl", default_jwks_url(region, user_pool_id))
     if not isinstance(jwks_url, str):
         raise ConfigurationError("USER_POOLS", f"{where}: jwksUrl must be a URL")
     _check_url("USER_POOLS", jwks_url)
@@ -203,12 +265,7 @@ def _pool(index: int, spec: Any) -> PoolConfig:
         region=region,
         app_client_ids=frozenset(client_ids),
         token_use=_token_use("USER_POOLS", token_use),
-        # Original form in the pool's region, the updated form, and the original
-        # form in each replica region (a replica writes its own region there).
-        issuers=frozenset(
-            {original_issuer(region, user_pool_id), updated_issuer(region, user_pool_id)}
-            | {original_issuer(replica, user_pool_id) for replica in replicas}
-        ),
+        issuers=pool_issuers(region, user_pool_id, replicas),
         jwks_url=jwks_url,
         issuer=original_issuer(region, user_pool_id),
     )

@@ -144,6 +144,12 @@ class ContextTooLarge(TokenError):
     reason = "context_too_large"
 
 
+class UnknownRoute(TokenError):
+    """REST: the request's route is not in API_ROUTES, so the policy names no Allow for it."""
+
+    reason = "unknown_route"
+
+
 class UnexpectedEvent(TokenError):
     """The event is not what API_TYPE says API Gateway sends: no decision is made from it."""
 

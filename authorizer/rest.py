@@ -22,6 +22,12 @@ Lambda authorizer"; "Input to an API Gateway Lambda authorizer"):
   and is denied (implicitly). An explicit Deny wins over any Allow, so where
   a parameter pattern of a denied route also covers a longer allowed path
   (``GET/items/*`` covers ``GET/items/1/open``), the deny wins: fail closed.
+- IAM's ``*`` spans ``/``, so a parameter's Allow (``DELETE/items/*``) also
+  covers paths below it (``DELETE/items/7/purge``), which may be methods
+  missing from ``API_ROUTES``. Every such region below a parameter gets an
+  explicit Deny (``DELETE/items/*/*``) unless a listed route lies in it; a
+  REQUEST event also names its route template (``resource``), so an
+  unlisted one is denied by its exact method ARN whatever the patterns say.
 - Missing or unparsable token: ``raise Exception("Unauthorized")``, the only
   way to get API Gateway's 401. Any other token problem: a policy denying
   every method of the stage (403). Keys unavailable: any other exception
@@ -46,6 +52,7 @@ from authorizer.exceptions import (
     MissingToken,
     TokenError,
     UnexpectedEvent,
+    UnknownRoute,
 )
 from authorizer.handler import Authorizer, enforce_route_rule
 from authorizer.rules import RouteRule
@@ -97,10 +104,12 @@ class MethodArn(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class ApiRoute:
-    """One route of the REST API, and the IAM resource pattern that covers its requests."""
+    """One route of the REST API, and the IAM resource patterns that cover its requests."""
 
     route_key: str  # "GET /items/{id}", the ROUTE_RULES key format
-    resource: str  # "GET/items/*", appended to the method ARN's "<apiId>/<stage>/"
+    # ("GET/items/*",), each appended to the method ARN's "<apiId>/<stage>/"; one per
+    # method for ANY, since a "*" in the method's place would span "/" too.
+    resources: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +137,7 @@ def load_api_settings(env: Mapping[str, str], route_rules: Mapping[str, RouteRul
         )
     if len(set(keys)) != len(keys):
         raise ConfigurationError("API_ROUTES", "lists a route twice")
-    routes = tuple(ApiRoute(key, _resource(key)) for key in keys)
+    routes = tuple(ApiRoute(key, _resources(key)) for key in keys)
     unknown = sorted(set(route_rules) - set(keys))
     if unknown:
         # A rule for a route the policy never names would silently never apply.
@@ -138,8 +147,8 @@ def load_api_settings(env: Mapping[str, str], route_rules: Mapping[str, RouteRul
     return ApiSettings(api_type, routes)
 
 
-def _resource(route_key: str) -> str:
-    """``GET /items/{id}``: ``GET/items/*``; ``ANY /{proxy+}``: ``*/*``; ``GET /``: ``GET/``."""
+def _resources(route_key: str) -> tuple[str, ...]:
+    """``GET /items/{id}``: ``GET/items/*``; ``GET /``: ``GET/``; ``ANY /{p+}``: ``GET/*``, ..."""
     method, _, path = route_key.partition(" ")
     problem = f"{route_key!r} is not a REST route like 'GET /hello' or 'ANY /items/{{id}}'"
     if method not in _METHODS or not path.startswith("/"):
@@ -155,7 +164,97 @@ def _resource(route_key: str) -> str:
             parts.append("*")  # IAM's * spans "/" too: the Deny-wins rule keeps it closed
         else:
             raise ConfigurationError("API_ROUTES", problem)
-    return ("*" if method == "ANY" else method) + "/" + "/".join(parts)
+    path_pattern = "/" + "/".join(parts)
+    methods = [m for m in _METHODS if m != "ANY"] if method == "ANY" else [method]
+    return tuple(m + path_pattern for m in methods)
+
+
+def _below_parameter_patterns(resource: str) -> list[str]:
+    """Where a parameterised pattern's ``*`` would span a ``/``: at each ``*``, and below."""
+    parts = resource.split("/")
+    spans = [
+        "/".join([*parts[:index], "*/*", *parts[index + 1 :]])
+        for index, part in enumerate(parts)
+        if index > 0 and part == "*"
+    ]
+    return [*spans, f"{resource}/*"] if spans else []
+
+
+def unlisted_below_parameters(routes: tuple[ApiRoute, ...]) -> tuple[str, ...]:
+    """Deny patterns for the paths that parameters' Allows cover but no listed route names.
+
+    A Deny that could match a request of a listed route would refuse that
+    route to everyone, so a region where a listed route lies stays open (a
+    greedy ``{proxy+}`` route, meant to cover everything below it, keeps its
+    whole subtree). Computed once, at cold start.
+    """
+    exact = [_exact_tokens(route) for route in routes]
+    patterns = []
+    for route in routes:
+        for resource in route.resources:
+            for pattern in _below_parameter_patterns(resource):
+                glob = [_STAR_ANY if char == "*" else char for char in pattern]
+                if not any(_overlap(glob, tokens) for each in exact for tokens in each):
+                    patterns.append(pattern)
+    return tuple(dict.fromkeys(patterns))
+
+
+# Token languages for the overlap check: a literal character, one character of a
+# class, or any run of a class's characters. "seg" is every character but "/".
+_Token = str | tuple[str, str]
+_STAR_ANY: Final = ("star", "any")
+
+
+def _exact_tokens(route: ApiRoute) -> list[list[_Token]]:
+    """The requests API Gateway routes to ``route`` (one token list per method).
+
+    ``{param}`` is one non-empty segment; ``{param+}`` one or more characters.
+    """
+    method, _, path = route.route_key.partition(" ")
+    methods = [m for m in _METHODS if m != "ANY"] if method == "ANY" else [method]
+    path_tokens: list[_Token] = []
+    for segment in path[1:].split("/") if path != "/" else []:
+        path_tokens.append("/")
+        if _PARAM.fullmatch(segment):
+            path_tokens += [("one", "seg"), ("star", "seg")]
+        elif _GREEDY.fullmatch(segment):
+            path_tokens += [("one", "any"), ("star", "any")]
+        else:
+            path_tokens += list(segment)
+    return [[*m, *(path_tokens or ["/"])] for m in methods]
+
+
+def _overlap(first: list[_Token], second: list[_Token]) -> bool:
+    """Whether some string belongs to both token languages (a DP over positions)."""
+
+    def share_a_character(a: _Token, b: _Token) -> bool:
+        if isinstance(a, str) and isinstance(b, str):
+            return a == b
+        if isinstance(a, tuple) and isinstance(b, tuple):
+            return True  # any two classes share every character but "/"
+        char, cls = (a, b[1]) if isinstance(a, str) else (b, a[1])
+        return cls == "any" or char != "/"
+
+    @functools.cache
+    def step(i: int, j: int) -> bool:
+        a = first[i] if i < len(first) else None
+        b = second[j] if j < len(second) else None
+        if a is None and b is None:
+            return True
+        if isinstance(a, tuple) and a[0] == "star" and step(i + 1, j):
+            return True
+        if isinstance(b, tuple) and b[0] == "star" and step(i, j + 1):
+            return True
+        if a is None or b is None:
+            return False
+        # Both produce one character here (a star producing one stays where it is).
+        if not share_a_character(a, b):
+            return False
+        next_i = i if isinstance(a, tuple) and a[0] == "star" else i + 1
+        next_j = j if isinstance(b, tuple) and b[0] == "star" else j + 1
+        return (next_i, next_j) != (i, j) and step(next_i, next_j)
+
+    return step(0, 0)
 
 
 def _covers(pattern: str, arn: str) -> bool:
@@ -181,6 +280,8 @@ class RestAuthorizer:
         self.verifier = authorizer.verifier
         self._rules = route_rules
         self._routes = routes
+        self._route_keys = frozenset(route.route_key for route in routes)
+        self._unlisted_below = unlisted_below_parameters(routes)
 
     def handle(self, event: Any) -> dict[str, Any]:
         """An IAM policy for every route; raises Exception("Unauthorized") for a 401."""
@@ -208,9 +309,15 @@ class RestAuthorizer:
             self._authorizer.failed(err, route, request_id, started)
             raise
         verdicts = self._verdicts(verified)
-        allow = [arn.prefix + api_route.resource for api_route, err in verdicts if err is None]
-        deny = [arn.prefix + api_route.resource for api_route, err in verdicts if err is not None]
-        refusal = _refusal(verdicts, arn)
+        allowed = [api_route for api_route, err in verdicts if err is None]
+        denied = [api_route for api_route, err in verdicts if err is not None]
+        unlisted = [*self._unlisted_below]
+        if kind == "REQUEST" and not self._lists(event):
+            unlisted.append(f"{arn.method}{arn.path}")  # this very request's resource
+        allow = [arn.prefix + r for api_route in allowed for r in api_route.resources]
+        deny = [arn.prefix + r for api_route in denied for r in api_route.resources]
+        deny += [arn.prefix + pattern for pattern in unlisted]
+        refusal = _refusal(verdicts, arn, unlisted)
         self._authorizer.decided_for(
             verified,
             from_cache,
@@ -219,11 +326,21 @@ class RestAuthorizer:
             started,
             decision="deny" if refusal else "allow",
             reason=refusal or "ok",
-            allowedRoutes=len(allow),
-            deniedRoutes=len(deny),
+            allowedRoutes=len(allowed),
+            deniedRoutes=len(denied),
         )
         context = verified.context
         return _policy(context.sub, allow=allow, deny=deny, context=encode_context(context))
+
+    def _lists(self, event: dict[str, Any]) -> bool:
+        """Whether a REQUEST event's route (method and resource template) is in API_ROUTES.
+
+        An event without them says nothing, and the patterns alone decide.
+        """
+        method, resource = event.get("httpMethod"), event.get("resource")
+        if not isinstance(method, str) or not isinstance(resource, str):
+            return True
+        return f"{method} {resource}" in self._route_keys or f"ANY {resource}" in self._route_keys
 
     def _token(self, event: dict[str, Any], kind: str) -> str:
         if kind == "TOKEN":
@@ -257,14 +374,22 @@ class RestAuthorizer:
         return verdicts
 
 
-def _refusal(verdicts: list[tuple[ApiRoute, TokenError | None]], arn: MethodArn) -> str | None:
+def _refusal(
+    verdicts: list[tuple[ApiRoute, TokenError | None]], arn: MethodArn, unlisted: list[str]
+) -> str | None:
     """Why the policy refuses this very request (for the log), or None when it allows it."""
     request = f"{arn.method}{arn.path}"
-    covering = [err for api_route, err in verdicts if _covers(api_route.resource, request)]
+    if any(_covers(pattern, request) for pattern in unlisted):
+        return UnknownRoute.reason  # an explicit Deny for what API_ROUTES does not list
+    covering = [
+        err
+        for api_route, err in verdicts
+        if any(_covers(resource, request) for resource in api_route.resources)
+    ]
     denial = next((err for err in covering if err is not None), None)
     if denial is not None:
         return denial.reason  # an explicit Deny wins over any Allow
-    return None if covering else "unknown_route"  # no statement names it: implicit deny
+    return None if covering else UnknownRoute.reason  # no statement names it: implicit deny
 
 
 def _policy(

@@ -348,17 +348,24 @@ class TokenVerifier:
         try:
             if len(token) > MAX_TOKEN_CHARS:
                 raise MalformedToken("token is too long")
-            kid, pool, key = self._key_for(token)
-            try:
-                payload = self._decoder.decode(
-                    token,
-                    key,
-                    algorithms=ALGORITHMS,
-                    issuer=pool.issuer,
-                    leeway=self._config.leeway_seconds,
-                )
-            except jwt.PyJWTError as err:
-                raise token_error(err) from None
+            known = self._known_key(token)
+            if known is None:
+                kid, pool, key = self._key_for(token)
+                payload = self._decode(token, pool, key)
+            else:
+                kid, pool, key = known
+                try:
+                    payload = self._decode(token, pool, key)
+                except TokenError:
+                    # The shortcut skipped the parse and the iss match, so its deny
+                    # may name another reason than a first sight would. Re-derive
+                    # it the one canonical way; a same pool and key decide alike.
+                    self._decoder.signed_claims = None
+                    kid, canonical_pool, canonical_key = self._key_for(token)
+                    if canonical_pool is pool and canonical_key is key:
+                        raise
+                    pool, key = canonical_pool, canonical_key
+                    payload = self._decode(token, pool, key)
             context = check_claims(payload, self._config, pool.config)
         except TokenError as err:
             if kid is not None:  # else _key_for named it, or there is none
@@ -373,36 +380,53 @@ class TokenVerifier:
         rule_claims = {n: payload[n] for n in self._rule_claims if n in payload}
         return Verified(context, kid, key, expires_at, rule_claims, pool.config.user_pool_id)
 
-    def _key_for(self, token: str) -> tuple[str, TrustedPool, jwt.PyJWK]:
-        """The kid, pool and key for ``token``; a garbage token never reaches a key fetch.
-
-        A header seen before (the common case) whose kid one pool already holds
-        in a fresh key set needs no parse here: PyJWT's decode then checks the
-        whole token, iss included, against that pool. Any other token is parsed
-        by PyJWT first (every segment, the header's JSON and crit) and, with
-        several pools, matched to its pool by the exact string of its iss
-        before any key lookup; only that pool's key set may then be fetched.
-        """
-        header_segment = token.partition(".")[0]
-        kid = self._checked_headers.get(header_segment)
-        if kid is not None:
-            held = self._held_fresh(kid)
-            if held is not None:
-                return kid, *held
+    def _decode(self, token: str, pool: TrustedPool, key: jwt.PyJWK) -> dict[str, Any]:
         try:
-            if len(self._pools) == 1:
-                header, payload = jwt.get_unverified_header(token), None
-            else:
-                unverified = jwt.decode_complete(token, options={"verify_signature": False})
-                header, payload = unverified["header"], unverified["payload"]
+            payload: dict[str, Any] = self._decoder.decode(
+                token,
+                key,
+                algorithms=ALGORITHMS,
+                issuer=pool.issuer,
+                leeway=self._config.leeway_seconds,
+            )
         except jwt.PyJWTError as err:
             raise token_error(err) from None
-        kid = check_header(header)
+        return payload
+
+    def _known_key(self, token: str) -> tuple[str, TrustedPool, jwt.PyJWK] | None:
+        """The fast path: a header seen before whose kid one pool holds in a fresh key set.
+
+        No parse and no fetch: PyJWT's decode then checks the whole token, iss
+        included, against that pool. Only an allow is final here; a deny is
+        re-derived by ``_key_for``, so the reason never depends on what this
+        instance has seen before.
+        """
+        kid = self._checked_headers.get(token.partition(".")[0])
+        if kid is None:
+            return None
+        held = self._held_fresh(kid)
+        return None if held is None else (kid, *held)
+
+    def _key_for(self, token: str) -> tuple[str, TrustedPool, jwt.PyJWK]:
+        """The kid, pool and key for ``token``, the canonical way; garbage never causes a fetch.
+
+        PyJWT parses the whole token first (every segment, the header's and the
+        claims' JSON, crit), in every mode; the header rules apply; the claims'
+        iss picks the one trusted pool by exact string. Only then may that
+        pool's key set be asked for the kid (and fetch, if it lacks it). So a
+        malformed payload or an untrusted issuer is denied for what it is and
+        never reaches a key set.
+        """
+        try:
+            unverified = jwt.decode_complete(token, options={"verify_signature": False})
+        except jwt.PyJWTError as err:
+            raise token_error(err) from None
+        kid = check_header(unverified["header"])
+        header_segment = token.partition(".")[0]
         if len(self._checked_headers) >= HEADER_CACHE_SIZE:
             self._checked_headers.clear()  # only made-up headers get here; nothing worth an LRU
         self._checked_headers[header_segment] = kid
-        # One pool: PyJWT's decode checks its iss. Several: iss picks the pool.
-        pool = self._pools[0] if payload is None else self._pool_for_issuer(payload, kid)
+        pool = self._pool_for_issuer(unverified["payload"], kid)
         try:
             return kid, pool, pool.jwks.get_key(kid)
         except TokenError as err:  # an unknown kid: the decision log names it

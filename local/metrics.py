@@ -215,7 +215,8 @@ def summary_lines(snapshot: Mapping[str, Any]) -> list[str]:
     available = "-" if jwks["keysAvailable"] is None else jwks["keysAvailable"]
     lines.append(
         f"  JWKS            fetches {jwks['fetches']}, failures {jwks['fetchFailures']}, "
-        f"stale keys served {jwks['staleKeysServed']}, keys available {available}"
+        f"stale keys served {jwks['staleKeysServed']}, "
+        f"keys in the last fetched set {available}"
     )
     if snapshot["rejectedLines"]:
         lines.append(

@@ -25,13 +25,11 @@ from tests.deploy.scan import (
     OPERATIONS_ON,
     VARIANTS,
     as_packaged,
-    scan,
     transformed_app,
     transformed_variant,
 )
 
 BIN = Path(sys.executable).parent
-CHECKOV = ROOT / ".venv-scan" / "bin" / "checkov"
 FUNCTIONS = ("AuthorizerFunction", "GreeterFunction")
 ALARMS = ("AuthorizerErrorsAlarm", "JwksUnavailableAlarm", "DenySpikeAlarm")
 # Lambda's application levels: https://docs.aws.amazon.com/lambda/latest/api/API_LoggingConfig.html
@@ -411,11 +409,6 @@ def test_cfn_lint_passes_on_each_transformed_variant(variant, tmp_path):
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-
-
-@pytest.mark.skipif(not CHECKOV.exists(), reason="the scanner venv is made by `make lint`")
-def test_the_security_scan_passes_on_the_source_and_every_variant():
-    assert scan(CHECKOV) == 0
 
 
 def test_the_readmes_sql_query_names_the_default_stacks_log_groups():

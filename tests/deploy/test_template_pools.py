@@ -44,12 +44,44 @@ def test_user_pools_and_user_pool_id_together_are_refused() -> None:
     assert deploy({"UserPools": USER_POOLS}).rule_failures() == []
 
 
+def test_the_default_deploy_accepts_both_issuer_forms_and_declared_replicas() -> None:
+    parameters = {
+        "UserPoolId": "eu-west-1_AbC123xyz",
+        "AppClientIds": "abc",
+        "ReplicaRegions": "eu-central-1,us-west-2",
+    }
+    config = load_config(authorizer_env(deploy(parameters)))
+    hosts = {"cognito-idp.eu-west-1", "issuer-cognito-idp.eu-west-1"} | {
+        f"cognito-idp.{region}" for region in ("eu-central-1", "us-west-2")
+    }
+    assert config.pool.issuers == {
+        f"https://{host}.amazonaws.com/eu-west-1_AbC123xyz" for host in hosts
+    }
+
+
+def test_an_eu_sovereign_cloud_pool_deploys() -> None:
+    parameters = {"UserPoolId": "eusc-de-east-1_AbC123xyz", "AppClientIds": "abc"}
+    config = load_config(authorizer_env(deploy(parameters)))
+    assert config.pool.jwks_url == (
+        "https://cognito-idp.eusc-de-east-1.amazonaws.eu/eusc-de-east-1_AbC123xyz"
+        "/.well-known/jwks.json"
+    )
+
+
+def test_replica_regions_beside_user_pools_are_refused() -> None:
+    parameters = {"UserPools": USER_POOLS, "ReplicaRegions": "eu-central-1"}
+    assert any("ReplicaRegions" in failure for failure in deploy(parameters).rule_failures())
+
+
 @pytest.mark.parametrize(
     ("name", "value"),
     [
         ("ContextClaims", "two words"),
         ("ContextClaimsMaxBytes", "8193"),
         ("CorsAllowedOrigins", "a, b"),
+        ("ReplicaRegions", "eu-west-1, us-west-2"),
+        ("ReplicaRegions", "mars"),
+        ("UserPoolId", "eusc_AbC"),
     ],
 )
 def test_parameter_constraints_refuse_bad_values(name: str, value: str) -> None:

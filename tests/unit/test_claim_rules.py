@@ -322,3 +322,61 @@ def test_context_size_cap_has_a_range(size: str) -> None:
     with pytest.raises(ConfigurationError) as caught:
         make_config(CONTEXT_CLAIMS_MAX_BYTES=size)
     assert caught.value.variable == "CONTEXT_CLAIMS_MAX_BYTES"
+
+
+# README's step-up example: Cognito now issues amr (a list) and acr in its tokens.
+STEP_UP_RULES = {
+    "POST /transfer": {"claims": {"amr": "mfa"}},
+    "POST /wire": {"claims": {"acr": ["urn:example:loa:2", "urn:example:loa:3"]}},
+}
+
+
+@pytest.fixture
+def step_up(make_wired: Callable[..., WiredAuthorizer], jwks_endpoint: object) -> WiredAuthorizer:
+    return make_wired(make_config(ROUTE_RULES=json.dumps(STEP_UP_RULES)))
+
+
+@pytest.mark.parametrize(
+    ("amr", "expected"),
+    [
+        (["pwd", "mfa"], "ok"),  # a list claim matches when one of its items does
+        (["mfa"], "ok"),
+        ("mfa", "ok"),
+        (["pwd"], "claim_mismatch"),
+        (["pwd", "otp"], "claim_mismatch"),
+        (["MFA"], "claim_mismatch"),  # compared exactly
+        ([], "claim_mismatch"),
+        (None, "missing_claim"),
+    ],
+)
+def test_step_up_requires_mfa_in_amr(
+    step_up: WiredAuthorizer, amr: Any, expected: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert on_route(step_up, "POST /transfer", token({"amr": amr}), capsys) == expected
+    # Routes without the rule need only a valid token.
+    assert on_route(step_up, "GET /hello", token({"amr": amr}), capsys) == "ok"
+
+
+@pytest.mark.parametrize(
+    ("acr", "expected"),
+    [("urn:example:loa:3", "ok"), ("urn:example:loa:1", "claim_mismatch"), (None, "missing_claim")],
+)
+def test_step_up_by_acr_level(
+    step_up: WiredAuthorizer, acr: Any, expected: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert on_route(step_up, "POST /wire", token({"acr": acr}), capsys) == expected
+
+
+def test_readmes_step_up_example_is_the_rule_tested_here() -> None:
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    assert '{"POST /transfer": {"claims": {"amr": "mfa"}}}' in readme
+
+
+def test_context_claims_are_measured_in_utf8_bytes_keys_included() -> None:
+    """README: the compact JSON of the copied entries, in UTF-8 bytes; é is 2, € is 3."""
+    from shared.context import claims_size
+
+    assert claims_size((("n", "é€"),)) == len('{"claim:n":"é€"}'.encode()) == 19
+    assert claims_size((("n", ("é",)),)) == len('{"claimList:n":"[\\"é\\"]"}'.encode())

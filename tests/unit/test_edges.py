@@ -154,7 +154,8 @@ ALMOST_ISSUERS: Final = [
     ISSUER[:-1],
     ISSUER.replace("https://", "http://"),
     ISSUER.replace("cognito-idp", "COGNITO-IDP"),
-    ISSUER.replace("cognito-idp.", "issuer-cognito-idp."),  # the other form, not configured
+    ISSUER.replace("cognito-idp.", "issuer-cognito-idp.") + "/",  # the updated form, almost
+    ISSUER.replace("cognito-idp.", "Issuer-cognito-idp."),
     ISSUER.replace("us-east-1.", "eu-west-1."),  # the pool's id in another region
     OTHER_POOL_ISSUER,  # another pool's issuer
     f"{ISSUER} {OTHER_POOL_ISSUER}",

@@ -112,13 +112,24 @@ def test_a_token_event_with_a_valid_token_gets_the_sub_the_context_and_an_allow(
         "email": "brian@example.com",
     }
     assert all(isinstance(v, str | int | float | bool) for v in answer["context"].values())
-    # No rules: every route of the API is allowed, and nothing else is named.
-    [statement] = answer["policyDocument"]["Statement"]
+    # No rules: every route of the API is allowed, and only what lies below a
+    # parameter's pattern, which no listed route names, is denied.
+    statement, below = answer["policyDocument"]["Statement"]
+    assert below["Effect"] == "Deny"
+    assert sorted(below["Resource"]) == [PREFIX + "DELETE/items/*/*", PREFIX + "GET/items/*/*"]
     assert statement["Effect"] == "Allow"
     assert statement["Action"] == "execute-api:Invoke"
+    any_method = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
     assert sorted(statement["Resource"]) == sorted(
         PREFIX + r
-        for r in ("GET/", "GET/hello", "POST/hello", "GET/items/*", "DELETE/items/*", "*/admin/*")
+        for r in (
+            "GET/",
+            "GET/hello",
+            "POST/hello",
+            "GET/items/*",
+            "DELETE/items/*",
+            *(f"{method}/admin/*" for method in any_method),
+        )
     )
     assert answer["policyDocument"]["Version"] == "2012-10-17"
 
@@ -168,7 +179,8 @@ def test_a_missing_or_unparsable_token_is_unauthorized(
     ("token_claims", "principal"),
     [
         (claims(iat=1, exp=2), SUB),  # expired: the signature held, so the sub is known
-        (claims(iss="https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Other"), SUB),
+        # An untrusted issuer is refused before any key is looked up: nobody is known.
+        (claims(iss="https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Other"), "anonymous"),
         (claims(aud="someone-else"), SUB),
         (claims(token_use="refresh"), SUB),
     ],

@@ -49,7 +49,7 @@ def pool(index: int, **changes: Any) -> dict[str, Any]:
         ([pool(1, tokenUse="both")], "token use must be one of id, access, any"),
         (
             [pool(1, replicaRegions=["us-east-1"])],
-            "us-east-1_Pool1: replicaRegions must list other regions, e.g. eu-west-1",
+            "us-east-1_Pool1: replicaRegions must list other regions, each once, e.g. eu-west-1",
         ),
         ([pool(1, jwksUrl=5)], "us-east-1_Pool1: jwksUrl must be a URL"),
     ],

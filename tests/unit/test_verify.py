@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives import hashes, hmac, serialization
 
 from tests.forge import (
     CLIENT_ID,
+    ISSUER,
     JWKS_URL,
     OTHER_CLIENT_ID,
     authorizer_event,
@@ -244,12 +245,14 @@ def test_wrong_issuer(wired: WiredAuthorizer, capsys: pytest.CaptureFixture[str]
     assert_denied(wired, token, "wrong_issuer", capsys)
 
 
-def test_newer_issuer_host_needs_the_issuer_setting(make_wired: Any, jwks_endpoint: Any) -> None:
+def test_the_updated_issuer_host_is_accepted_unless_issuer_pins_the_original(
+    make_wired: Any, jwks_endpoint: Any
+) -> None:
     newer = "https://issuer-cognito-idp.us-east-1.amazonaws.com/us-east-1_TestPool1"
     token = sign(claims(iss=newer))
-    assert make_wired().handle(authorizer_event(token)) == {"isAuthorized": False}
-    configured = make_config(ISSUER=newer, JWKS_URL=JWKS_URL)
-    assert make_wired(configured).handle(authorizer_event(token))["isAuthorized"] is True
+    assert make_wired().handle(authorizer_event(token))["isAuthorized"] is True
+    pinned = make_config(ISSUER=ISSUER, JWKS_URL=JWKS_URL)
+    assert make_wired(pinned).handle(authorizer_event(token)) == {"isAuthorized": False}
 
 
 def test_wrong_audience(wired: WiredAuthorizer, capsys: pytest.CaptureFixture[str]) -> None:
