@@ -160,7 +160,10 @@ def test_samconfig_builds_in_source_and_deploys_with_sensible_defaults():
     config = tomllib.loads((ROOT / "samconfig.toml").read_text())["default"]
     assert config["build"]["parameters"]["build_in_source"] is True
     deploy = config["deploy"]["parameters"]
-    assert deploy["capabilities"] == "CAPABILITY_IAM"
+    # IAM roles, and the nested authorizer application (a template with a transform)
+    assert deploy["capabilities"] == "CAPABILITY_IAM CAPABILITY_AUTO_EXPAND"
+    alone = tomllib.loads((ROOT / "samconfig.toml").read_text())["authorizer"]
+    assert alone["deploy"]["parameters"]["capabilities"] == "CAPABILITY_IAM"
     assert deploy["resolve_s3"] is True
     assert deploy["confirm_changeset"] is True
     assert config["global"]["parameters"]["region"] == "us-east-1"
