@@ -388,6 +388,32 @@ def test_the_application_carries_the_metadata_sam_publish_reads() -> None:
     assert metadata["SemanticVersion"] == project["version"]
 
 
+# The Serverless Application Repository deploys only listed resource types; these
+# are the ones of that list an authorizer application may use:
+# https://docs.aws.amazon.com/serverlessrepo/latest/devguide/list-supported-resources.html
+SAR_SUPPORTED = {
+    "AWS::Serverless::Function",
+    "AWS::Lambda::Function",
+    "AWS::Lambda::Alias",
+    "AWS::Lambda::Version",
+    "AWS::Lambda::Permission",
+    "AWS::IAM::Role",
+    "AWS::Logs::LogGroup",
+    "AWS::CloudWatch::Alarm",
+    "AWS::CloudWatch::Dashboard",
+    "AWS::SNS::Topic",
+    "AWS::SNS::Subscription",
+    "AWS::DynamoDB::Table",
+    "AWS::Serverless::SimpleTable",
+}
+
+
+def test_every_resource_of_the_application_is_one_sar_deploys() -> None:
+    source = {r["Type"] for r in load_app_template()["Resources"].values()}
+    deployed = {r["Type"] for r in app(dict(OPERATIONS_ON)).resources().values()}
+    assert source | deployed <= SAR_SUPPORTED
+
+
 @pytest.fixture
 def s3_endpoint() -> Iterator[str]:
     """An S3 look-alike on loopback (moto), with one bucket, for `sam package` to upload to."""
