@@ -58,7 +58,7 @@ def transformed_variant(parameters: Mapping[str, str]) -> dict[str, Any]:
 APP_ALONE: Final[dict[str, str]] = {
     "UserPoolId": "us-east-1_AbC123xyz",
     "AppClientIds": "1example23456789",
-    "InvokingApiIds": "a1b2c3d4e5",
+    "InvokingApis": "a1b2c3d4e5",
 }
 
 

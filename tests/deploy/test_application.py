@@ -113,7 +113,7 @@ def test_no_other_deployable_template_defines_an_authorizer() -> None:
 # --- invoke permissions --------------------------------------------------------------
 
 API_ARN = re.compile(
-    r"^arn:aws:execute-api:us-east-1:123456789012:(?P<api><\w+>|[a-z0-9]{10})/(?P<rest>.+)$"
+    r"^arn:aws:execute-api:[a-z]{2}(-[a-z]+)+-[0-9]:[0-9]{12}:(?P<api><\w+>|[a-z0-9]{10})/(?P<rest>.+)$"
 )
 ROUTE = re.compile(
     r"^[^/]+/(GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS|ANY)/[^*]*$"
@@ -149,10 +149,10 @@ DEPLOYS = {
     "demo": (TEMPLATE, {}),
     "demo-snapstart": (TEMPLATE, dict(OPERATIONS_ON)),
     "rest-demo": (REST_TEMPLATE, {}),
-    "application": (APP_TEMPLATE, {**APP_ALONE, "InvokingApiIds": FIVE_APIS}),
+    "application": (APP_TEMPLATE, {**APP_ALONE, "InvokingApis": FIVE_APIS}),
     "application-snapstart": (
         APP_TEMPLATE,
-        {**APP_ALONE, "InvokingApiIds": FIVE_APIS, "SnapStart": "true"},
+        {**APP_ALONE, "InvokingApis": FIVE_APIS, "SnapStart": "true"},
     ),
     "example-http": (EXAMPLES["http"], {"AuthorizerArn": AUTHORIZER_ARN}),
     "example-rest": (EXAMPLES["rest"], {"AuthorizerArn": AUTHORIZER_ARN}),
@@ -204,7 +204,7 @@ def test_each_invoking_api_gets_its_own_permission_on_what_it_invokes() -> None:
         ("false", ResourceRef("AuthorizerFunction", "Arn")),
         ("true", ResourceRef("AuthorizerFunctionAliaslive")),
     ):
-        model = app({"InvokingApiIds": FIVE_APIS, "SnapStart": snapstart})
+        model = app({"InvokingApis": FIVE_APIS, "SnapStart": snapstart})
         granted = {
             model.properties(p)["SourceArn"]: model.properties(p)
             for p in model.resources("AWS::Lambda::Permission")
@@ -218,8 +218,15 @@ def test_each_invoking_api_gets_its_own_permission_on_what_it_invokes() -> None:
             assert props["SourceAccount"] == "123456789012"
             assert props["Action"] == "lambda:InvokeFunction"
         assert model.outputs()["AuthorizerArn"] == target
-    assert app({"InvokingApiIds": ""}).resources("AWS::Lambda::Permission") == {}
-    assert len(app({"InvokingApiIds": "a1b2c3d4e5"}).resources("AWS::Lambda::Permission")) == 1
+    assert app({"InvokingApis": ""}).resources("AWS::Lambda::Permission") == {}
+    elsewhere = "arn:aws:execute-api:eu-west-1:111122223333:z9y8x7w6v5"
+    model = app({"InvokingApis": f"a1b2c3d4e5,{elsewhere}"})
+    granted = [model.properties(p) for p in model.resources("AWS::Lambda::Permission")]
+    assert sorted((p["SourceArn"], p["SourceAccount"]) for p in granted) == [
+        ("arn:aws:execute-api:eu-west-1:111122223333:z9y8x7w6v5/authorizers/*", "111122223333"),
+        ("arn:aws:execute-api:us-east-1:123456789012:a1b2c3d4e5/authorizers/*", "123456789012"),
+    ]
+    assert len(app({"InvokingApis": "a1b2c3d4e5"}).resources("AWS::Lambda::Permission")) == 1
 
 
 @pytest.mark.parametrize(
@@ -230,11 +237,17 @@ def test_each_invoking_api_gets_its_own_permission_on_what_it_invokes() -> None:
         (FIVE_APIS + ",z1z2z3z4z5", False),  # a sixth has no permission slot
         ("*", False),
         ("a1b2c3d4e5,*", False),
-        ("arn:aws:execute-api:us-east-1:123456789012:a1b2c3d4e5", False),
+        ("arn:aws:execute-api:us-east-1:123456789012:a1b2c3d4e5", True),
+        ("a1b2c3d4e5,arn:aws-cn:execute-api:cn-north-1:123456789012:a1b2c3d4e5", True),
+        ("arn:aws:execute-api:us-east-1:123456789012:*", False),
+        ("arn:aws:execute-api:*:123456789012:a1b2c3d4e5", False),
+        ("arn:aws:execute-api:us-east-1:*:a1b2c3d4e5", False),
+        ("arn:aws:execute-api:us-east-1:123456789012:a1b2c3d4e5/*", False),
+        ("arn:aws:execute-api:us-east-1:123456789012:a1b2c3d4e5/authorizers/*", False),
     ],
 )
-def test_invoking_api_ids_take_only_api_ids(value: str, ok: bool) -> None:
-    pattern = load_app_template()["Parameters"]["InvokingApiIds"]["AllowedPattern"]
+def test_invoking_apis_take_api_ids_or_api_arns_and_no_wildcard(value: str, ok: bool) -> None:
+    pattern = load_app_template()["Parameters"]["InvokingApis"]["AllowedPattern"]
     assert bool(re.fullmatch(pattern, value)) is ok
 
 
