@@ -66,19 +66,34 @@ class StackTemplate(Protocol):
     @property
     def attached(self) -> Mapping[str, tuple[str, str]]: ...
 
+    @property
+    def parameters(self) -> Mapping[str, str]: ...
 
-def parameter_values(template: Mapping[str, Any], overrides: Mapping[str, str]) -> dict[str, str]:
+
+def parameter_values(
+    template: Mapping[str, Any],
+    overrides: Mapping[str, str],
+    *,
+    known_once_deployed: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """Every declared parameter's value (the override, else the default), checked as
-    CloudFormation checks it before any resource is touched."""
+    CloudFormation checks it before any resource is touched.
+
+    ``known_once_deployed`` are values a parent stack passes that exist only once it
+    is deployed (a resource's id): taken as they are, with nothing to check offline.
+    """
+    later = dict(known_once_deployed or {})
     declared = template.get("Parameters") or {}
-    unknown = sorted(set(overrides) - set(declared))
+    unknown = sorted((set(overrides) | set(later)) - set(declared))
     if unknown:
         raise TemplateError(f"no such template parameter: {', '.join(unknown)}")
-    values: dict[str, str] = {}
+    values: dict[str, Any] = {}
     missing = []
     for name, spec in declared.items():
         if name in overrides:
             values[name] = str(overrides[name])
+        elif name in later:
+            continue
         elif isinstance(spec, dict) and "Default" in spec:
             default = spec["Default"]
             values[name] = (
@@ -90,7 +105,7 @@ def parameter_values(template: Mapping[str, Any], overrides: Mapping[str, str]) 
         raise TemplateError(f"parameters without a default need a value: {', '.join(missing)}")
     for name, value in values.items():
         _check_parameter(name, value, declared[name])
-    return values
+    return {**values, **later}
 
 
 def _check_parameter(name: str, value: str, spec: Any) -> None:
@@ -168,9 +183,11 @@ class Resolver:
         """The resolver of a nested stack, its parameters given as this stack passes them."""
         if logical_id not in self._children:
             nested = self._nested[logical_id]
-            resource = self._resources.get(logical_id, {})
-            passed = resource.get("Properties", {}).get("Parameters") or {}
-            values = self._nested_parameters(logical_id, nested.template, passed)
+            if logical_id in self._resources:
+                passed = self._resources[logical_id].get("Properties", {}).get("Parameters")
+                values = self._nested_parameters(logical_id, nested.template, passed or {})
+            else:  # an attached application: deployed on its own, with its own values
+                values = dict(nested.parameters)
             self._children[logical_id] = Resolver(
                 nested.template,
                 values,
@@ -183,28 +200,20 @@ class Resolver:
     def _nested_parameters(
         self, logical_id: str, child: Mapping[str, Any], passed: Mapping[str, Any]
     ) -> dict[str, Any]:
-        """What CloudFormation gives a nested stack: each passed value (resolved here and
+        """What CloudFormation gives a nested stack: each value passed (resolved here and
         checked against the child's constraints), else the child's default."""
-        declared = child.get("Parameters") or {}
-        unknown = sorted(set(passed) - set(declared))
-        if unknown:
-            raise TemplateError(f"{logical_id}: no such parameter of its template: {unknown}")
-        values: dict[str, Any] = {}
-        for name, spec in declared.items():
-            if name in passed:
-                value = self.resolve(passed[name], f"{logical_id}.Parameters.{name}")
-                if isinstance(value, ResourceRef) or self._deploy_time(passed[name]):
-                    values[name] = value  # known once deployed: nothing to check offline
-                    continue
-                values[name] = (
-                    "true" if value is True else "false" if value is False else str(value)
-                )
-                _check_parameter(f"{logical_id}.{name}", values[name], spec)
-            elif isinstance(spec, dict) and "Default" in spec:
-                values[name] = str(spec["Default"])
+        known: dict[str, str] = {}
+        later: dict[str, Any] = {}
+        for name, expression in passed.items():
+            value = self.resolve(expression, f"{logical_id}.Parameters.{name}")
+            if isinstance(value, ResourceRef) or self._deploy_time(expression):
+                later[name] = value
             else:
-                raise TemplateError(f"{logical_id}: parameter {name} has no default and no value")
-        return values
+                known[name] = str(value)
+        try:
+            return parameter_values(child, known, known_once_deployed=later)
+        except TemplateError as err:
+            raise TemplateError(f"{logical_id}: {err}") from None
 
     def _deploy_time(self, node: Any) -> bool:
         """Whether ``node``'s value holds what only a deployed stack knows (placeholders)."""
@@ -384,7 +393,13 @@ def referenced_function(node: Any, stack: StackTemplate) -> str | None:
 
 def _function_behind(node: Any, stack: StackTemplate) -> str | None:
     """The function a GetAtt, a Ref (to the function, to one of its aliases, to a parameter
-    that takes an attached application's ARN), an If or a nested stack's output names."""
+    that takes an attached application's ARN, or that ARN itself, which samtranslator
+    writes in for a REST API), an If or a nested stack's output names."""
+    if isinstance(node, str):
+        for parameter, (application, output) in stack.attached.items():
+            if stack.parameters.get(parameter) == node:
+                return _output_function(stack.nested[application], output)
+        return None
     if not isinstance(node, dict):
         return None
     if isinstance(node.get("Fn::If"), list) and len(node["Fn::If"]) == 3:

@@ -19,7 +19,7 @@ from typing import Any, Final
 from local.cfn import Resolver, referenced_function
 from local.cors import CorsConfig
 from local.exceptions import TemplateError
-from local.sam import SamTemplate, TransformedTemplate
+from local.sam import Attachment, SamTemplate, TransformedTemplate
 
 DEFAULT_TIMEOUT_SECONDS: Final = 3  # CloudFormation's default for AWS::Lambda::Function
 DEFAULT_MEMORY_MB: Final = 128
@@ -104,11 +104,13 @@ class ApiModel:
 def load_api(
     template: SamTemplate,
     parameter_overrides: Mapping[str, str],
+    attachments: tuple[Attachment, ...] = (),
     transformed: TransformedTemplate | None = None,
 ) -> ApiModel:
-    """Transform the SAM template (unless given its transform) and read the HTTP API it defines."""
+    """Transform the SAM template (with any application it names by ARN), unless given
+    that transform, and read the HTTP API it defines."""
     if transformed is None:
-        transformed = template.transform(parameter_overrides)
+        transformed = template.transform(parameter_overrides, attachments)
     resources: dict[str, Any] = transformed.template.get("Resources", {})
     resolver = transformed.resolver()
     if _has_only_rest_apis(resources):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import struct
+import subprocess
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,15 @@ TEMPLATE = ROOT / "template.yaml"
 # The authorizer application: deployed alone, or nested by TEMPLATE and the REST variant.
 APP_TEMPLATE = ROOT / "authorizer" / "template.yaml"
 STACK_NAME = "hello-stack"
+
+# Where `sam build` of template.yaml puts each function: a nested application's
+# functions under the application's logical id, beside its built template.
+BUILT_ARTIFACTS = {
+    "AuthorizerFunction": "Authorizer/AuthorizerFunction",
+    # Built whatever Revocation is (sam build builds every function); deployed only with it.
+    "SignOutFunction": "Authorizer/SignOutFunction",
+    "GreeterFunction": "GreeterFunction",
+}
 
 EM_AARCH64 = 183
 EM_X86_64 = 62
@@ -95,13 +105,6 @@ class DeployModel:
         """The whole resource resolved in its own stack (a dangling reference raises)."""
         resource, resolver = self._owners[logical_id]
         return resolver.resolve(resource, logical_id)
-
-    def nested_model(self, logical_id: str) -> DeployModel:
-        """The nested stack alone, with the values this deploy passes it."""
-        resolver = self._resolver.child(logical_id)
-        child = self.nested[logical_id]
-        values = {k: v for k, v in resolver.parameters.items() if not k.startswith("AWS::")}
-        return DeployModel(child.template, values, child.nested)
 
     @property
     def conditions(self) -> dict[str, bool]:
@@ -180,9 +183,16 @@ def operations(body: Mapping[str, Any]) -> Iterator[tuple[str, str, dict[str, An
 # --- the SAM CLI and cfn-lint, run offline ---------------------------------------
 
 
+# `make test` runs us under make: a make the SAM CLI or a test starts must not inherit them.
+_MAKE_VARIABLES = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEFILES")
+
+
 def offline_aws_env(home: Path) -> dict[str, str]:
-    """This environment with a region, no credentials anywhere, no telemetry, ``home`` as HOME."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    """This environment with a region, no credentials anywhere, no telemetry, ``home`` as HOME
+    (and none of an enclosing make's variables)."""
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k not in _MAKE_VARIABLES
+    }
     env.update(
         AWS_DEFAULT_REGION=REGION,
         AWS_CONFIG_FILE=str(home / "no-config"),
@@ -193,6 +203,15 @@ def offline_aws_env(home: Path) -> dict[str, str]:
         HOME=str(home),
     )
     return env
+
+
+def run_tool(
+    args: list[str], env: Mapping[str, str], timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """A command run in the repository, its output kept for the assertion message."""
+    return subprocess.run(
+        args, cwd=ROOT, env=dict(env), capture_output=True, text=True, timeout=timeout, check=False
+    )
 
 
 # --- artifacts -----------------------------------------------------------------
@@ -242,23 +261,23 @@ def authorizer_settings(template: Mapping[str, Any]) -> str:
     """The transformed authorizer wiring, as API Gateway will receive it."""
     import json
 
+    model = DeployModel(template, {})
     body = api_body(template)
     scheme = body["components"]["securitySchemes"]["CognitoAuthorizer"]
     permissions = {
-        logical_id: resource["Properties"]
-        for logical_id, resource in template["Resources"].items()
-        if resource["Type"] == "AWS::Lambda::Permission"
-        and resource["Properties"]["FunctionName"] == {"Fn::GetAtt": ["AuthorizerFunction", "Arn"]}
+        logical_id: model.properties(logical_id)
+        for logical_id in model.resources("AWS::Lambda::Permission")
+        if str(model.properties(logical_id)["SourceArn"]).endswith("/authorizers/*")
     }
     routes = {f"{method} {path}": op.get("security") for method, path, op in operations(body)}
-    function = template["Resources"]["AuthorizerFunction"]["Properties"]
+    function = model.resource("AuthorizerFunction")["Properties"]
     summary = {
         "securitySchemes.CognitoAuthorizer": scheme,
         "authorizer invoke permissions": permissions,
         "routes (security)": routes,
-        "AuthorizerFunction": {
+        "AuthorizerFunction (the nested application's)": {
             key: function.get(key)
             for key in ("Handler", "Runtime", "Architectures", "MemorySize", "Timeout")
         },
     }
-    return json.dumps(summary, indent=2, sort_keys=False)
+    return json.dumps(summary, indent=2, sort_keys=False, default=str)

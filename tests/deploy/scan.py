@@ -2,7 +2,8 @@
 becomes for each operations variant (SnapStart, Tracing and AlarmEmail all off, all on;
 all on with Revocation),
 over template-rest.yaml (the REST API variant) and what it becomes, and over the
-authorizer application (authorizer/template.yaml) and what it becomes alone, per variant.
+authorizer application (authorizer/template.yaml) and what it becomes alone, per variant,
+and over the consumer templates of examples/ and what they become.
 
 checkov reads the SAM source as it is, every resource whatever its Condition;
 the transformed variants add what samtranslator generates (the alias, the
@@ -41,6 +42,9 @@ VARIANTS: Final[dict[str, dict[str, str]]] = {
     "revocation-on": {**OPERATIONS_ON, **REVOCATION_ON},
 }
 REST_TEMPLATE: Final = TEMPLATE.with_name("template-rest.yaml")
+EXAMPLES: Final = sorted((TEMPLATE.parent / "examples").glob("*.yaml"))
+# What an example is given for the authorizer it names by ARN.
+EXAMPLE_AUTHORIZER_ARN: Final = "arn:aws:lambda:us-east-1:123456789012:function:authorizer:live"
 # Offline: no guideline download, no platform, no network.
 CHECKOV_ARGS: Final = ("--framework", "cloudformation", "--quiet", "--compact", "--skip-download")
 
@@ -58,7 +62,7 @@ def transformed_variant(parameters: Mapping[str, str]) -> dict[str, Any]:
 APP_ALONE: Final[dict[str, str]] = {
     "UserPoolId": "us-east-1_AbC123xyz",
     "AppClientIds": "1example23456789",
-    "InvokingApiIds": "a1b2c3d4e5",
+    "InvokingApis": "a1b2c3d4e5",
 }
 
 
@@ -69,6 +73,14 @@ def transformed_app(parameters: Mapping[str, str]) -> dict[str, Any]:
     for name, value in values.items():
         template["Parameters"][name]["Default"] = value
     return template
+
+
+def transformed_example(path: Path) -> dict[str, Any]:
+    """An example transformed, with each REST API's skips also on its stage."""
+    arn = {"AuthorizerArn": EXAMPLE_AUTHORIZER_ARN}
+    template = SamTemplate.read(path).transform(arn).template
+    template["Parameters"]["AuthorizerArn"]["Default"] = EXAMPLE_AUTHORIZER_ARN
+    return with_stage_skips(template)
 
 
 def as_packaged(template: dict[str, Any]) -> dict[str, Any]:
@@ -85,6 +97,7 @@ def write_variants(directory: Path) -> list[Path]:
     written = {f"{name}.json": transformed_variant(values) for name, values in VARIANTS.items()}
     written["rest.json"] = transformed_rest()
     written |= {f"app-{name}.json": transformed_app(values) for name, values in VARIANTS.items()}
+    written |= {f"example-{path.stem}.json": transformed_example(path) for path in EXAMPLES}
     paths = []
     for name, template in written.items():
         path = directory / name
@@ -94,13 +107,17 @@ def write_variants(directory: Path) -> list[Path]:
 
 
 def transformed_rest() -> dict[str, Any]:
-    """template-rest.yaml transformed, with each REST API's justified skips also on its stage.
+    """template-rest.yaml transformed, with each REST API's justified skips also on its stage."""
+    return with_stage_skips(SamTemplate.read(REST_TEMPLATE).transform().template)
+
+
+def with_stage_skips(template: dict[str, Any]) -> dict[str, Any]:
+    """Each REST API's checkov skips copied to its stage.
 
     samtranslator keeps an ``AWS::Serverless::Api``'s Metadata on the RestApi it
     makes but not on the Stage it generates, where checkov reports the stage
     settings (access logs, tracing, caching) that the Api's skips justify.
     """
-    template = SamTemplate.read(REST_TEMPLATE).transform().template
     resources = template["Resources"]
     for resource in resources.values():
         if resource["Type"] == "AWS::ApiGateway::Stage":
@@ -112,7 +129,7 @@ def transformed_rest() -> dict[str, Any]:
 
 def scan(checkov: Path) -> int:
     with tempfile.TemporaryDirectory(prefix="template-scan-") as tmp:
-        files = [TEMPLATE, REST_TEMPLATE, APP_TEMPLATE, *write_variants(Path(tmp))]
+        files = [TEMPLATE, REST_TEMPLATE, APP_TEMPLATE, *EXAMPLES, *write_variants(Path(tmp))]
         args = [str(checkov), *CHECKOV_ARGS]
         for path in files:
             args += ["--file", str(path)]

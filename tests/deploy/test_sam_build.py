@@ -24,6 +24,7 @@ import pytest
 
 from tests.deploy.samtemplate import (
     APP_TEMPLATE,
+    BUILT_ARTIFACTS,
     EM_AARCH64,
     ROOT,
     TEMPLATE,
@@ -32,6 +33,7 @@ from tests.deploy.samtemplate import (
     load_app_template,
     load_sam_template,
     offline_aws_env,
+    run_tool,
     tree_size,
 )
 from tests.forge import forged_key, jwks_body
@@ -106,36 +108,28 @@ def pool_jwks() -> Iterator[str]:
         server.server_close()
 
 
-# Where `sam build` of template.yaml puts each function: a nested application's
-# functions under the application's logical id, beside its built template.
-ARTIFACTS = {
-    "AuthorizerFunction": "Authorizer/AuthorizerFunction",
-    # Built whatever Revocation is (sam build builds every function); deployed only with it.
-    "SignOutFunction": "Authorizer/SignOutFunction",
-    "GreeterFunction": "GreeterFunction",
-}
-
-
 def artifact_of(build_dir: Path, logical_id: str) -> Path:
-    return build_dir / ARTIFACTS[logical_id]
+    return build_dir / BUILT_ARTIFACTS[logical_id]
 
 
 def sam_build(tmp: Path, template: Path, pool_jwks: str) -> Path:
     """One real `sam build` of ``template``, with the repository's samconfig.toml."""
     build = tmp / "build"
     env = {**offline_aws_env(tmp), "BAKE_JWKS_URL": pool_jwks}
-    # `make test` runs us under make: the builder's own make must not inherit that.
-    for name in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEFILES"):
-        env.pop(name, None)
     started = time.monotonic()
-    result = subprocess.run(
-        [str(BIN / "sam"), "build", "--template-file", str(template), "--build-dir", str(build)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+    result = run_tool(
+        [
+            str(BIN / "sam"),
+            "build",
+            "--template-file",
+            str(template),
+            "--build-dir",
+            str(build),
+            # found beside the template otherwise: none beside authorizer/ or examples/
+            "--config-file",
+            str(ROOT / "samconfig.toml"),
+        ],
+        env,
     )
     elapsed = time.monotonic() - started
     assert result.returncode == 0, result.stdout + result.stderr
@@ -166,7 +160,10 @@ def test_samconfig_builds_in_source_and_deploys_with_sensible_defaults():
     config = tomllib.loads((ROOT / "samconfig.toml").read_text())["default"]
     assert config["build"]["parameters"]["build_in_source"] is True
     deploy = config["deploy"]["parameters"]
-    assert deploy["capabilities"] == "CAPABILITY_IAM"
+    # IAM roles, and the nested authorizer application (a template with a transform)
+    assert deploy["capabilities"] == "CAPABILITY_IAM CAPABILITY_AUTO_EXPAND"
+    alone = tomllib.loads((ROOT / "samconfig.toml").read_text())["authorizer"]
+    assert alone["deploy"]["parameters"]["capabilities"] == "CAPABILITY_IAM"
     assert deploy["resolve_s3"] is True
     assert deploy["confirm_changeset"] is True
     assert config["global"]["parameters"]["region"] == "us-east-1"
@@ -186,7 +183,7 @@ def test_built_template_points_each_function_at_its_own_artifact(build_dir):
     function = nested["Resources"]["AuthorizerFunction"]["Properties"]
     assert function["CodeUri"] == "AuthorizerFunction"
     assert "AuthorizerFunction" not in built["Resources"]  # defined once, in the application
-    for logical_id in ARTIFACTS:
+    for logical_id in BUILT_ARTIFACTS:
         assert artifact_of(build_dir, logical_id).is_dir()
 
 
@@ -425,3 +422,13 @@ def test_build_bakes_the_pools_key_set_into_the_authorizer(build_dir, pool_jwks)
     assert baked["jwksUrl"] == pool_jwks
     assert [key["kid"] for key in baked["jwks"]["keys"]] == ["baked-kid"]
     assert not (artifact_of(build_dir, "GreeterFunction") / "greeter" / "baked_jwks.json").exists()
+
+
+@pytest.mark.parametrize("example", ["http-api.yaml", "rest-api.yaml"])
+def test_each_example_builds_its_backend_and_no_authorizer(
+    tmp_path: Path, pool_jwks: str, example: str
+) -> None:
+    """An example names the authorizer by ARN: its build has only the API's own function."""
+    built = sam_build(tmp_path, ROOT / "examples" / example, pool_jwks)
+    assert {p.name for p in built.iterdir()} == {"template.yaml", "GreeterFunction"}
+    assert top_level(built / "GreeterFunction") == {"greeter", "shared"}
