@@ -95,6 +95,33 @@ def test_the_demos_authorizer_resources_come_from_the_one_definition(
     assert authorizer["Environment"]["Variables"]["USER_POOL_ID"] == "us-east-1_AbC123xyz"
 
 
+# What a demo does not pass to the application, and why: the API's id would be a
+# cycle (the API needs the application's output first), the HTTP demo's API type
+# is the default, the REST demo keeps the operations extras off.
+NOT_PASSED = {
+    TEMPLATE: {"ApiType", "ApiRoutes", "InvokingApis"},
+    REST_TEMPLATE: {
+        "InvokingApis", "SnapStart", "AuthorizerVersionDigest", "Tracing", "AlarmEmail",
+        "DenySpikeThreshold",
+    },
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("template", [TEMPLATE, REST_TEMPLATE], ids=["http", "rest"])
+def test_a_demo_passes_each_setting_on_as_the_application_declares_it(template: Path) -> None:
+    """A parameter added to the application reaches the demos, with the same constraints."""
+    source = SamTemplate.read(template).source
+    declared = source["Parameters"]
+    app_parameters = load_app_template()["Parameters"]
+    passed = source["Resources"]["Authorizer"]["Properties"]["Parameters"]
+    assert set(passed) == set(app_parameters) - NOT_PASSED[template]
+    for name in set(passed) & set(declared):
+        ours = {k: v for k, v in declared[name].items() if k != "Description"}
+        theirs = {k: v for k, v in app_parameters[name].items() if k != "Description"}
+        if (template, name) != (REST_TEMPLATE, "ApiRoutes"):  # the demo's own routes
+            assert ours == theirs, name
+
+
 def test_no_other_deployable_template_defines_an_authorizer() -> None:
     templates = [TEMPLATE, REST_TEMPLATE, *EXAMPLES.values()]
     for template in templates:
