@@ -17,8 +17,9 @@ a read per request:
   DynamoDB answers. An instance seeing a request less than every refresh / 2
   (or thawed by Lambda after a pause, which freezes any thread too) pays the
   Query itself;
-- refresh failed: the list it has is used, with a retry at most every
-  ``RETRY_SECONDS``, until it is ``max_stale`` old; from then on every
+- refresh failed (or still running after ``ABANDON_SECONDS``): the list it
+  has is used, with a retry at most every ``RETRY_SECONDS``, until it is
+  ``max_stale`` old; from then on every
   decision raises ``RevocationUnavailable`` (API Gateway answers 500, and
   caches nothing), never an allow the list was not checked for.
 
@@ -65,6 +66,9 @@ RETRY_SECONDS: Final = 1.0
 # The longest a request waits for a refresh it needs: well inside the
 # authorizer's 5 s timeout, with the JWKS fetch's own bound beside it.
 WAIT_SECONDS: Final = 2.0
+# A refresh still running after this long (a DNS lookup that hangs, a socket a
+# Lambda freeze killed) is given up as failed, so that another may start.
+ABANDON_SECONDS: Final = 30.0
 # How often the dictionaries are swept of expired entries (each sweep reads them all).
 SWEEP_SECONDS: Final = 300
 # DynamoDB client timeouts: the whole Query, retries included, fits in WAIT_SECONDS mostly.
@@ -261,7 +265,9 @@ class RevocationList:
 
     def _keep_current(self, now: float) -> None:
         in_flight = self._in_flight
-        if in_flight is not None and in_flight.done:
+        if in_flight is not None and (in_flight.done or now - in_flight.started >= ABANDON_SECONDS):
+            if not in_flight.done:  # its thread ends on its own; its result is never read
+                in_flight.error = TimeoutError("revocation list refresh never finished")
             self._collect(in_flight, now)
             in_flight = None
         age = self.age(now)

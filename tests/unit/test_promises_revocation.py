@@ -120,7 +120,8 @@ def test_entries_expire_a_day_and_300_s_after_the_revocation_and_leave_memory_wi
 ) -> None:
     documented(
         "by default a day, Cognito's longest token lifetime, plus 300 s, after the revocation",
-        "is swept from memory within 5 minutes of it",
+        "is swept from memory within about 5 minutes of it (a sweep runs with a refresh, "
+        "at most every 300 s)",
     )
     revoked_at = float(int(clock.now))
     assert revocation_item(FAMILY, "f", revoked_at)["expiresAt"] == {

@@ -401,8 +401,10 @@ class GatedTable(FakeRevocationTable):
         self.gate = threading.Event()
         self.gate.set()
         self.entered = threading.Event()
+        self.began: list[str] = []  # each Query as it begins (queries: as it answers)
 
     def __call__(self, after: str) -> list[dict[str, Any]]:
+        self.began.append(after)
         self.entered.set()
         assert self.gate.wait(10), "the test never opened the gate"
         return super().__call__(after)
@@ -456,13 +458,38 @@ def test_a_refresh_that_hangs_past_the_wait_leaves_the_list_stale_within_the_bou
     table.gate.clear()
     clock.advance(REFRESH)
     revocations.check(verified)  # waited, gave up, decided with the list it has
-    clock.advance(MAX_STALE - REFRESH)
-    with pytest.raises(RevocationUnavailable):
-        revocations.check(verified)
+    clock.advance(20)
+    revocations.check(verified)  # still hanging, the list 30 s old: within the stale bound
     table.gate.set()
+    monkeypatch.setattr(revocation_list, "WAIT_SECONDS", 10.0)  # time enough to see it end
     clock.advance(0.001)
-    revocations.check(verified)  # the hung Query answered: its list is as of when it began
-    assert revocations.age(clock.now) <= MAX_STALE - REFRESH + 0.001
+    revocations.check(verified)
+    # Its list counts as of when it began, not when it answered.
+    assert revocations.age(clock.now) == pytest.approx(20.001)
+
+
+def test_a_refresh_that_never_finishes_is_given_up_and_another_started(
+    clock: FakeClock, verified: Verified, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(revocation_list, "WAIT_SECONDS", 0.01)
+    table = GatedTable()
+    revocations = background_list(table, clock)
+    read_at = clock.now
+    table.gate.clear()
+    clock.advance(REFRESH)
+    revocations.check(verified)  # started, waited for briefly, still hanging
+    clock.advance(revocation_list.ABANDON_SECONDS - 0.001)
+    revocations.check(verified)
+    assert len(table.began) == 2  # the cold start's and the hung one: none beside it
+    clock.advance(0.001)
+    revocations.check(verified)  # given up: a failed read (the list is stale, not too old)
+    table.put(FAMILY, FAMILY_ID, clock.now)
+    table.gate.set()  # the hung Query's answer, whenever it comes, is never read
+    monkeypatch.setattr(revocation_list, "WAIT_SECONDS", 10.0)
+    clock.now = read_at + MAX_STALE  # at the stale bound it waits for a new Query
+    with pytest.raises(Revoked):
+        revocations.check(verified)
+    assert len(table.began) == 3
 
 
 def test_refresh_and_stale_bounds_are_checked() -> None:
