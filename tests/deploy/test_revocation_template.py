@@ -279,3 +279,15 @@ def test_the_rest_variant_couples_its_policy_cache_ttl_the_same_way(
     revoking = parameters.get("Revocation") == "true"
     assert model.exists("RevocationTable") is revoking
     assert ("RevocationTableName" in model.outputs()) is revoking
+    paths = model.resolve(model.template["Resources"]["HelloRestApi"]["Properties"]["Body"])
+    assert ("/signout" in paths["paths"]) is revoking
+    assert model.exists("SignOutPermission") is revoking
+    routes = model.properties("AuthorizerFunction")["Environment"]["Variables"]["API_ROUTES"]
+    assert routes.split(",") == ["GET /hello", "POST /hello"] + (
+        ["POST /signout"] if revoking else []
+    )
+    if revoking:
+        operation = paths["paths"]["/signout"]["post"]
+        assert operation["security"] == [{"CognitoAuthorizer": []}]
+        permission = model.properties("SignOutPermission")
+        assert permission["SourceArn"].endswith(":<HelloRestApi>/*/POST/signout")

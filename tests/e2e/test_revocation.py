@@ -224,3 +224,34 @@ def test_make_revoke_needs_a_user_named_on_its_command_line() -> None:
     )
     assert done.returncode != 0
     assert "name the user: make revoke USER=<username>" in done.stderr
+
+
+def test_the_rest_variant_signs_out_through_its_own_post_signout(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """template-rest.yaml with Revocation=true: POST /prod/signout, then the cached policy
+    ends within the bound and the authorizer denies the token revoked."""
+    rest = start_stack_process(
+        tmp_path_factory.mktemp("revocation-rest"),
+        ROOT / "template-rest.yaml",
+        parameters={"Revocation": "true", "RevocationRefreshSeconds": str(REFRESH_SECONDS)},
+    )
+    try:
+        banner = rest.wait_for_output("REST API", "POST /signout")
+        assert f"TTL {REFRESH_SECONDS}s" in banner
+        token = sign_in(rest)["IdToken"]
+        headers = bearer(token)
+        assert rest.request("GET", "/prod/hello", headers=headers).status_code == 200
+        signed_out = rest.request("POST", "/prod/signout", headers=headers)
+        since = time.monotonic()
+        assert signed_out.status_code == 200, signed_out.text
+        assert signed_out.json()["scope"] == "session"
+        while (response := rest.request("GET", "/prod/hello", headers=headers)).status_code == 200:
+            assert time.monotonic() - since < BOUND_SECONDS + SLACK_SECONDS
+            time.sleep(0.1)
+        assert response.status_code == 403, response.text
+        denied = [d for d in rest.decisions() if d.get("reason") == "revoked"]
+        assert denied, "the authorizer's deny says revoked"
+        assert rest.request("GET", "/prod/hello", headers=bearer(sign_in(rest)["IdToken"])).ok
+    finally:
+        rest.stop()
