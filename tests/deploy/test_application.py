@@ -248,8 +248,8 @@ def test_each_invoking_api_gets_its_own_permission_on_what_it_invokes() -> None:
     assert app({"InvokingApis": ""}).resources("AWS::Lambda::Permission") == {}
     elsewhere = "arn:aws:execute-api:eu-west-1:111122223333:z9y8x7w6v5"
     model = app({"InvokingApis": f"a1b2c3d4e5,{elsewhere}"})
-    granted = [model.properties(p) for p in model.resources("AWS::Lambda::Permission")]
-    assert sorted((p["SourceArn"], p["SourceAccount"]) for p in granted) == [
+    sources = [model.properties(p) for p in model.resources("AWS::Lambda::Permission")]
+    assert sorted((p["SourceArn"], p["SourceAccount"]) for p in sources) == [
         ("arn:aws:execute-api:eu-west-1:111122223333:z9y8x7w6v5/authorizers/*", "111122223333"),
         ("arn:aws:execute-api:us-east-1:123456789012:a1b2c3d4e5/authorizers/*", "123456789012"),
     ]
