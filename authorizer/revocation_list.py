@@ -18,8 +18,8 @@ a read per request:
   (or thawed by Lambda after a pause, which freezes any thread too) pays the
   Query itself;
 - refresh failed (or still running after ``ABANDON_SECONDS``): the list it
-  has is used, with a retry at most every ``RETRY_SECONDS``, until it is
-  ``max_stale`` old; from then on every
+  has is used, with a retry at most every ``RETRY_SECONDS`` (which only the
+  request that starts it waits for), until it is ``max_stale`` old; from then on every
   decision raises ``RevocationUnavailable`` (API Gateway answers 500, and
   caches nothing), never an allow the list was not checked for.
 
@@ -273,16 +273,19 @@ class RevocationList:
         age = self.age(now)
         if age < 0:  # the clock stepped back: trust nothing about the age but refresh
             age = self._refresh_seconds
+        started_here = False
         if in_flight is None and age >= self._refresh_seconds / 2 and now >= self._retry_after:
             in_flight = self._start(now, inline=not self._background)
+            started_here = True
             if in_flight.done:
                 self._collect(in_flight, now)
                 in_flight = None
                 age = self.age(now)
-        # Wait for the refresh the bound needs; after a failure only when the
+        # Wait for the refresh the bound needs. After a failure, only the request
+        # that started the retry waits (once a RETRY_SECONDS), unless the
         # alternative is to raise (a cold start, or past the stale bound).
         must_wait = age >= self._refresh_seconds and (
-            not self._failing or age >= self._max_stale_seconds
+            started_here or not self._failing or age >= self._max_stale_seconds
         )
         if in_flight is not None and must_wait and in_flight.wait(WAIT_SECONDS):
             now = self._clock()
@@ -329,7 +332,8 @@ class RevocationList:
         self._in_flight = None
         if refresh.error is not None:
             self._failing = True
-            self._retry_after = now + RETRY_SECONDS
+            # From when it began: one that failed long ago (before a freeze) is retried at once.
+            self._retry_after = refresh.started + RETRY_SECONDS
             age = self.age(now)
             self._logger.warning(
                 "revocation list refresh failed; using the list it has",

@@ -370,8 +370,11 @@ def test_never_an_allow_of_a_revoked_token_past_the_bound_whatever_fails(
     revoking: WiredAuthorizer, table: FakeRevocationTable, clock: FakeClock
 ) -> None:
     chance = random.Random(20)
+    outcomes = {"allowed": 0, "denied": 0, "raised": 0}
     for trial in range(40):
         jwt = token(clock, family=f"family-{trial}")
+        bystander = token(clock, sub=OTHER_SUB, family=OTHER_FAMILY)
+        assert revoking.handle(authorizer_event(bystander))["isAuthorized"]  # the list is read
         revoked_at = clock.now
         table.put(FAMILY, f"family-{trial}", revoked_at)
         healthy_until = revoked_at + chance.uniform(0, 2 * MAX_STALE)
@@ -381,13 +384,17 @@ def test_never_an_allow_of_a_revoked_token_past_the_bound_whatever_fails(
             try:
                 allowed = revoking.handle(authorizer_event(jwt))["isAuthorized"]
             except RevocationUnavailable:
+                outcomes["raised"] += 1
                 continue
+            outcomes["allowed" if allowed else "denied"] += 1
             if allowed:
                 assert clock.now < revoked_at + MAX_STALE
                 # With DynamoDB answering since, within one refresh interval.
                 assert clock.now < revoked_at + REFRESH or clock.now >= healthy_until
         table.failing = None
         clock.advance(MAX_STALE)
+    # The schedule reached every outcome: allows before the bound, denies, and 500s.
+    assert min(outcomes.values()) > 0, outcomes
 
 
 # --- the background refresh -------------------------------------------------------------
@@ -482,14 +489,32 @@ def test_a_refresh_that_never_finishes_is_given_up_and_another_started(
     revocations.check(verified)
     assert len(table.began) == 2  # the cold start's and the hung one: none beside it
     clock.advance(0.001)
-    revocations.check(verified)  # given up: a failed read (the list is stale, not too old)
-    table.put(FAMILY, FAMILY_ID, clock.now)
+    revocations.check(verified)  # given up as a failed read; another Query begins at once
+    assert len(table.began) == 3
+    table.put(FAMILY, FAMILY_ID, clock.now - 1)
     table.gate.set()  # the hung Query's answer, whenever it comes, is never read
     monkeypatch.setattr(revocation_list, "WAIT_SECONDS", 10.0)
-    clock.now = read_at + MAX_STALE  # at the stale bound it waits for a new Query
+    clock.now = read_at + MAX_STALE  # at the stale bound it waits for the new Query
     with pytest.raises(Revoked):
         revocations.check(verified)
-    assert len(table.began) == 3
+
+
+def test_a_refresh_that_failed_long_ago_is_retried_and_waited_for_at_once(
+    clock: FakeClock, verified: Verified
+) -> None:
+    # A Query begun before a Lambda freeze, failed by it: the first request after
+    # the thaw retries at once and waits, rather than deciding with an old list.
+    table = FakeRevocationTable()
+    revocations = background_list(table, clock)
+    table.failing = OUTAGE
+    clock.advance(REFRESH / 2 + 1)
+    revocations.check(verified)  # starts the Query that fails, not waiting for it
+    table.failing = None
+    table.put(FAMILY, FAMILY_ID, clock.now)
+    clock.advance(REFRESH)
+    with pytest.raises(Revoked):
+        revocations.check(verified)
+    assert revocations.age(clock.now) == 0
 
 
 def test_refresh_and_stale_bounds_are_checked() -> None:
