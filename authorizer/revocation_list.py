@@ -38,6 +38,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Final
 
@@ -270,28 +271,31 @@ class RevocationList:
                 in_flight.error = TimeoutError("revocation list refresh never finished")
             self._collect(in_flight, now)
             in_flight = None
-        age = self.age(now)
-        if age < 0:  # the clock stepped back: trust nothing about the age but refresh
-            age = self._refresh_seconds
-        started_here = False
-        if in_flight is None and age >= self._refresh_seconds / 2 and now >= self._retry_after:
-            in_flight = self._start(now, inline=not self._background)
-            started_here = True
-            if in_flight.done:
-                self._collect(in_flight, now)
-                in_flight = None
-                age = self.age(now)
-        # Wait for the refresh the bound needs. After a failure, only the request
-        # that started the retry waits (once a RETRY_SECONDS), unless the
-        # alternative is to raise (a cold start, or past the stale bound).
-        must_wait = age >= self._refresh_seconds and (
-            started_here or not self._failing or age >= self._max_stale_seconds
-        )
-        if in_flight is not None and must_wait and in_flight.wait(WAIT_SECONDS):
+        deadline = time.monotonic() + WAIT_SECONDS  # all the waiting this request may do
+        # A refresh, and at most one retry at once when the refresh waited for failed
+        # (one begun before a Lambda freeze and lost to it is retried right away).
+        for _ in range(2):
+            age = self._scheduling_age(now)
+            started_here = False
+            if in_flight is None and age >= self._refresh_seconds / 2 and now >= self._retry_after:
+                in_flight = self._start(now, inline=not self._background)
+                started_here = True
+            # Wait for the refresh the bound needs. After a failure, only the request
+            # that started the retry waits (once a RETRY_SECONDS), unless the
+            # alternative is to raise (a cold start, or past the stale bound).
+            must_wait = age >= self._refresh_seconds and (
+                started_here or not self._failing or age >= self._max_stale_seconds
+            )
+            if in_flight is None or not (
+                in_flight.done or (must_wait and in_flight.wait(deadline - time.monotonic()))
+            ):
+                break
             now = self._clock()
             self._collect(in_flight, now)
             in_flight = None
-            age = self.age(now)
+            if not (self._failing and must_wait):
+                break
+        age = self._scheduling_age(now)
         if age >= self._max_stale_seconds:
             self._next_look = now
             raise RevocationUnavailable(
@@ -302,6 +306,11 @@ class RevocationList:
         fresh = in_flight is None and not self._failing and age < self._refresh_seconds / 2
         # While fresh, nothing to do before the next refresh is due; else look every request.
         self._next_look = self._as_of + self._refresh_seconds / 2 if fresh else now
+
+    def _scheduling_age(self, now: float) -> float:
+        age = self.age(now)
+        # The clock stepped back: trust nothing about the age but that a refresh is due.
+        return self._refresh_seconds if age < 0 else age
 
     def _start(self, now: float, *, inline: bool) -> _Refresh:
         sweep = None

@@ -186,7 +186,10 @@ def test_a_request_waits_at_most_2_s_for_the_query_it_needs(
     monkeypatch.setattr(revocations_of(revoking), "_query", slow)
     clock.advance(10)
     assert allowed(revoking, sign(claims(now=clock.now, origin_jti=None, sub="x")))
-    assert waits == [2.0]
+    [wait] = waits
+    # The request's whole budget, less what it spent before waiting.
+    assert wait is not None
+    assert 1.5 < wait <= 2.0
 
 
 def test_the_documented_metric_names_are_the_ones_written() -> None:

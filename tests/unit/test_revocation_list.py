@@ -517,6 +517,34 @@ def test_a_refresh_that_failed_long_ago_is_retried_and_waited_for_at_once(
     assert revocations.age(clock.now) == 0
 
 
+class FailsOnce(GatedTable):
+    """A Query that fails (when ``failing`` is set) once: the next one answers."""
+
+    def __call__(self, after: str) -> list[dict[str, Any]]:
+        try:
+            return super().__call__(after)
+        finally:
+            self.failing = None
+
+
+def test_a_request_whose_awaited_refresh_fails_retries_once_at_once(
+    clock: FakeClock, verified: Verified
+) -> None:
+    table = FailsOnce()
+    revocations = background_list(table, clock)
+    table.gate.clear()
+    clock.advance(REFRESH / 2 + 1)
+    revocations.check(verified)  # a Query begins, and hangs (a Lambda freeze, say)
+    assert table.entered.wait(10)
+    table.failing = OUTAGE  # ... and fails once it resumes
+    table.put(FAMILY, FAMILY_ID, clock.now)
+    clock.advance(REFRESH)
+    table.gate.set()
+    with pytest.raises(Revoked):  # it waited, saw the failure, retried at once and waited again
+        revocations.check(verified)
+    assert len(table.began) == 3
+
+
 def test_refresh_and_stale_bounds_are_checked() -> None:
     with pytest.raises(ValueError, match="refresh_seconds <= max_stale_seconds"):
         RevocationList(
