@@ -19,16 +19,19 @@ MUTATE_VENV := .venv-mutate
 MUTATE_BIN := $(MUTATE_VENV)/bin
 MUTATE_STAMP := $(MUTATE_VENV)/.installed
 
-.PHONY: help install test lint scan format run token bench build deploy destroy fuzz soak mutate mutate-semantic \
-	build-AuthorizerFunction build-GreeterFunction
+.PHONY: help install test lint scan format run token revoke bench build deploy destroy fuzz soak mutate \
+	mutate-semantic deploy-authorizer destroy-authorizer package \
+	build-AuthorizerFunction build-GreeterFunction build-SignOutFunction
 
 help:
 	@echo "make install   create .venv with pinned runtime and dev dependencies"
 	@echo "make test      run the whole test suite (bootstraps .venv)"
 	@echo "make lint      ruff (lint + format check), mypy and the security scan"
 	@echo "make scan      checkov over template.yaml and its variants, bandit over the Python"
-	@echo "make run       the offline stack: local Cognito + local HTTP API (API=rest: the REST variant)"
+	@echo "make run       the offline stack: local Cognito + local HTTP API (API=rest: the REST variant;"
+	@echo "               TEMPLATE=examples/http-api.yaml: a template that names the authorizer by ARN)"
 	@echo "make token     print a fresh token for the demo user (TOKEN_USE=access for an access token)"
+	@echo "make revoke    USER=<username>: sign the user out everywhere and revoke their tokens (OFFLINE=1: make run's)"
 	@echo "make bench     performance table"
 	@echo "make fuzz      long property-based fuzz of the authorizer (fresh random examples)"
 	@echo "make soak      30,000 mixed requests through the offline stack (about a minute)"
@@ -36,6 +39,9 @@ help:
 	@echo "make mutate-semantic  only the hand-written semantic mutants (about 3 minutes)"
 	@echo "make build     sam build (arm64 artifacts)"
 	@echo "make deploy    sam build + sam deploy (API=rest: template-rest.yaml, its own stack)"
+	@echo "make deploy-authorizer  the authorizer application alone (attach it to your API by ARN)"
+	@echo "make destroy-authorizer sam delete of that stack"
+	@echo "make package   the authorizer application packaged for sam publish (PACKAGE_BUCKET=...)"
 	@echo "make destroy   sam delete"
 
 install: $(STAMP)
@@ -87,6 +93,8 @@ format: $(STAMP)
 #   make run POOLS=2            two trusted local pools (UserPools) and one untrusted pool
 #   make token POOL=2           a token from the second pool (POOL=untrusted: one that is denied)
 #   make run API=rest          the REST API variant (template-rest.yaml) instead
+#   make run TEMPLATE=examples/http-api.yaml   a template that names the authorizer by ARN
+#                              (AuthorizerArn): the authorizer application runs beside it
 API_PORT ?= 3000
 COGNITO_PORT ?= 9229
 METRICS_PORT ?= 3001
@@ -112,6 +120,20 @@ run: $(STAMP)
 token: $(STAMP)
 	@$(BIN)/python -m local token --token-use "$(or $(TOKEN_USE),id)" --pool "$(or $(POOL),1)"
 
+# Incident response (Revocation=true): Cognito signs the user out everywhere
+# (AdminUserGlobalSignOut) and the revocation list denies every token of theirs
+# issued so far. See scripts/revoke.py for the permissions it needs.
+#   make revoke USER=brian                the deployed stack (samconfig.toml's; STACK=, REGION=, API=rest)
+#   make revoke USER=brian POOL_ID=us-east-1_AbC TABLE=<table>   without reading the stack
+#   make revoke USER=brian OFFLINE=1      the stack `make run RUN_PARAMS="Revocation=true"` serves
+# USER must be given on the command line: the shell's own $$USER is never used.
+revoke: $(STAMP)
+	@test "$(origin USER)" = "command line" || { echo "error: name the user: make revoke USER=<username>" >&2; exit 2; }
+	@$(BIN)/python -m scripts.revoke --user "$$USER" \
+		$(if $(OFFLINE),--offline,--config-env $(if $(filter rest,$(API)),rest,default)) \
+		$(if $(STACK),--stack "$(STACK)") $(if $(REGION),--region "$(REGION)") \
+		$(if $(POOL_ID),--user-pool-id "$(POOL_ID)") $(if $(TABLE),--table "$(TABLE)")
+
 # ---------------------------------------------------------------------------
 # Deploy: sam build / deploy / delete with the pinned SAM CLI in .venv.
 #   make deploy                         deploy with samconfig.toml's defaults
@@ -120,6 +142,9 @@ token: $(STAMP)
 #   make deploy REGION=eu-west-1        another region (also for destroy)
 #   make destroy                        delete the stack (asks first)
 #   make deploy API=rest                the REST API variant (template-rest.yaml), its own stack
+#   make deploy-authorizer PARAMS="UserPoolId=... AppClientIds=... InvokingApiIds=..."
+#                                       the authorizer application alone (authorizer/template.yaml)
+#   make package PACKAGE_BUCKET=my-bucket   the application packaged for `sam publish`
 SAM := $(BIN)/sam
 # Our default is no telemetry; export SAM_CLI_TELEMETRY=1 to opt in.
 SAM_ENV := SAM_CLI_TELEMETRY=$${SAM_CLI_TELEMETRY:-0}
@@ -141,6 +166,34 @@ deploy: build
 destroy: $(STAMP)
 	$(SAM_ENV) $(SAM) delete $(SAM_CONFIG_ENV) $(SAM_REGION) $(DESTROY_ARGS)
 
+# The authorizer application alone (samconfig.toml's [authorizer] environment: its
+# template, its own stack), deployed as make deploy deploys the demo. The SAM CLI
+# looks for samconfig.toml beside the template (authorizer/): named here, it is
+# the repository's, which builds in source (a scratch copy would drag .venv along;
+# "=": ROOT is set further down).
+SAM_AUTHORIZER = --config-file "$(ROOT)/samconfig.toml" --config-env authorizer
+deploy-authorizer: $(STAMP)
+	$(SAM_ENV) $(SAM) build $(SAM_AUTHORIZER) $(SAM_REGION)
+	$(SAM_ENV) $(BIN)/python scripts/sam_deploy.py .aws-sam/build -- \
+		$(SAM) deploy $(SAM_AUTHORIZER) $(SAM_REGION) $(if $(GUIDED),--guided) $(DEPLOY_ARGS)
+
+destroy-authorizer: $(STAMP)
+	$(SAM_ENV) $(SAM) delete $(SAM_AUTHORIZER) $(SAM_REGION) $(DESTROY_ARGS)
+
+# What `sam publish` takes: the application built, its code, README and LICENSE
+# uploaded to PACKAGE_BUCKET (which the Serverless Application Repository must be
+# allowed to read; see the README, "Publish to SAR") and the template rewritten
+# to name them there: $(PACKAGE_DIR)/packaged-authorizer.yaml.
+PACKAGE_DIR ?= .aws-sam/package
+package: $(STAMP)
+	@test -n "$(PACKAGE_BUCKET)" || { echo "error: set PACKAGE_BUCKET to an S3 bucket of yours" >&2; exit 1; }
+	$(SAM_ENV) $(SAM) build $(SAM_AUTHORIZER) $(SAM_REGION) --build-dir "$(PACKAGE_DIR)/build"
+	$(SAM_ENV) $(SAM) package --template-file "$(PACKAGE_DIR)/build/template.yaml" \
+		--s3-bucket "$(PACKAGE_BUCKET)" --s3-prefix cognito-jwt-lambda-authorizer \
+		--output-template-file "$(PACKAGE_DIR)/packaged-authorizer.yaml" $(SAM_AUTHORIZER) $(SAM_REGION)
+	@echo "packaged: $(PACKAGE_DIR)/packaged-authorizer.yaml"
+	@echo "publish it: $(SAM) publish --template $(PACKAGE_DIR)/packaged-authorizer.yaml$(if $(REGION), --region $(REGION))"
+
 # ---------------------------------------------------------------------------
 # Lambda artifacts. `sam build` (BuildMethod: makefile) runs build-<LogicalId>
 # with ARTIFACTS_DIR set. samconfig.toml builds in source, so make runs here
@@ -161,18 +214,20 @@ LAMBDA_PIP_FLAGS := --disable-pip-version-check --no-input --quiet --no-compile 
 	--platform manylinux_2_34_aarch64 --implementation cp --python-version 3.13 \
 	--only-binary=:all: -c $(ROOT)/constraints-dev.txt
 
-# $(call lambda_artifact,<package dir>): the package, shared/, its runtime
-# requirements, and nothing else (no caches, no scripts, no requirements files).
+# $(call lambda_artifact,<package dir>[,<requirements>]): the package, shared/, its
+# runtime requirements (those of the second argument instead: /dev/null for none),
+# and nothing else (no caches, no scripts, no requirements files, no template:
+# authorizer/template.yaml is the application that deploys it).
 define lambda_artifact
 	@test -n "$(ARTIFACTS_DIR)" || { echo "error: ARTIFACTS_DIR is not set; run 'make build' (sam build)" >&2; exit 1; }
 	mkdir -p "$(ARTIFACTS_DIR)"
 	cp -R "$(ROOT)/$(1)" "$(ROOT)/shared" "$(ARTIFACTS_DIR)/"
-	@if grep -qvE '^[[:space:]]*(#|$$)' "$(ROOT)/$(1)/requirements.txt"; then \
+	@if grep -qvE '^[[:space:]]*(#|$$)' "$(or $(2),$(ROOT)/$(1)/requirements.txt)"; then \
 		echo "$(LAMBDA_PIP) install -r $(1)/requirements.txt --target ARTIFACTS_DIR (aarch64, cp313)"; \
 		$(LAMBDA_PIP) install $(LAMBDA_PIP_FLAGS) -r "$(ROOT)/$(1)/requirements.txt" \
 			--target "$(ARTIFACTS_DIR)" || exit 1; \
 	fi
-	rm -rf "$(ARTIFACTS_DIR)/bin" "$(ARTIFACTS_DIR)/$(1)/requirements.txt"
+	rm -rf "$(ARTIFACTS_DIR)/bin" "$(ARTIFACTS_DIR)/$(1)/requirements.txt" "$(ARTIFACTS_DIR)/$(1)/template.yaml"
 	@# Test suites some wheels ship inside their package (certifi/tests): never imported.
 	rm -rf "$(ARTIFACTS_DIR)"/*/tests "$(ARTIFACTS_DIR)"/*/test
 	find "$(ARTIFACTS_DIR)" -depth \( -name __pycache__ -o -name '*.pyc' \) -exec rm -rf {} +
@@ -189,6 +244,12 @@ build-AuthorizerFunction:
 
 build-GreeterFunction:
 	$(call lambda_artifact,greeter)
+
+# The sign-out function (Revocation=true) writes the authorizer's revocation list
+# with the authorizer's own item format: authorizer/ and shared/, but none of the
+# authorizer's wheels (it never imports PyJWT; boto3 is the Lambda runtime's).
+build-SignOutFunction:
+	$(call lambda_artifact,authorizer,/dev/null)
 
 # Performance: ratios measured in one run; see bench/run.py.
 bench: $(STAMP)

@@ -35,6 +35,10 @@ DEFAULT_CONTEXT_CLAIMS_MAX_BYTES: Final = 2048
 DEFAULT_JWKS_CACHE_SECONDS: Final = 3600
 DEFAULT_JWKS_MISS_COOLDOWN_SECONDS: Final = 10
 DEFAULT_LEEWAY_SECONDS: Final = 30
+DEFAULT_REVOCATION_REFRESH_SECONDS: Final = 10
+MAX_REVOCATION_REFRESH_SECONDS: Final = 300
+DEFAULT_REVOCATION_MAX_STALE_SECONDS: Final = 120
+MAX_REVOCATION_MAX_STALE_SECONDS: Final = 3600
 
 # A region: us-east-1, us-gov-west-1, or the AWS European Sovereign Cloud's
 # eusc-de-east-1 (botocore's partitions.json: partition aws-eusc, regionRegex
@@ -45,6 +49,8 @@ _POOL_ID = re.compile(rf"(?P<region>{_REGION_PATTERN})_[0-9A-Za-z]+")
 # Cognito app client ids are [\w+]+ (CreateUserPoolClient API reference).
 _CLIENT_ID = re.compile(r"[\w+]+")
 _REGION = re.compile(_REGION_PATTERN)
+# A DynamoDB table name (3-255 of [a-zA-Z0-9_.-]), or its ARN (the SDK takes either as TableName).
+_TABLE = re.compile(r"(?:arn:aws[a-z-]*:dynamodb:[a-z0-9-]+:\d{12}:table/)?[A-Za-z0-9_.-]{3,255}")
 # A claim name copied into the context: no whitespace, nothing a log would mangle.
 _CLAIM_NAME = re.compile(r"[!-~]{1,128}")
 _POOL_KEYS: Final = frozenset(
@@ -78,6 +84,10 @@ class AuthorizerConfig(NamedTuple):
     # Claims copied into the context for the backend (CONTEXT_CLAIMS), and their size cap.
     context_claims: tuple[str, ...] = ()
     context_claims_max_bytes: int = DEFAULT_CONTEXT_CLAIMS_MAX_BYTES
+    # The revocation list's table (REVOCATION_TABLE); empty: revocation is off.
+    revocation_table: str = ""
+    revocation_refresh_seconds: int = DEFAULT_REVOCATION_REFRESH_SECONDS
+    revocation_max_stale_seconds: int = DEFAULT_REVOCATION_MAX_STALE_SECONDS
 
     @property
     def rule_claim_names(self) -> frozenset[str]:
@@ -161,7 +171,36 @@ def load_config(env: Mapping[str, str]) -> AuthorizerConfig:
             maximum=8192,
             unit="bytes",
         ),
+        **_revocation(env),
     )
+
+
+def _revocation(env: Mapping[str, str]) -> dict[str, Any]:
+    """REVOCATION_*: checked even while the table is unset, so a typo never waits for the switch."""
+    table = env.get("REVOCATION_TABLE", "").strip()
+    if table and not _TABLE.fullmatch(table):
+        raise ConfigurationError(
+            "REVOCATION_TABLE", "must be a DynamoDB table name (3-255 of A-Z a-z 0-9 _ . -) or ARN"
+        )
+    refresh = _whole_number(
+        env,
+        "REVOCATION_REFRESH_SECONDS",
+        DEFAULT_REVOCATION_REFRESH_SECONDS,
+        minimum=1,
+        maximum=MAX_REVOCATION_REFRESH_SECONDS,
+    )
+    max_stale = _whole_number(
+        env,
+        "REVOCATION_MAX_STALE_SECONDS",
+        max(DEFAULT_REVOCATION_MAX_STALE_SECONDS, refresh),
+        minimum=refresh,
+        maximum=MAX_REVOCATION_MAX_STALE_SECONDS,
+    )
+    return {
+        "revocation_table": table,
+        "revocation_refresh_seconds": refresh,
+        "revocation_max_stale_seconds": max_stale,
+    }
 
 
 def _single_pool(env: Mapping[str, str]) -> PoolConfig:

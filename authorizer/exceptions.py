@@ -144,6 +144,12 @@ class ContextTooLarge(TokenError):
     reason = "context_too_large"
 
 
+class Revoked(TokenError):
+    """The token's family (origin_jti) or its user's tokens up to a sign-out are revoked."""
+
+    reason = "revoked"
+
+
 class UnknownRoute(TokenError):
     """REST: the request's route is not in API_ROUTES, so the policy names no Allow for it."""
 
@@ -175,3 +181,55 @@ class JwksParseError(JwksError):
     """The fetched key set is not a usable JWKS document."""
 
     reason = "jwks_invalid"
+
+
+# --- revocation list problems: the authorizer cannot decide and raises ------
+
+
+class RevocationUnavailable(ProductError):
+    """The revocation list could not be read for longer than REVOCATION_MAX_STALE_SECONDS."""
+
+    reason = "revocation_unavailable"
+
+
+# --- sign-out problems (authorizer/signout.py): answered with an HTTP status ---
+
+
+class SignOutError(ProductError):
+    """``POST /signout`` could not do what was asked; ``status`` is the HTTP answer."""
+
+    reason = "signout_failed"
+    status: int = 500
+
+    def __init__(self, message: str | None = None, *, error_code: str | None = None) -> None:
+        super().__init__(message)
+        # The AWS error code or exception class behind it, for the log line.
+        self.error_code = error_code
+
+
+class BadSignOutRequest(SignOutError):
+    """The request body or token does not allow the sign-out asked for."""
+
+    reason = "bad_request"
+    status = 400
+
+
+class CognitoRefused(SignOutError):
+    """Cognito refused the refresh or access token (RevokeToken, GlobalSignOut): nothing revoked."""
+
+    reason = "cognito_refused"
+    status = 400
+
+
+class CognitoUnavailable(SignOutError):
+    """Cognito did not answer (throttled, down, unreachable): nothing revoked, try again."""
+
+    reason = "cognito_unavailable"
+    status = 502
+
+
+class RevocationWriteFailed(SignOutError):
+    """The revocation list could not be written: the tokens stay valid until they expire."""
+
+    reason = "revocation_write_failed"
+    status = 503

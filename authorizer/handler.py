@@ -6,11 +6,11 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 
 from authorizer.config import AuthorizerConfig
-from authorizer.exceptions import JwksError, MalformedToken, TokenError
+from authorizer.exceptions import JwksError, MalformedToken, RevocationUnavailable, TokenError
 from authorizer.jwks import Fetcher, JwksCache, fetch_jwks
 from authorizer.metrics import MetricsEmitter
 from authorizer.rules import RouteRule, enforce
@@ -105,10 +105,11 @@ class Authorizer:
     ) -> None:
         """The decision record of a request that cannot be decided: API Gateway answers 500.
 
-        A JwksError says why the keys cannot be had; anything else is a bug, which
-        fails closed (a 500, never cached) and is named by its class only.
+        A JwksError or RevocationUnavailable says why no decision can be made;
+        anything else is a bug, which fails closed (a 500, never cached) and is
+        named by its class only.
         """
-        if isinstance(err, JwksError):
+        if isinstance(err, JwksError | RevocationUnavailable):
             self.decided(
                 logging.ERROR, "error", err.reason, route, request_id, started, error=str(err)
             )
@@ -176,6 +177,7 @@ def build_authorizer(
     baked: str | os.PathLike[str] = BAKED_JWKS,
     fetch: Fetcher = fetch_jwks,
     clock: Callable[[], float] | None = None,
+    revocation_query: Callable[[str], Iterable[dict[str, Any]]] | None = None,
 ) -> Authorizer:
     """Wire an authorizer for ``config`` and get its keys during initialisation.
 
@@ -186,9 +188,13 @@ def build_authorizer(
     its tokens get a 500 until it answers, the other pools' tokens pass.
     One metrics emitter serves the decisions and every pool's key set.
 
-    ``fetch`` and ``clock`` let tests run this very wiring offline: one fake
-    clock then times both the key sets' cache periods (else the monotonic
-    clock) and the tokens (else wall-clock time).
+    With ``REVOCATION_TABLE`` set, the revocation list is read now too (with
+    ``warm``); a list that cannot be read is logged, not fatal: every decision
+    raises until it is read.
+
+    ``fetch``, ``clock`` and ``revocation_query`` let tests run this very wiring
+    offline: one fake clock then times the key sets' cache periods (else the
+    monotonic clock), the tokens and the revocation list (else wall-clock time).
     """
     logger = get_logger("authorizer", config.log_level)
     metrics = MetricsEmitter()
@@ -211,7 +217,22 @@ def build_authorizer(
             jwks.warm()
         warm_up(jwks.held_keys())
         key_sets.append(jwks)
-    verifier = TokenVerifier(config, key_sets, clock=clock or time.time)
+    revocations = None
+    if config.revocation_table:
+        # Only now: a deploy without revocation never imports it (nor the AWS SDK).
+        from authorizer.revocation_list import RevocationList, dynamodb_query
+
+        revocations = RevocationList(
+            revocation_query or dynamodb_query(config.revocation_table),
+            refresh_seconds=config.revocation_refresh_seconds,
+            max_stale_seconds=config.revocation_max_stale_seconds,
+            logger=logger,
+            metrics=metrics,
+            clock=clock or time.time,
+        )
+        if warm:
+            revocations.load()
+    verifier = TokenVerifier(config, key_sets, clock=clock or time.time, revocations=revocations)
     return Authorizer(verifier, logger, config.route_rules, metrics)
 
 

@@ -56,6 +56,23 @@ JWKS_FETCH_FAILURES: Final = "JwksFetchFailures"
 JWKS_STALE_KEYS_SERVED: Final = "JwksStaleKeysServed"
 JWKS_KEYS_AVAILABLE: Final = "JwksKeysAvailable"
 
+# Written only with revocation on (REVOCATION_TABLE), one line per refresh of the
+# list: its age after the refresh, whether the refresh failed, its entries. A
+# revoked token's deny is counted by Decisions with Reason=revoked, as every deny.
+REVOCATION_REFRESHES: Final = "RevocationRefreshes"
+REVOCATION_REFRESH_FAILURES: Final = "RevocationRefreshFailures"
+REVOCATION_LIST_AGE: Final = "RevocationListAge"
+REVOCATION_LIST_ENTRIES: Final = "RevocationListEntries"
+REVOCATION_METRIC_NAMES: Final = frozenset(
+    {
+        REVOCATION_REFRESHES,
+        REVOCATION_REFRESH_FAILURES,
+        REVOCATION_LIST_AGE,
+        REVOCATION_LIST_ENTRIES,
+    }
+)
+
+# Written by every deploy.
 METRIC_NAMES: Final = frozenset(
     {
         DECISIONS,
@@ -96,6 +113,13 @@ REASON_CODES: Final = _reason_codes()
 def _stdout_write(line: str) -> object:
     # sys.stdout looked up per call: the Lambda runtime and test captures replace it.
     return sys.stdout.write(line)
+
+
+def _seconds(value: float) -> float:
+    if not value > 0:  # also NaN
+        return 0.0
+    # A list never read is infinitely old: reported as a day, past any alarm's threshold.
+    return round(value, 3) if math.isfinite(value) else 86400.0
 
 
 def _milliseconds(value: float) -> float:
@@ -147,6 +171,15 @@ class MetricsEmitter:
         )
         self._stale_directive = _directive(
             [[FUNCTION_DIMENSION]], [(JWKS_STALE_KEYS_SERVED, "Count")]
+        )
+        self._revocation_directive = _directive(
+            [[FUNCTION_DIMENSION]],
+            [
+                (REVOCATION_REFRESHES, "Count"),
+                (REVOCATION_REFRESH_FAILURES, "Count"),
+                (REVOCATION_LIST_AGE, "Seconds"),
+                (REVOCATION_LIST_ENTRIES, "Count"),
+            ],
         )
         self._encode = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
         # One decision line a request: spliced from parts encoded once, so a
@@ -201,6 +234,21 @@ class MetricsEmitter:
             {FUNCTION_DIMENSION: self.function_name, JWKS_STALE_KEYS_SERVED: max(0, int(count))},
         )
 
+    def revocation_refresh_document(
+        self, *, ok: bool, age_seconds: float, entries: int
+    ) -> dict[str, Any]:
+        """One refresh of the revocation list: its outcome, the list's age after it, its size."""
+        return self._wrap(
+            [self._revocation_directive],
+            {
+                FUNCTION_DIMENSION: self.function_name,
+                REVOCATION_REFRESHES: 1,
+                REVOCATION_REFRESH_FAILURES: 0 if ok else 1,
+                REVOCATION_LIST_AGE: _seconds(age_seconds),
+                REVOCATION_LIST_ENTRIES: max(0, int(entries)),
+            },
+        )
+
     def decision(
         self, decision: str, reason: str, latency_ms: float, cache_hit: bool | None = None
     ) -> None:
@@ -231,6 +279,9 @@ class MetricsEmitter:
 
     def stale_keys_served(self, count: int = 1) -> None:
         self.emit(self.stale_keys_served_document(count))
+
+    def revocation_refresh(self, *, ok: bool, age_seconds: float, entries: int) -> None:
+        self.emit(self.revocation_refresh_document(ok=ok, age_seconds=age_seconds, entries=entries))
 
     def emit(self, document: dict[str, Any]) -> None:
         """One write of one line: lines from one process never interleave."""

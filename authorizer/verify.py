@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Final, NamedTuple
+from typing import Any, Final, NamedTuple, Protocol
 
 import jwt
 from cachetools import LRUCache
@@ -66,6 +66,15 @@ class Verified(NamedTuple):
     # The claims route rules read (ROUTE_RULES), kept for remembered tokens too.
     rule_claims: dict[str, Any]
     user_pool_id: str
+    # What a revocation list is checked against: the token's family and issue time.
+    origin_jti: str | None
+    issued_at: float
+
+
+class RevocationCheck(Protocol):
+    """Raises Revoked (deny) or RevocationUnavailable (cannot decide) for a verified token."""
+
+    def check(self, verified: Verified) -> None: ...
 
 
 class TrustedPool(NamedTuple):
@@ -269,6 +278,7 @@ def check_claims(
         claims=context_claims(claims, config.context_claims, config.context_claims_max_bytes)
         if config.context_claims
         else (),
+        origin_jti=_string(claims, "origin_jti", required=False) or None,
     )
 
 
@@ -296,6 +306,7 @@ class TokenVerifier:
         *,
         clock: Callable[[], float] = time.time,
         cache_size: int = VERIFIED_CACHE_SIZE,
+        revocations: RevocationCheck | None = None,
     ) -> None:
         key_sets = (jwks,) if isinstance(jwks, JwksCache) else tuple(jwks)
         if len(key_sets) != len(config.pools):
@@ -315,6 +326,7 @@ class TokenVerifier:
         # Header segment -> kid, for headers that passed check_header.
         self._checked_headers: dict[str, str] = {}
         self._decoder = _CognitoJWT()
+        self.revocations = revocations
 
     @property
     def key_sets(self) -> tuple[JwksCache, ...]:
@@ -323,8 +335,16 @@ class TokenVerifier:
     def verify(self, token: str) -> tuple[Verified, bool]:
         """The verified identity and whether it came from the verified-token cache.
 
-        Raises a TokenError (deny) or a JwksError (cannot decide).
+        Raises a TokenError (deny), a JwksError or RevocationUnavailable (cannot
+        decide). A remembered token is checked against the revocation list
+        like a fresh one: remembering saves the RSA check, not the revocation.
         """
+        verified, from_cache = self._verified_or_remembered(token)
+        if self.revocations is not None:
+            self.revocations.check(verified)
+        return verified, from_cache
+
+    def _verified_or_remembered(self, token: str) -> tuple[Verified, bool]:
         remembered = self._verified.get(token)
         if remembered is not None:
             jwks = self._by_pool_id[remembered.user_pool_id].jwks
@@ -378,7 +398,17 @@ class TokenVerifier:
         # min(): a valid exp may be an int too large for a float (10**400 means "never").
         expires_at = float(min(payload["exp"], 2**53))
         rule_claims = {n: payload[n] for n in self._rule_claims if n in payload}
-        return Verified(context, kid, key, expires_at, rule_claims, pool.config.user_pool_id)
+        return Verified(
+            context,
+            kid,
+            key,
+            expires_at,
+            rule_claims,
+            pool.config.user_pool_id,
+            # check_claims read it (a string, else the token was denied): one reading.
+            context.origin_jti,
+            payload["iat"],
+        )
 
     def _decode(self, token: str, pool: TrustedPool, key: jwt.PyJWK) -> dict[str, Any]:
         try:

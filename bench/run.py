@@ -36,6 +36,7 @@ from jwt.utils import base64url_decode  # noqa: E402
 from authorizer.config import load_config  # noqa: E402
 from authorizer.handler import Authorizer, build_authorizer  # noqa: E402
 from authorizer.verify import check_claims  # noqa: E402
+from bench.revocation import decision_costs, dynamodb_stub, refresh_rows  # noqa: E402
 from local.lambdalog import install as install_lambda_log_format  # noqa: E402
 from scripts.compile_bytecode import compile_tree  # noqa: E402
 from tests.forge import (  # noqa: E402
@@ -259,6 +260,21 @@ def micro(tokens: int, repeat: int) -> dict[str, float]:
         }
 
 
+def revocation_micro(tokens: int, repeat: int, entries: int) -> dict[str, float]:
+    """Whole-handler decisions with revocation off and on (a list of ``entries``)."""
+    events = [authorizer_event(sign(claims("id"))) for _ in range(tokens)]
+    install_lambda_log_format()
+    with tempfile.TemporaryDirectory() as tmp, stdout_to_devnull():
+        baked = Path(tmp) / "baked_jwks.json"
+        baked.write_text(baked_file(forged_key()))
+
+        def build(overrides: dict[str, str], query: Any) -> Authorizer:
+            config = make_config(LOG_LEVEL="INFO", **overrides)
+            return build_authorizer(config, baked=baked, revocation_query=query)
+
+        return decision_costs(build, events, entries, repeat)
+
+
 # The authorizer's runtime dependencies, copied beside our code as in the artifact.
 RUNTIME_PACKAGES = ("jwt", "cryptography", "cachetools")
 
@@ -283,9 +299,22 @@ def artifact_copy(tmp: Path) -> Path:
     return tmp
 
 
-def run_python(code: str, tmp: Path, stdin: str = "", *args: str) -> dict[str, Any]:
+def run_python(
+    code: str,
+    tmp: Path,
+    stdin: str = "",
+    *args: str,
+    env: dict[str, str] | None = None,
+    first_on_path: tuple[Path, ...] = (),
+) -> dict[str, Any]:
     """Run ``code`` in a fresh interpreter on the artifact copy; its last line is JSON."""
-    env = {**os.environ, **ENV, "PYTHONPATH": str(tmp), "PYTHONDONTWRITEBYTECODE": "1"}
+    env = {
+        **os.environ,
+        **ENV,
+        **(env or {}),
+        "PYTHONPATH": os.pathsep.join(map(str, (*first_on_path, tmp))),
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
     result = subprocess.run(
         [sys.executable, "-c", code, *args],
         input=stdin,
@@ -319,6 +348,10 @@ print(json.dumps(out))
 """
 
 
+# The list a revocation-on cold start reads in the cold-start rows.
+REVOCATION_COLD_ENTRIES = 1000
+
+
 def cold(runs: int) -> dict[str, Any]:
     """Fresh interpreters importing the artifact-like copy."""
     event = json.dumps(authorizer_event(sign(claims("id"))))
@@ -327,18 +360,32 @@ def cold(runs: int) -> dict[str, Any]:
         packages = repr(RUNTIME_PACKAGES)
         for module in ("jwt", "authorizer.app"):  # warm the OS file cache first
             run_python(COLD.format(module=module, packages=packages), tmp, event)
-        # Alternated, so a slower or faster spell of this machine weighs on both rows.
-        jwt_runs, our_runs = [], []
-        for _ in range(runs):
-            jwt_runs.append(run_python(COLD.format(module="jwt", packages=packages), tmp))
-            our_runs.append(
-                run_python(COLD.format(module="authorizer.app", packages=packages), tmp, event)
-            )
-    assert all(r["ok"] and r["from_copy"] for r in our_runs)
+        # Alternated, so a slower or faster spell of this machine weighs on all rows.
+        jwt_runs, our_runs, revoking_runs = [], [], []
+        # The SDK comes from the runtime (here the venv), as in Lambda: not from the copy.
+        # Lambda's runtime has no awscrt, which botocore imports when it can (about
+        # 45 ms here): a package of that name that cannot be imported hides ours.
+        no_crt = Path(name) / "lambda-runtime"
+        (no_crt / "awscrt").mkdir(parents=True)
+        (no_crt / "awscrt" / "__init__.py").write_text('raise ImportError("not in Lambda")\n')
+        with dynamodb_stub(REVOCATION_COLD_ENTRIES) as revoking:
+            app = COLD.format(module="authorizer.app", packages=packages)
+
+            def revocation_on() -> dict[str, Any]:
+                return run_python(app, tmp, event, env=revoking, first_on_path=(no_crt,))
+
+            revocation_on()  # the file cache, for the SDK too
+            for _ in range(runs):
+                jwt_runs.append(run_python(COLD.format(module="jwt", packages=packages), tmp))
+                our_runs.append(run_python(app, tmp, event))
+                revoking_runs.append(revocation_on())
+    assert all(r["ok"] and r["from_copy"] for r in our_runs + revoking_runs)
     return {
         "import_jwt": statistics.median(r["import"] for r in jwt_runs),
         "import_ours": statistics.median(r["import"] for r in our_runs),
         "first_call": statistics.median(r["first_call"] for r in our_runs),
+        "import_revoking": statistics.median(r["import"] for r in revoking_runs),
+        "first_call_revoking": statistics.median(r["first_call"] for r in revoking_runs),
         "requests_imported": any(r["requests_imported"] for r in our_runs),
         "jwt_imported": any(r["jwt_imported"] for r in our_runs),
     }
@@ -412,6 +459,17 @@ def main() -> int:
     parser.add_argument(
         "--stack-requests", type=int, default=3000, help="requests through make run's stack"
     )
+    parser.add_argument(
+        "--revocation-sizes",
+        default="1000,100000,1000000",
+        help="revocation list sizes for the list rows (comma-separated)",
+    )
+    parser.add_argument(
+        "--revocation-entries",
+        type=int,
+        default=10_000,
+        help="revocations in the list for the decision rows",
+    )
     args = parser.parse_args()
 
     print(
@@ -419,6 +477,8 @@ def main() -> int:
     )
     print(f"command: make bench ({args.tokens} tokens x best of {args.repeat})\n")
     m = micro(args.tokens, args.repeat)
+    v = revocation_micro(args.tokens, args.repeat, args.revocation_entries)
+    lists = refresh_rows([int(n) for n in args.revocation_sizes.split(",")], ROOT)
     c = cold(args.cold_runs)
     r = memory(args.rss_tokens)
     s = local_stack(args.stack_requests)
@@ -477,6 +537,22 @@ def main() -> int:
         "of the RSA check",
     )
     row("ours, repeated token, handler, INFO log + EMF", m["repeat"], m["repeat"] / floor)
+    row(
+        f"revocation on ({args.revocation_entries} entries), fresh token",
+        v["fresh_on"],
+        v["fresh_on"] / v["fresh_off"],
+        1.05,
+        "of off",
+    )
+    row("  revocation off, fresh token (same run)", v["fresh_off"], None)
+    row(
+        "revocation on, repeated token",
+        v["repeat_on"],
+        v["repeat_on"] / v["repeat_off"],
+        1.05,
+        "of off",
+    )
+    row("  revocation off, repeated token (same run)", v["repeat_off"], None)
     print()
     print(f"| {f'cold start (median of {args.cold_runs} fresh interpreters)':<50} | {'':>12} |")
     row("bare `import jwt`", c["import_jwt"], None)
@@ -488,11 +564,37 @@ def main() -> int:
         "of import jwt",
     )
     row("first call after import", c["first_call"], c["first_call"] / floor)
+    row(
+        "`import authorizer.app`, revocation on",
+        c["import_revoking"],
+        c["import_revoking"] / c["import_jwt"],
+    )
+    row("first call after import, revocation on", c["first_call_revoking"], None)
+    print(
+        f"  revocation on: botocore imported (no awscrt, as in Lambda), its client made, "
+        f"one Query of a {REVOCATION_COLD_ENTRIES:,}-entry list over HTTP to a local stub"
+    )
     print(
         f"  imported on that cold start: requests {c['requests_imported']}, jwt {c['jwt_imported']}"
     )
     print()
     rss_mark = "met" if r["end"] < 50 else "MISSED"
+    print(
+        "| revocation list entries | full read (cold start) | refresh, nothing changed "
+        "| sweep of expired | memory held | peak while read |"
+    )
+    print("|---:|---:|---:|---:|---:|---:|")
+    for entries, read in lists.items():
+        print(
+            f"| {entries:,} | {read['load'] * 1000:,.0f} ms ({read['pages']:.0f} pages) "
+            f"| {read['refresh_unchanged'] * 1e6:,.0f} µs | {read['sweep'] * 1000:,.1f} ms "
+            f"| {read['held'] / 2**20:,.1f} MiB | {read['peak'] / 2**20:,.1f} MiB |"
+        )
+    print(
+        "  (botocore parsing pages of DynamoDB JSON held in memory, our parse and the "
+        "dictionaries; network not included)"
+    )
+    print()
     print(
         f"RSS of the authorizer process: {r['start']:.1f} MB after import, {r['end']:.1f} MB after "
         f"{args.rss_tokens} distinct tokens (target < 50 MB: {rss_mark})"

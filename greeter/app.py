@@ -14,9 +14,9 @@ from typing import Any
 
 from greeter.exceptions import BadRequest
 from greeter.greeting import parse_name, read_body
-from greeter.http import error_response, json_response
 from shared.context import AuthContext, decode_context
 from shared.exceptions import MissingAuthContext
+from shared.http import error_response, json_response
 from shared.jsonlog import correlation, get_logger, log_level_setting
 
 LOGGER = get_logger("greeter", log_level_setting(os.environ))

@@ -1,11 +1,7 @@
-"""The greeter's own error: a request body it cannot greet from."""
+"""The greeter's errors: a body it cannot greet from is the shared BadRequest (a 400)."""
 
 from __future__ import annotations
 
-from shared.exceptions import ProductError
+from shared.exceptions import BadRequest
 
-
-class BadRequest(ProductError):
-    """The request body is not what the route accepts: answered with a 400."""
-
-    reason = "bad_request"
+__all__ = ["BadRequest"]

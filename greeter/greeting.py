@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
 from greeter.exceptions import BadRequest
+from shared.http import request_body
 
 MAX_BODY_BYTES: Final = 4096
 MAX_NAME_CHARS: Final = 100
@@ -25,20 +24,7 @@ def read_body(event: Mapping[str, Any]) -> bytes:
     body = event.get("body")
     if body is None or body == "":
         raise BadRequest("request body is required: a JSON object with firstName and lastName")
-    if not isinstance(body, str):
-        raise BadRequest("request body must be text")
-    if event.get("isBase64Encoded"):
-        if len(body) > (MAX_BODY_BYTES * 4) // 3 + 4:
-            raise BadRequest(f"request body is larger than {MAX_BODY_BYTES} bytes")
-        try:
-            raw = base64.b64decode(body, validate=True)
-        except (binascii.Error, ValueError):
-            raise BadRequest("request body is marked base64 but is not valid base64") from None
-    else:
-        raw = body.encode("utf-8", errors="surrogatepass")
-    if len(raw) > MAX_BODY_BYTES:
-        raise BadRequest(f"request body is larger than {MAX_BODY_BYTES} bytes")
-    return raw
+    return request_body(event, MAX_BODY_BYTES)
 
 
 def parse_name(raw: bytes) -> Name:

@@ -7,10 +7,13 @@ the intrinsic functions and conditions are evaluated against those values
 and one set of pseudo parameters (account 123456789012 in us-east-1).
 
 What exists only once a stack is deployed (``!Ref`` to a resource,
-``!GetAtt X.Arn``) has no value offline. A ``Resolver`` either raises
-``Unresolvable`` naming where it was found (the offline stack: it must not
-guess a function's environment), or, with ``placeholders=True``, stands in a
-``ResourceRef`` (the deploy contract tests: they check what refers to what).
+``!GetAtt X.Arn``) has no value offline, except a DynamoDB table's name
+(``!Ref`` to an ``AWS::DynamoDB::Table``): the offline stack creates the
+table under that name (its ``TableName``, else ``<stack>-<logical id>``).
+A ``Resolver`` either raises ``Unresolvable`` naming where it was found (the
+offline stack: it must not guess a function's environment), or, with
+``placeholders=True``, stands in a ``ResourceRef`` (the deploy contract
+tests: they check what refers to what).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import yaml
 from samtranslator.yaml_helper import intrinsics_multi_constructor
@@ -31,6 +34,7 @@ REGION: Final = "us-east-1"
 STACK_NAME: Final = "local"
 # The unique part of a stack id (a UUID, as CloudFormation makes it).
 STACK_UUID: Final = "0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d"
+TABLE_TYPE: Final = "AWS::DynamoDB::Table"
 
 
 class _CfnLoader(yaml.SafeLoader):  # type: ignore[misc]
@@ -50,18 +54,46 @@ def load_template(path: Path) -> dict[str, Any]:
     return document
 
 
-def parameter_values(template: Mapping[str, Any], overrides: Mapping[str, str]) -> dict[str, str]:
+class StackTemplate(Protocol):
+    """A transformed template and the stacks it nests (local/sam.py's TransformedTemplate)."""
+
+    @property
+    def template(self) -> Mapping[str, Any]: ...
+
+    @property
+    def nested(self) -> Mapping[str, StackTemplate]: ...
+
+    @property
+    def attached(self) -> Mapping[str, tuple[str, str]]: ...
+
+    @property
+    def parameters(self) -> Mapping[str, str]: ...
+
+
+def parameter_values(
+    template: Mapping[str, Any],
+    overrides: Mapping[str, str],
+    *,
+    known_once_deployed: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """Every declared parameter's value (the override, else the default), checked as
-    CloudFormation checks it before any resource is touched."""
+    CloudFormation checks it before any resource is touched.
+
+    ``known_once_deployed`` are values a parent stack passes that exist only once it
+    is deployed (a resource's id): taken as they are, with nothing to check offline.
+    """
+    later = dict(known_once_deployed or {})
     declared = template.get("Parameters") or {}
-    unknown = sorted(set(overrides) - set(declared))
+    unknown = sorted((set(overrides) | set(later)) - set(declared))
     if unknown:
         raise TemplateError(f"no such template parameter: {', '.join(unknown)}")
-    values: dict[str, str] = {}
+    values: dict[str, Any] = {}
     missing = []
     for name, spec in declared.items():
         if name in overrides:
             values[name] = str(overrides[name])
+        elif name in later:
+            continue
         elif isinstance(spec, dict) and "Default" in spec:
             default = spec["Default"]
             values[name] = (
@@ -73,7 +105,7 @@ def parameter_values(template: Mapping[str, Any], overrides: Mapping[str, str]) 
         raise TemplateError(f"parameters without a default need a value: {', '.join(missing)}")
     for name, value in values.items():
         _check_parameter(name, value, declared[name])
-    return values
+    return {**values, **later}
 
 
 def _check_parameter(name: str, value: str, spec: Any) -> None:
@@ -121,10 +153,11 @@ class Resolver:
     def __init__(
         self,
         template: Mapping[str, Any],
-        parameters: Mapping[str, str],
+        parameters: Mapping[str, Any],
         *,
         placeholders: bool = False,
         stack_name: str = STACK_NAME,
+        nested: Mapping[str, StackTemplate] | None = None,
     ) -> None:
         self.parameters = {
             "AWS::Region": REGION,
@@ -141,6 +174,67 @@ class Resolver:
         self._conditions: Mapping[str, Any] = template.get("Conditions") or {}
         self._condition_values: dict[str, bool] = {}
         self._placeholders = placeholders
+        self._stack_name = stack_name
+        self._nested: Mapping[str, StackTemplate] = nested or {}
+        self._children: dict[str, Resolver] = {}
+        self.template = template
+
+    def child(self, logical_id: str) -> Resolver:
+        """The resolver of a nested stack, its parameters given as this stack passes them."""
+        if logical_id not in self._children:
+            nested = self._nested[logical_id]
+            if logical_id in self._resources:
+                passed = self._resources[logical_id].get("Properties", {}).get("Parameters")
+                values = self._nested_parameters(logical_id, nested.template, passed or {})
+            else:  # an attached application: deployed on its own, with its own values
+                values = dict(nested.parameters)
+            self._children[logical_id] = Resolver(
+                nested.template,
+                values,
+                placeholders=self._placeholders,
+                stack_name=f"{self._stack_name}-{logical_id}",
+                nested=nested.nested,
+            )
+        return self._children[logical_id]
+
+    def _nested_parameters(
+        self, logical_id: str, child: Mapping[str, Any], passed: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """What CloudFormation gives a nested stack: each value passed (resolved here and
+        checked against the child's constraints), else the child's default."""
+        known: dict[str, str] = {}
+        later: dict[str, Any] = {}
+        for name, expression in passed.items():
+            value = self.resolve(expression, f"{logical_id}.Parameters.{name}")
+            if isinstance(value, ResourceRef) or self._deploy_time(expression):
+                later[name] = value
+            else:
+                known[name] = str(value)
+        try:
+            return parameter_values(child, known, known_once_deployed=later)
+        except TemplateError as err:
+            raise TemplateError(f"{logical_id}: {err}") from None
+
+    def _deploy_time(self, node: Any) -> bool:
+        """Whether ``node``'s value holds what only a deployed stack knows (placeholders)."""
+        if not self._placeholders:
+            return False
+        strict = Resolver(self.template, self.parameters, nested=self._nested)
+        try:
+            strict.resolve(node)
+        except Unresolvable:
+            return True
+        return False
+
+    def output(self, name: str, where: str = "template") -> Any:
+        """The value of one of this stack's outputs."""
+        outputs = self.template.get("Outputs") or {}
+        if name not in outputs:
+            raise TemplateError(f"{where}: the stack has no output {name!r}")
+        condition = outputs[name].get("Condition")
+        if condition is not None and not self.condition(str(condition), where):
+            raise TemplateError(f"{where}: output {name} is not created with these parameters")
+        return self.resolve(outputs[name]["Value"], f"{where}: output {name}")
 
     def condition(self, name: str, where: str = "template") -> bool:
         if name not in self._condition_values:
@@ -220,9 +314,31 @@ class Resolver:
             raise TemplateError(f"{where}: !Ref {name} names no parameter or resource")
         return self._resource(name, None, where)
 
-    def _resource(self, logical_id: str, attribute: str | None, where: str) -> ResourceRef:
+    def table_name(self, logical_id: str) -> str:
+        """The name of a table the template creates: its TableName, else ``<stack>-<logical id>``.
+
+        CloudFormation makes up a unique name when there is no TableName; offline
+        there is one stack (a nested one is ``<parent>-<its logical id>``), and
+        this name says which table it is.
+        """
+        if not self.exists(logical_id):
+            raise TemplateError(f"{logical_id} is not created with these parameters")
+        properties = self._resources[logical_id].get("Properties") or {}
+        if "TableName" in properties:
+            return str(self.resolve(properties["TableName"], f"{logical_id}.TableName"))
+        return f"{self.parameters['AWS::StackName']}-{logical_id}"
+
+    def _resource(self, logical_id: str, attribute: str | None, where: str) -> Any:
         if logical_id not in self._resources:
             raise TemplateError(f"{where}: {logical_id} is not a resource of the template")
+        if logical_id in self._nested and attribute and attribute.startswith("Outputs."):
+            return self.child(logical_id).output(attribute.removeprefix("Outputs."), where)
+        if (
+            not self._placeholders
+            and attribute is None
+            and self._resources[logical_id].get("Type") == TABLE_TYPE
+        ):
+            return self.table_name(logical_id)
         if not self._placeholders:
             if attribute is None:
                 raise Unresolvable(
@@ -252,39 +368,65 @@ class Resolver:
         return _SUB_VARIABLE.sub(replace, str(text)).replace("${!", "${")
 
 
-def referenced_function(node: Any, resources: Mapping[str, Any]) -> str | None:
+def referenced_function(node: Any, stack: StackTemplate) -> str | None:
     """The logical id of the Lambda function an integration or authorizer URI names.
 
     samtranslator writes these as ``Fn::Sub`` over ``${Fn.Arn}`` (routes) or over
     a variable bound to ``Fn::GetAtt [Fn, Arn]`` (authorizers), or to an
     ``Fn::If`` between that and the function's published alias (the template's
-    SnapStart switch): offline, either branch runs the same function.
+    SnapStart switch): offline, either branch runs the same function. The
+    function may be a nested stack's, named by one of its outputs
+    (``Fn::GetAtt [App, Outputs.AuthorizerArn]``), or an attached application's,
+    named by the parameter that takes its ARN.
     """
     if not (isinstance(node, dict) and "Fn::Sub" in node):
         return None
     sub = node["Fn::Sub"]
     text, variables = (sub[0], sub[1]) if isinstance(sub, list) else (sub, {})
     for name in _SUB_VARIABLE.findall(str(text)):
-        bound = variables.get(name, {"Fn::GetAtt": [name.removesuffix(".Arn"), "Arn"]})
-        function = _function_behind(bound, resources)
+        default = {"Ref": name} if "." not in name else {"Fn::GetAtt": name.split(".", 1)}
+        function = _function_behind(variables.get(name, default), stack)
         if function is not None:
             return function
     return None
 
 
-def _function_behind(node: Any, resources: Mapping[str, Any]) -> str | None:
-    """The function a GetAtt, a Ref (to the function or to one of its aliases) or an If names."""
+def _function_behind(node: Any, stack: StackTemplate) -> str | None:
+    """The function a GetAtt, a Ref (to the function, to one of its aliases, to a parameter
+    that takes an attached application's ARN, or that ARN itself, which samtranslator
+    writes in for a REST API), an If or a nested stack's output names."""
+    if isinstance(node, str):
+        for parameter, (application, output) in stack.attached.items():
+            if stack.parameters.get(parameter) == node:
+                return _output_function(stack.nested[application], output)
+        return None
     if not isinstance(node, dict):
         return None
     if isinstance(node.get("Fn::If"), list) and len(node["Fn::If"]) == 3:
-        branches = [_function_behind(branch, resources) for branch in node["Fn::If"][1:]]
+        branches = [_function_behind(branch, stack) for branch in node["Fn::If"][1:]]
         return branches[0] if branches[0] is not None and branches[0] == branches[1] else None
     target = node.get("Fn::GetAtt", [node.get("Ref")])
-    resource = resources.get(str(target[0])) if isinstance(target, list) and target else None
+    if isinstance(target, str):
+        target = target.split(".", 1)
+    if not isinstance(target, list) or not target:
+        return None
+    name = str(target[0])
+    if name in stack.attached and len(target) == 1:
+        application, output = stack.attached[name]
+        return _output_function(stack.nested[application], output)
+    resource = (stack.template.get("Resources") or {}).get(name)
     if not isinstance(resource, dict):
         return None
+    attribute = str(target[1]) if len(target) > 1 else ""
+    if name in stack.nested and attribute.startswith("Outputs."):
+        return _output_function(stack.nested[name], attribute.removeprefix("Outputs."))
     if resource.get("Type") == "AWS::Lambda::Function":
-        return str(target[0])
+        return name
     if resource.get("Type") == "AWS::Lambda::Alias":
-        return _function_behind(resource.get("Properties", {}).get("FunctionName"), resources)
+        return _function_behind(resource.get("Properties", {}).get("FunctionName"), stack)
     return None
+
+
+def _output_function(stack: StackTemplate, output: str) -> str | None:
+    value = ((stack.template.get("Outputs") or {}).get(output) or {}).get("Value")
+    return _function_behind(value, stack)

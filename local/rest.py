@@ -112,9 +112,9 @@ def read_rest_api(template: SamTemplate, transformed: TransformedTemplate) -> Re
         raise TemplateError(
             f"{api_name}: only an inline Swagger body (DefinitionBody) is supported"
         )
-    authorizers = _authorizers(body, resources, resolver)
+    authorizers = _authorizers(body, transformed, resolver)
     # Swagger paths read as the HTTP API's OpenAPI ones: aws_proxy integrations only.
-    routes = _routes(body, resources, authorizers)
+    routes = _routes(body, transformed, authorizers, resolver)
     return RestApiModel(
         api_id=api_name,
         routes=tuple(routes),
@@ -138,7 +138,7 @@ def _stage(resources: Mapping[str, Any], resolver: Resolver, api_name: str) -> s
 
 
 def _authorizers(
-    body: Mapping[str, Any], resources: Mapping[str, Any], resolver: Resolver
+    body: Mapping[str, Any], transformed: TransformedTemplate, resolver: Resolver
 ) -> dict[str, AuthorizerSpec]:
     found: dict[str, AuthorizerSpec] = {}
     for name, definition in body.get("securityDefinitions", {}).items():
@@ -149,7 +149,7 @@ def _authorizers(
         kind = str(settings.get("type", "")).lower()
         if kind not in ("token", "request"):
             raise TemplateError(f"{where}: only Lambda TOKEN and REQUEST authorizers run offline")
-        function = referenced_function(settings.get("authorizerUri"), resources)
+        function = referenced_function(settings.get("authorizerUri"), transformed)
         if function is None:
             raise TemplateError(f"{where}: authorizerUri does not name a function in the template")
         if kind == "token":

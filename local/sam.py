@@ -6,20 +6,52 @@ placeholder (as ``sam package`` does; the transform refuses local paths) and
 runs samtranslator, as CloudFormation does on deploy. The offline stack
 (``local/template.py``) reads its HTTP API from the result; the deploy
 contract tests (``tests/deploy``) check the same result.
+
+A nested application with a local ``Location`` (``AWS::Serverless::Application``,
+which samtranslator turns into an ``AWS::CloudFormation::Stack`` whose
+``TemplateURL`` is that path, until ``sam package`` uploads it) is read and
+transformed the same way, with the parameter values its parent passes; so is
+an application *attached* by a parameter that takes its ARN (``make run`` of
+a template that names the authorizer by ARN). A function is then found
+through the nested stack's outputs, wherever it is defined.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from local.cfn import REGION, STACK_NAME, Resolver, load_template, parameter_values
-from local.exceptions import TemplateError
+from local.cfn import (
+    REGION,
+    STACK_NAME,
+    Resolver,
+    load_template,
+    parameter_values,
+)
+from local.exceptions import TemplateError, Unresolvable
 
 _PLACEHOLDER_BUCKET: Final = "local-offline"
+_NESTED_STACK: Final = "AWS::CloudFormation::Stack"
+_REMOTE_PREFIXES: Final = ("https://", "http://", "s3://")
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """An application a template names by ARN, run beside it offline.
+
+    ``parameter`` is the template's parameter that takes the ARN; it gets
+    ``arn``, and the application's ``output`` names the function behind it.
+    """
+
+    parameter: str
+    template: SamTemplate
+    parameters: Mapping[str, str]
+    output: str
+    arn: str
 
 
 @dataclass(frozen=True)
@@ -29,11 +61,42 @@ class TransformedTemplate:
     template: dict[str, Any]
     parameters: dict[str, str]  # every declared parameter: the override, else the default
     code_dirs: dict[str, Path]  # each function's local CodeUri, by logical id
+    # Nested stacks with a local template (and attached applications), by logical id.
+    nested: dict[str, TransformedTemplate] = field(default_factory=dict)
+    # Parameter name -> (key in nested, output) for each attached application.
+    attached: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     def resolver(self, *, placeholders: bool = False, stack_name: str = STACK_NAME) -> Resolver:
         return Resolver(
-            self.template, self.parameters, placeholders=placeholders, stack_name=stack_name
+            self.template,
+            self.parameters,
+            placeholders=placeholders,
+            stack_name=stack_name,
+            nested=self.nested,
         )
+
+    def function_paths(self) -> dict[str, tuple[str, ...]]:
+        """Every Lambda function of this stack and its nested ones: the nested stacks'
+        logical ids that lead to it, by its own logical id (unique across them all)."""
+        found: dict[str, tuple[str, ...]] = {
+            name: ()
+            for name, resource in self.template.get("Resources", {}).items()
+            if resource.get("Type") == "AWS::Lambda::Function"
+        }
+        for stack, child in self.nested.items():
+            for name, path in child.function_paths().items():
+                if name in found:
+                    raise TemplateError(
+                        f"two functions are named {name}: run offline, each needs its own name"
+                    )
+                found[name] = (stack, *path)
+        return found
+
+    def owner(self, path: tuple[str, ...]) -> TransformedTemplate:
+        owner = self
+        for stack in path:
+            owner = owner.nested[stack]
+        return owner
 
 
 @dataclass(frozen=True)
@@ -49,10 +112,23 @@ class SamTemplate:
     def parameter_names(self) -> set[str]:
         return set(self.source.get("Parameters") or {})
 
-    def transform(self, overrides: Mapping[str, str] | None = None) -> TransformedTemplate:
-        parameters = parameter_values(self.source, overrides or {})
+    def transform(
+        self,
+        overrides: Mapping[str, str] | None = None,
+        attachments: tuple[Attachment, ...] = (),
+    ) -> TransformedTemplate:
+        parameters = parameter_values(
+            self.source, {**(overrides or {}), **{a.parameter: a.arn for a in attachments}}
+        )
         packaged, code_dirs = self._packaged()
-        return TransformedTemplate(_transform(packaged, parameters), parameters, code_dirs)
+        template = _transform(packaged, parameters)
+        nested = transform_nested(template, parameters, self.path.resolve().parent)
+        attached: dict[str, tuple[str, str]] = {}
+        for attachment in attachments:
+            key = f"{attachment.parameter}(attached)"
+            nested[key] = attachment.template.transform(attachment.parameters)
+            attached[attachment.parameter] = (key, attachment.output)
+        return TransformedTemplate(template, parameters, code_dirs, nested, attached)
 
     def _packaged(self) -> tuple[dict[str, Any], dict[str, Path]]:
         """Local CodeUri paths swapped for S3 placeholders, as ``sam package`` would, remembered."""
@@ -80,6 +156,28 @@ class SamTemplate:
             code_dirs[name] = (base_dir / uri).resolve()
             properties["CodeUri"] = f"s3://{_PLACEHOLDER_BUCKET}/{name}"
         return packaged, code_dirs
+
+
+def transform_nested(
+    template: Mapping[str, Any], parameters: Mapping[str, str], base_dir: Path
+) -> dict[str, TransformedTemplate]:
+    """Each nested stack whose template is a local file, transformed with the values the
+    parent passes it (a value known only once deployed: the nested template's default)."""
+    resolver = Resolver(template, parameters)
+    nested: dict[str, TransformedTemplate] = {}
+    for name, resource in template.get("Resources", {}).items():
+        properties = resource.get("Properties", {})
+        location = properties.get("TemplateURL")
+        if resource.get("Type") != _NESTED_STACK or not isinstance(location, str):
+            continue
+        if location.startswith(_REMOTE_PREFIXES):
+            continue  # already uploaded: nothing of it runs here
+        passed = {}
+        for key, expression in (properties.get("Parameters") or {}).items():
+            with contextlib.suppress(Unresolvable):
+                passed[key] = str(resolver.resolve(expression, name))
+        nested[name] = SamTemplate.read(base_dir / location).transform(passed)
+    return nested
 
 
 def _transform(template: dict[str, Any], parameters: Mapping[str, str]) -> dict[str, Any]:

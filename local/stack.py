@@ -17,19 +17,27 @@ from typing import Any, Final
 
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from local.cognito import LocalCognito, LocalPool, bootstrap, trusted_pools_setting
+from local.cfn import ACCOUNT_ID, REGION
+from local.cognito import DUMMY_KEY, LocalCognito, LocalPool, bootstrap, trusted_pools_setting
 from local.console import Console
+from local.dynamodb import create_tables
 from local.exceptions import InvocationError, StartupError, TemplateError
 from local.functions import LambdaFunction
 from local.metrics import MetricsCollector, summary_lines, wsgi_app
 from local.rest import make_emulator
-from local.sam import SamTemplate
+from local.sam import Attachment, SamTemplate
 from local.template import ApiModel, load_api
 
 POOL_PARAMETER: Final = "UserPoolId"
 CLIENTS_PARAMETER: Final = "AppClientIds"
 POOLS_PARAMETER: Final = "UserPools"
 MAX_LOCAL_POOLS: Final = 3
+# A template that names the authorizer by ARN (examples/) declares this parameter;
+# offline, the authorizer application runs beside it and the ARN names its function.
+AUTHORIZER_ARN_PARAMETER: Final = "AuthorizerArn"
+AUTHORIZER_APPLICATION: Final = Path(__file__).resolve().parents[1] / "authorizer" / "template.yaml"
+AUTHORIZER_OUTPUT: Final = "AuthorizerArn"
+LOCAL_AUTHORIZER_ARN: Final = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:local-authorizer"
 DEFAULT_STATE_FILE: Final = Path(".local-state/stack.json")
 
 
@@ -60,11 +68,14 @@ class OfflineServices:
         self.pools: list[LocalPool] = []
         self.untrusted: LocalPool | None = None
         self.model: ApiModel | None = None
+        self.attachments: tuple[Attachment, ...] = ()
         self.functions: dict[str, LambdaFunction] = {}
         self.server: BaseWSGIServer | None = None
         self._server_thread: threading.Thread | None = None
         self.metrics = MetricsCollector()
         self.metrics_server: BaseWSGIServer | None = None
+        # The template's DynamoDB tables, created in moto: their names by logical id.
+        self.tables: dict[str, str] = {}
 
     @property
     def api_url(self) -> str:
@@ -100,14 +111,29 @@ class OfflineServices:
             self.untrusted = bootstrap(self.cognito.endpoint, "offline-untrusted")
 
         template = SamTemplate.read(options.template)
-        self.model = load_api(template, self._parameters(template, self.pool))
+        overrides, self.attachments = self._parameters(template)
+        transformed = template.transform(overrides, self.attachments)
+        self.model = load_api(template, overrides, self.attachments, transformed)
+        self.tables = create_tables(transformed, self.cognito.endpoint)
+        # With tables to reach, every function gets what Lambda gives it for AWS
+        # (credentials, here dummy ones) and the SDK's endpoint setting, so its
+        # boto3 calls reach moto; without, no function gets either.
+        aws = (
+            {
+                "AWS_ENDPOINT_URL": self.cognito.endpoint,
+                "AWS_ACCESS_KEY_ID": DUMMY_KEY,
+                "AWS_SECRET_ACCESS_KEY": DUMMY_KEY,
+            }
+            if self.tables
+            else {}
+        )
         template_dir = options.template.resolve().parent
         authorizer_functions = self.model.authorizer_functions()
         for name, spec in self.model.functions.items():
             # Only the authorizer learns where the local key set is (with several
             # pools, UserPools names each pool's); nothing else changes.
             local_keys = {"JWKS_URL": self.pool.jwks_url} if options.pools == 1 else {}
-            extra = local_keys if name in authorizer_functions else {}
+            extra = {**aws, **(local_keys if name in authorizer_functions else {})}
             code_dirs = [spec.code_dir] + ([template_dir] if template_dir != spec.code_dir else [])
             self.functions[name] = LambdaFunction(
                 spec,
@@ -142,25 +168,52 @@ class OfflineServices:
             target=self.metrics_server.serve_forever, name="local-metrics", daemon=True
         ).start()
 
-    def _parameters(self, template: SamTemplate, pool: LocalPool) -> dict[str, str]:
+    def _parameters(self, template: SamTemplate) -> tuple[dict[str, str], tuple[Attachment, ...]]:
+        """The template's parameter values, pointed at the local pool(s); and the authorizer
+        application attached when the template takes the authorizer by ARN.
+
+        Attached, the application takes the pool settings and every override that
+        names one of its parameters rather than one of the template's."""
+        overrides = self.options.parameter_overrides
+        declared = template.parameter_names
+        if AUTHORIZER_ARN_PARAMETER not in declared or AUTHORIZER_ARN_PARAMETER in overrides:
+            return self._with_pools(template, overrides), ()
+        application = SamTemplate.read(AUTHORIZER_APPLICATION)
+        own = {
+            k: v
+            for k, v in overrides.items()
+            if k in declared or k not in application.parameter_names
+        }
+        theirs = {k: v for k, v in overrides.items() if k not in own}
+        attachment = Attachment(
+            parameter=AUTHORIZER_ARN_PARAMETER,
+            template=application,
+            parameters=self._with_pools(application, theirs),
+            output=AUTHORIZER_OUTPUT,
+            arn=LOCAL_AUTHORIZER_ARN,
+        )
+        return dict(own), (attachment,)
+
+    def _with_pools(self, template: SamTemplate, overrides: Mapping[str, str]) -> dict[str, str]:
+        """``overrides`` over the local pool settings the template has parameters for."""
         declared = template.parameter_names
         local: dict[str, str] = {}
         if len(self.pools) > 1:
             if POOLS_PARAMETER not in declared:
                 raise StartupError(f"{template.path} has no {POOLS_PARAMETER} parameter")
             local[POOLS_PARAMETER] = trusted_pools_setting(self.pools)
-            return {**local, **self.options.parameter_overrides}
+            return {**local, **overrides}
         if POOL_PARAMETER in declared:
-            local[POOL_PARAMETER] = pool.user_pool_id
+            local[POOL_PARAMETER] = self.pools[0].user_pool_id
         if CLIENTS_PARAMETER in declared:
-            local[CLIENTS_PARAMETER] = pool.client_id
+            local[CLIENTS_PARAMETER] = self.pools[0].client_id
         if len(local) < 2:
             self.console.line(
                 "stack",
                 f"warning: {template.path} lacks a {POOL_PARAMETER}/{CLIENTS_PARAMETER} parameter; "
                 "the functions are not pointed at the local pool by parameters",
             )
-        return {**local, **self.options.parameter_overrides}
+        return {**local, **overrides}
 
     def write_state(self) -> None:
         """Publish the state file (``make token`` and tests read it) atomically.
@@ -180,6 +233,7 @@ class OfflineServices:
             "untrusted": self.untrusted.to_dict() if self.untrusted else None,
             "template": str(self.options.template),
             "parameters": self.model.parameters,
+            "tables": self.tables,
         }
         path = self.options.state_file
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -239,11 +293,18 @@ class OfflineServices:
             lines.append(
                 f"    not trusted   {self.untrusted.user_pool_id}  (POOL=untrusted: denied)"
             )
+        for logical_id, table in self.tables.items():
+            lines.append(f"  DynamoDB        {table}  ({logical_id}, on {pool.endpoint})")
         lines += [
             "",
             f"  {model.kind:<16}{self.api_url}{model.base_path}  "
             f"({self.options.template}, {model.api_id})",
         ]
+        for attachment in self.attachments:
+            lines.append(
+                f"    {attachment.parameter} = {attachment.arn}: the application in "
+                f"{_shown(attachment.template.path)}"
+            )
         for route in model.routes:
             if route.authorizer is None:
                 guard = "no authorizer"
@@ -274,6 +335,14 @@ class OfflineServices:
             "",
         ]
         return "\n".join(lines)
+
+
+def _shown(path: Path) -> str:
+    """A path as a user reads it: relative to where `make run` runs, when it is below."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def _bind(what: str, create: Any) -> Any:

@@ -19,7 +19,7 @@ from typing import Any, Final
 from local.cfn import Resolver, referenced_function
 from local.cors import CorsConfig
 from local.exceptions import TemplateError
-from local.sam import SamTemplate, TransformedTemplate
+from local.sam import Attachment, SamTemplate, TransformedTemplate
 
 DEFAULT_TIMEOUT_SECONDS: Final = 3  # CloudFormation's default for AWS::Lambda::Function
 DEFAULT_MEMORY_MB: Final = 128
@@ -104,9 +104,13 @@ class ApiModel:
 def load_api(
     template: SamTemplate,
     parameter_overrides: Mapping[str, str],
+    attachments: tuple[Attachment, ...] = (),
+    transformed: TransformedTemplate | None = None,
 ) -> ApiModel:
-    """Transform the SAM template and read the HTTP API it defines."""
-    transformed = template.transform(parameter_overrides)
+    """Transform the SAM template (with any application it names by ARN), unless given
+    that transform, and read the HTTP API it defines."""
+    if transformed is None:
+        transformed = template.transform(parameter_overrides, attachments)
     resources: dict[str, Any] = transformed.template.get("Resources", {})
     resolver = transformed.resolver()
     if _has_only_rest_apis(resources):
@@ -116,8 +120,8 @@ def load_api(
     api_name = _the_api(resources, resolver)
     body = resources[api_name]["Properties"]["Body"]
     _check_default_stage(resources, resolver, api_name)
-    authorizers = _authorizers(body, resources, resolver)
-    routes = _routes(body, resources, authorizers)
+    authorizers = _authorizers(body, transformed, resolver)
+    routes = _routes(body, transformed, authorizers, resolver)
     return ApiModel(
         api_id=api_name,
         routes=tuple(routes),
@@ -134,15 +138,21 @@ def api_functions(
     routes: list[Route],
     authorizers: Mapping[str, AuthorizerSpec],
 ) -> dict[str, FunctionSpec]:
-    """Every function the API's routes and authorizers name, as the template defines it."""
-    resources: dict[str, Any] = transformed.template.get("Resources", {})
-    resolver = transformed.resolver()
+    """Every function the API's routes and authorizers name, as the template (or the
+    nested application that defines it) defines it, with the values passed to it."""
+    root = transformed.resolver()
+    paths = transformed.function_paths()
     needed = {route.function for route in routes} | {a.function for a in authorizers.values()}
     base_dir = template.path.resolve().parent
-    return {
-        name: _function(name, resources, resolver, transformed.code_dirs.get(name, base_dir))
-        for name in sorted(needed)
-    }
+    functions = {}
+    for name in sorted(needed):
+        path = paths.get(name, ())
+        owner, resolver = transformed.owner(path), root
+        for stack in path:
+            resolver = resolver.child(stack)
+        resources = owner.template.get("Resources", {})
+        functions[name] = _function(name, resources, resolver, owner.code_dirs.get(name, base_dir))
+    return functions
 
 
 def _has_only_rest_apis(resources: Mapping[str, Any]) -> bool:
@@ -183,7 +193,7 @@ def _check_default_stage(resources: Mapping[str, Any], resolver: Resolver, api_n
 
 
 def _authorizers(
-    body: Mapping[str, Any], resources: Mapping[str, Any], resolver: Resolver
+    body: Mapping[str, Any], transformed: TransformedTemplate, resolver: Resolver
 ) -> dict[str, AuthorizerSpec]:
     schemes = body.get("components", {}).get("securitySchemes", {})
     found: dict[str, AuthorizerSpec] = {}
@@ -197,7 +207,7 @@ def _authorizers(
             raise TemplateError(
                 f"{where}: only Lambda REQUEST authorizers run offline, not {kind!r}"
             )
-        function = referenced_function(settings.get("authorizerUri"), resources)
+        function = referenced_function(settings.get("authorizerUri"), transformed)
         if function is None:
             raise TemplateError(f"{where}: authorizerUri does not name a function in the template")
         payload = str(
@@ -221,19 +231,27 @@ def _authorizers(
 
 
 def _routes(
-    body: Mapping[str, Any], resources: Mapping[str, Any], authorizers: Mapping[str, AuthorizerSpec]
+    body: Mapping[str, Any],
+    transformed: TransformedTemplate,
+    authorizers: Mapping[str, AuthorizerSpec],
+    resolver: Resolver,
 ) -> list[Route]:
     root_security = body.get("security")
     routes: list[Route] = []
-    for path, operations in body.get("paths", {}).items():
-        for key, operation in operations.items():
+    for path, path_item in body.get("paths", {}).items():
+        operations = chosen_branch(path_item, resolver)
+        for key, wrapped in (operations or {}).items():
             if key == _ANY_METHOD:
                 method = "ANY"
             elif key in _OPENAPI_METHODS:
                 method = key.upper()
             else:
                 continue
-            integration = operation.get("x-amazon-apigateway-integration", {})
+            operation = chosen_branch(wrapped, resolver)
+            if operation is None:
+                continue
+            integration = dict(operation.get("x-amazon-apigateway-integration", {}))
+            integration["uri"] = chosen_branch(integration.get("uri"), resolver)
             route_key = DEFAULT_ROUTE if path == DEFAULT_ROUTE else f"{method} {path}"
             version = str(integration.get("payloadFormatVersion", "2.0"))
             if version != "2.0":
@@ -244,7 +262,7 @@ def _routes(
                 raise TemplateError(
                     f"route {route_key}: only Lambda proxy integrations run offline"
                 )
-            function = referenced_function(integration.get("uri"), resources)
+            function = referenced_function(integration.get("uri"), transformed)
             if function is None:
                 raise TemplateError(
                     f"route {route_key}: integration uri names no template function"
@@ -262,6 +280,21 @@ def _routes(
     if not routes:
         raise TemplateError("the HTTP API has no routes")
     return routes
+
+
+def chosen_branch(node: Any, resolver: Resolver) -> Any:
+    """``node`` with its Fn::If wrappers chosen, as CloudFormation chooses them; None for NoValue.
+
+    samtranslator wraps a conditional function's route (its path, its operation
+    and its integration URI) in ``Fn::If`` on the function's Condition; only
+    the wrappers are evaluated here, the rest is read as it is.
+    """
+    while isinstance(node, dict) and len(node) == 1 and "Fn::If" in node:
+        condition, if_true, if_false = node["Fn::If"]
+        node = if_true if resolver.condition(str(condition), "paths") else if_false
+    if node == {"Ref": "AWS::NoValue"}:
+        return None
+    return node
 
 
 def _route_authorizer(

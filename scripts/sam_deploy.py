@@ -8,8 +8,11 @@ AppClientIds or SnapStart itself would leave the alias on the old version
 (aws/serverless-application-model#1640). Given ``AutoPublishCodeSha256``,
 SAM names the version by that value instead, so this passes
 ``AuthorizerVersionDigest``, a SHA-256 of the built authorizer, the built
-template and the parameter overrides: a change to any of them publishes a
-version, a deploy that changes nothing publishes none.
+templates and the parameter overrides: a change to any of them publishes a
+version, a deploy that changes nothing publishes none. The demo passes the
+digest on to the authorizer application it nests (whose function `sam build`
+puts under the application's logical id); `make deploy-authorizer` gives it to
+the application directly.
 
 `sam deploy` takes ``--parameter-overrides`` on its command line *instead
 of* samconfig.toml's (aws/aws-sam-cli#2380), so the overrides passed on are
@@ -58,16 +61,29 @@ def effective_overrides(params: str, samconfig: Path, config_env: str) -> list[s
     return [token for token in tokens if not token.startswith(f"{DIGEST_PARAMETER}=")]
 
 
+def authorizer_artifact(build_dir: Path) -> Path:
+    """The built authorizer: the template's own function, or its nested application's
+    (`sam build` puts a nested stack's functions under the stack's logical id)."""
+    found = sorted(build_dir.glob(AUTHORIZER)) + sorted(build_dir.glob(f"*/{AUTHORIZER}"))
+    if len(found) != 1:
+        raise ValueError(f"expected one built {AUTHORIZER} in {build_dir}, found {len(found)}")
+    return found[0]
+
+
 def version_digest(build_dir: Path, overrides: Sequence[str]) -> str:
-    """SHA-256 of the overrides, the built template and the authorizer's artifact.
+    """SHA-256 of the overrides, the built templates (a nested one's too) and the
+    authorizer's artifact.
 
     Bytecode is left out: it is compiled from the sources, which are in.
     """
     digest = hashlib.sha256()
     for token in overrides:
         digest.update(token.encode() + b"\0")
-    digest.update(b"\0template\0" + (build_dir / "template.yaml").read_bytes())
-    artifact = build_dir / AUTHORIZER
+    templates = [build_dir / "template.yaml", *sorted(build_dir.glob("*/template.yaml"))]
+    for template in templates:
+        name = template.relative_to(build_dir).as_posix()
+        digest.update(b"\0template\0" + name.encode() + b"\0" + template.read_bytes())
+    artifact = authorizer_artifact(build_dir)
     for path in sorted(artifact.rglob("*")):
         if path.is_file() and "__pycache__" not in path.parts:
             name = path.relative_to(artifact).as_posix()

@@ -28,6 +28,9 @@ CLIENT_ID: Final = "clientId"
 GROUPS: Final = "groups"
 SCOPE: Final = "scope"
 EMAIL: Final = "email"
+# The token family (one sign-in and its refreshes): Cognito's origin_jti, when
+# the app client has token revocation on. The sign-out function revokes it.
+ORIGIN_JTI: Final = "originJti"
 
 REQUIRED_KEYS: Final = (SUB, USERNAME, TOKEN_USE, CLIENT_ID, GROUPS, SCOPE)
 CLAIM_PREFIX: Final = "claim:"
@@ -54,6 +57,7 @@ class AuthContext(NamedTuple):
     email: str | None = None
     # Extra claims for the backend, as (name, value) pairs in configured order.
     claims: tuple[tuple[str, ClaimValue], ...] = ()
+    origin_jti: str | None = None
 
 
 def encode_claims(claims: tuple[tuple[str, ClaimValue], ...]) -> dict[str, Scalar]:
@@ -84,6 +88,8 @@ def encode_context(ctx: AuthContext) -> dict[str, Scalar]:
     }
     if ctx.email is not None:
         encoded[EMAIL] = ctx.email
+    if ctx.origin_jti is not None:
+        encoded[ORIGIN_JTI] = ctx.origin_jti
     if ctx.claims:
         encoded.update(encode_claims(ctx.claims))
     return encoded
@@ -103,6 +109,7 @@ def decode_context(event: Mapping[str, Any]) -> AuthContext:
     if missing or not values[SUB]:
         raise MissingAuthContext(f"authorizer context lacks {', '.join(missing) or SUB}")
     email = values.get(EMAIL)
+    origin_jti = values.get(ORIGIN_JTI)
     return AuthContext(
         sub=values[SUB],
         username=values[USERNAME],
@@ -112,6 +119,7 @@ def decode_context(event: Mapping[str, Any]) -> AuthContext:
         scopes=tuple(values[SCOPE].split()),
         email=email if isinstance(email, str) else None,
         claims=_decode_claims(values),
+        origin_jti=origin_jti if isinstance(origin_jti, str) and origin_jti else None,
     )
 
 

@@ -3,9 +3,9 @@
 Each class carries a stable ``reason`` code: it is what the decision log
 prints, what tests assert on, and what an operator greps for. Messages are
 fixed text chosen here: they never echo a token, a claim value or a secret.
-Errors only one package raises live in that package: the authorizer's token
-and key-set errors in ``authorizer/exceptions.py``, the greeter's in
-``greeter/exceptions.py``, the offline stack's in ``local/exceptions.py``.
+Errors only one package raises live in that package: the authorizer's token,
+key-set and sign-out errors in ``authorizer/exceptions.py``, the offline
+stack's in ``local/exceptions.py``.
 """
 
 from __future__ import annotations
@@ -30,6 +30,12 @@ class ConfigurationError(ProductError):
     def __init__(self, variable: str, problem: str) -> None:
         self.variable = variable
         super().__init__(f"{variable}: {problem}")
+
+
+class BadRequest(ProductError):
+    """The request body is not what the route accepts: answered with a 400."""
+
+    reason = "bad_request"
 
 
 class MissingAuthContext(ProductError):

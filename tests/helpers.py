@@ -10,12 +10,14 @@ import datetime
 import json
 import os
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from authorizer.config import AuthorizerConfig, load_config
 from authorizer.handler import Authorizer, build_authorizer
 from authorizer.jwks import Fetcher, JwksCache, fetch_jwks
+from authorizer.revocation import revocation_item
 from authorizer.verify import TokenVerifier
 from tests.forge import CLIENT_ID, OTHER_CLIENT_ID, POOL_ID
 
@@ -89,13 +91,45 @@ class WiredAuthorizer:
         return self.authorizer.handle(event)
 
 
+@dataclass
+class FakeRevocationTable:
+    """The revocation table as the authorizer's Query sees it (``sk > cursor``, in order).
+
+    Items are made by the writers' own ``revocation_item``; ``failing`` makes
+    every Query raise it; ``queries`` records each Query's cursor.
+    """
+
+    items: dict[str, dict[str, Any]] = field(default_factory=dict)
+    failing: Exception | None = None
+    queries: list[str] = field(default_factory=list)
+
+    def put(
+        self, kind: str, value: str, revoked_at: float, expires_at: float | None = None
+    ) -> dict[str, Any]:
+        item = revocation_item(kind, value, revoked_at, expires_at)
+        self.items[item["sk"]["S"]] = item
+        return item
+
+    def __call__(self, after: str) -> list[dict[str, Any]]:
+        self.queries.append(after)
+        if self.failing is not None:
+            raise self.failing
+        return [self.items[key] for key in sorted(self.items) if key > after]
+
+
 def wire_authorizer(
-    config: AuthorizerConfig, clock: FakeClock, fetch: Fetcher = fetch_jwks, *, warm: bool = False
+    config: AuthorizerConfig,
+    clock: FakeClock,
+    fetch: Fetcher = fetch_jwks,
+    *,
+    warm: bool = False,
+    revocation_query: Callable[[str], Iterable[dict[str, Any]]] | None = None,
 ) -> WiredAuthorizer:
     """``build_authorizer`` as the Lambda entry point calls it, timed by ``clock``.
 
-    ``warm=False`` (the default here) leaves the first fetch to the first
-    request, so a test decides what the endpoint answers before that.
+    ``warm=False`` (the default here) leaves the first fetch (and the first
+    read of the revocation list) to the first request, so a test decides what
+    the endpoint answers before that.
     """
     fetches: list[str] = []
 
@@ -104,7 +138,38 @@ def wire_authorizer(
         return fetch(url)
 
     authorizer = build_authorizer(
-        config, warm=warm, baked=NO_BAKED_KEYS, fetch=counting_fetch, clock=clock
+        config,
+        warm=warm,
+        baked=NO_BAKED_KEYS,
+        fetch=counting_fetch,
+        clock=clock,
+        revocation_query=revocation_query,
     )
     verifier = authorizer.verifier
     return WiredAuthorizer(authorizer, verifier.key_sets[0], verifier, clock, fetches)
+
+
+def cognito_refreshes(endpoint: str, client_id: str, refresh_token: str) -> bool:
+    """Whether the (local) Cognito at ``endpoint`` still refreshes ``refresh_token``.
+
+    False only for the answer a revoked refresh token gets; anything else fails.
+    """
+    from botocore.exceptions import ClientError
+
+    from local.cognito import cognito_client
+
+    try:
+        cognito_client(endpoint).initiate_auth(
+            ClientId=client_id,
+            AuthFlow="REFRESH_TOKEN_AUTH",
+            AuthParameters={"REFRESH_TOKEN": refresh_token},
+        )
+    except ClientError as err:
+        refused = err.response["Error"]
+    else:
+        return True
+    assert (refused["Code"], refused["Message"]) == (
+        "NotAuthorizedException",
+        "Refresh Token has been revoked",
+    )
+    return False

@@ -70,6 +70,9 @@ def cognito_rules(payload: dict[str, Any], config: AuthorizerConfig) -> dict[str
     extra: Any = payload.get("email" if is_id else "scope", MISSING)
     if extra is not MISSING and not isinstance(extra, str):
         return None
+    origin_jti = payload.get("origin_jti", "")
+    if not isinstance(origin_jti, str):
+        return None
     context = {
         "sub": sub,
         "username": username,
@@ -80,4 +83,6 @@ def cognito_rules(payload: dict[str, Any], config: AuthorizerConfig) -> dict[str
     }
     if is_id and extra is not MISSING:
         context["email"] = extra
+    if origin_jti:
+        context["originJti"] = origin_jti
     return context

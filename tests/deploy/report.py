@@ -12,7 +12,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from tests.deploy.samtemplate import ROOT, artifact_report, authorizer_settings, transform_template
+from tests.deploy.samtemplate import (
+    BUILT_ARTIFACTS,
+    ROOT,
+    artifact_report,
+    authorizer_settings,
+    transform_template,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,16 +30,13 @@ def main(argv: list[str] | None = None) -> int:
     print(authorizer_settings(transform_template()))
     print()
     print(f"== artifacts in {args.build_dir}")
-    missing = [
-        lid
-        for lid in ("AuthorizerFunction", "GreeterFunction")
-        if not (args.build_dir / lid).is_dir()
-    ]
+    artifacts = {lid: args.build_dir / path for lid, path in BUILT_ARTIFACTS.items()}
+    missing = [lid for lid, artifact in artifacts.items() if not artifact.is_dir()]
     if missing:
         print(f"not built: {', '.join(missing)} (run `make build`)")
         return 1
-    for logical_id in ("AuthorizerFunction", "GreeterFunction"):
-        print(artifact_report(args.build_dir / logical_id))
+    for artifact in artifacts.values():
+        print(artifact_report(artifact))
     return 0
 
 

@@ -9,16 +9,28 @@ from __future__ import annotations
 
 import os
 import struct
+import subprocess
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from local.cfn import REGION, Resolver, parameter_values
-from local.sam import SamTemplate
+from local.sam import SamTemplate, TransformedTemplate, transform_nested
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
+# The authorizer application: deployed alone, or nested by TEMPLATE and the REST variant.
+APP_TEMPLATE = ROOT / "authorizer" / "template.yaml"
 STACK_NAME = "hello-stack"
+
+# Where `sam build` of template.yaml puts each function: a nested application's
+# functions under the application's logical id, beside its built template.
+BUILT_ARTIFACTS = {
+    "AuthorizerFunction": "Authorizer/AuthorizerFunction",
+    # Built whatever Revocation is (sam build builds every function); deployed only with it.
+    "SignOutFunction": "Authorizer/SignOutFunction",
+    "GreeterFunction": "GreeterFunction",
+}
 
 EM_AARCH64 = 183
 EM_X86_64 = 62
@@ -29,6 +41,11 @@ def load_sam_template() -> dict[str, Any]:
     return SamTemplate.read(TEMPLATE).source
 
 
+def load_app_template() -> dict[str, Any]:
+    """The authorizer application's template as written."""
+    return SamTemplate.read(APP_TEMPLATE).source
+
+
 def transform_template(parameter_values: Mapping[str, str] | None = None) -> dict[str, Any]:
     """template.yaml as CloudFormation holds it after the SAM transform on `sam deploy`."""
     return SamTemplate.read(TEMPLATE).transform(parameter_values).template
@@ -37,18 +54,57 @@ def transform_template(parameter_values: Mapping[str, str] | None = None) -> dic
 class DeployModel:
     """One deploy of a transformed template with given parameter values: which
     resources and outputs exist, and what their properties resolve to. What only
-    a deployed stack knows (a resource's id or ARN) resolves to a ``ResourceRef``."""
+    a deployed stack knows (a resource's id or ARN) resolves to a ``ResourceRef``.
 
-    def __init__(self, template: Mapping[str, Any], parameters: Mapping[str, str]) -> None:
+    A nested application with a local template (the authorizer's) deploys with
+    it: its resources are this deploy's too, each resolved in its own stack with
+    the values the parent passes, and its outputs resolve to what they name."""
+
+    def __init__(
+        self,
+        template: Mapping[str, Any],
+        parameters: Mapping[str, str],
+        nested: Mapping[str, TransformedTemplate] | None = None,
+        *,
+        stack_name: str = STACK_NAME,
+    ) -> None:
         self.template = template
         # Every parameter's value for this deploy: the given ones over the defaults.
         self.parameters = parameter_values(template, parameters)
+        if nested is None:
+            nested = transform_nested(template, self.parameters, ROOT)
+        self.nested = dict(nested)
         self._resolver = Resolver(
             template,
             self.parameters,
             placeholders=True,
-            stack_name=STACK_NAME,
+            stack_name=stack_name,
+            nested=self.nested,
         )
+        # Each resource of this stack and its nested ones: its definition and resolver.
+        self._owners: dict[str, tuple[dict[str, Any], Resolver]] = {}
+        self._add_resources(template, self._resolver, self.nested)
+
+    def _add_resources(
+        self,
+        template: Mapping[str, Any],
+        resolver: Resolver,
+        nested: Mapping[str, TransformedTemplate],
+    ) -> None:
+        for logical_id, resource in template["Resources"].items():
+            assert logical_id not in self._owners, f"{logical_id} is defined twice"
+            self._owners[logical_id] = (resource, resolver)
+        for logical_id, child in nested.items():
+            self._add_resources(child.template, resolver.child(logical_id), child.nested)
+
+    def resource(self, logical_id: str) -> dict[str, Any]:
+        """A resource as the (possibly nested) template defines it."""
+        return self._owners[logical_id][0]
+
+    def resolve_resource(self, logical_id: str) -> Any:
+        """The whole resource resolved in its own stack (a dangling reference raises)."""
+        resource, resolver = self._owners[logical_id]
+        return resolver.resolve(resource, logical_id)
 
     @property
     def conditions(self) -> dict[str, bool]:
@@ -58,21 +114,23 @@ class DeployModel:
         return self._resolver.condition(name)
 
     def exists(self, logical_id: str) -> bool:
-        return self._resolver.exists(logical_id)
+        return self._owners[logical_id][1].exists(logical_id)
 
     def resolve(self, node: Any) -> Any:
         return self._resolver.resolve(node)
 
     def resources(self, resource_type: str | None = None) -> dict[str, dict[str, Any]]:
+        """Every resource this deploy creates, nested stacks' included."""
         return {
             logical_id: resource
-            for logical_id, resource in self.template["Resources"].items()
+            for logical_id, (resource, _) in self._owners.items()
             if self.exists(logical_id)
             and (resource_type is None or resource["Type"] == resource_type)
         }
 
     def properties(self, logical_id: str) -> dict[str, Any]:
-        props: dict[str, Any] = self.resolve(self.template["Resources"][logical_id]["Properties"])
+        resource, resolver = self._owners[logical_id]
+        props: dict[str, Any] = resolver.resolve(resource["Properties"], logical_id)
         return props
 
     def outputs(self) -> dict[str, Any]:
@@ -83,14 +141,28 @@ class DeployModel:
         }
 
     def rule_failures(self) -> list[str]:
-        failures = []
-        for name, rule in self.template.get("Rules", {}).items():
-            if "RuleCondition" in rule and not self._resolver.truth(rule["RuleCondition"]):
-                continue
-            for assertion in rule["Assertions"]:
-                if not self._resolver.truth(assertion["Assert"]):
-                    failures.append(f"{name}: {assertion.get('AssertDescription', '')}")
-        return failures
+        """The rules this deploy breaks, a nested stack's (``Stack/Rule``) included."""
+        return _rule_failures(self.template, self._resolver, self.nested, "")
+
+
+def _rule_failures(
+    template: Mapping[str, Any],
+    resolver: Resolver,
+    nested: Mapping[str, TransformedTemplate],
+    prefix: str,
+) -> list[str]:
+    failures = []
+    for name, rule in template.get("Rules", {}).items():
+        if "RuleCondition" in rule and not resolver.truth(rule["RuleCondition"]):
+            continue
+        for assertion in rule["Assertions"]:
+            if not resolver.truth(assertion["Assert"]):
+                failures.append(f"{prefix}{name}: {assertion.get('AssertDescription', '')}")
+    for logical_id, child in nested.items():
+        failures += _rule_failures(
+            child.template, resolver.child(logical_id), child.nested, f"{prefix}{logical_id}/"
+        )
+    return failures
 
 
 # --- the HTTP API's OpenAPI body ---------------------------------------------
@@ -111,9 +183,16 @@ def operations(body: Mapping[str, Any]) -> Iterator[tuple[str, str, dict[str, An
 # --- the SAM CLI and cfn-lint, run offline ---------------------------------------
 
 
+# `make test` runs us under make: a make the SAM CLI or a test starts must not inherit them.
+_MAKE_VARIABLES = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEFILES")
+
+
 def offline_aws_env(home: Path) -> dict[str, str]:
-    """This environment with a region, no credentials anywhere, no telemetry, ``home`` as HOME."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    """This environment with a region, no credentials anywhere, no telemetry, ``home`` as HOME
+    (and none of an enclosing make's variables)."""
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k not in _MAKE_VARIABLES
+    }
     env.update(
         AWS_DEFAULT_REGION=REGION,
         AWS_CONFIG_FILE=str(home / "no-config"),
@@ -124,6 +203,15 @@ def offline_aws_env(home: Path) -> dict[str, str]:
         HOME=str(home),
     )
     return env
+
+
+def run_tool(
+    args: list[str], env: Mapping[str, str], timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """A command run in the repository, its output kept for the assertion message."""
+    return subprocess.run(
+        args, cwd=ROOT, env=dict(env), capture_output=True, text=True, timeout=timeout, check=False
+    )
 
 
 # --- artifacts -----------------------------------------------------------------
@@ -173,23 +261,23 @@ def authorizer_settings(template: Mapping[str, Any]) -> str:
     """The transformed authorizer wiring, as API Gateway will receive it."""
     import json
 
+    model = DeployModel(template, {})
     body = api_body(template)
     scheme = body["components"]["securitySchemes"]["CognitoAuthorizer"]
     permissions = {
-        logical_id: resource["Properties"]
-        for logical_id, resource in template["Resources"].items()
-        if resource["Type"] == "AWS::Lambda::Permission"
-        and resource["Properties"]["FunctionName"] == {"Fn::GetAtt": ["AuthorizerFunction", "Arn"]}
+        logical_id: model.properties(logical_id)
+        for logical_id in model.resources("AWS::Lambda::Permission")
+        if str(model.properties(logical_id)["SourceArn"]).endswith("/authorizers/*")
     }
     routes = {f"{method} {path}": op.get("security") for method, path, op in operations(body)}
-    function = template["Resources"]["AuthorizerFunction"]["Properties"]
+    function = model.resource("AuthorizerFunction")["Properties"]
     summary = {
         "securitySchemes.CognitoAuthorizer": scheme,
         "authorizer invoke permissions": permissions,
         "routes (security)": routes,
-        "AuthorizerFunction": {
+        "AuthorizerFunction (the nested application's)": {
             key: function.get(key)
             for key in ("Handler", "Runtime", "Architectures", "MemorySize", "Timeout")
         },
     }
-    return json.dumps(summary, indent=2, sort_keys=False)
+    return json.dumps(summary, indent=2, sort_keys=False, default=str)

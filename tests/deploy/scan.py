@@ -1,6 +1,9 @@
 """The IaC security scan of `make lint`: checkov over template.yaml and over what it
-becomes for each operations variant (SnapStart, Tracing and AlarmEmail all off, all on),
-and over template-rest.yaml (the REST API variant) and what it becomes.
+becomes for each operations variant (SnapStart, Tracing and AlarmEmail all off, all on;
+all on with Revocation),
+over template-rest.yaml (the REST API variant) and what it becomes, and over the
+authorizer application (authorizer/template.yaml) and what it becomes alone, per variant,
+and over the consumer templates of examples/ and what they become.
 
 checkov reads the SAM source as it is, every resource whatever its Condition;
 the transformed variants add what samtranslator generates (the alias, the
@@ -23,7 +26,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from local.sam import SamTemplate
-from tests.deploy.samtemplate import TEMPLATE, transform_template
+from tests.deploy.samtemplate import APP_TEMPLATE, TEMPLATE, transform_template
 
 OPERATIONS_OFF: Final[dict[str, str]] = {}
 OPERATIONS_ON: Final[dict[str, str]] = {
@@ -31,11 +34,17 @@ OPERATIONS_ON: Final[dict[str, str]] = {
     "Tracing": "Active",
     "AlarmEmail": "ops@example.com",
 }
+REVOCATION_ON: Final[dict[str, str]] = {"Revocation": "true"}
 VARIANTS: Final[dict[str, dict[str, str]]] = {
     "operations-off": OPERATIONS_OFF,
     "operations-on": OPERATIONS_ON,
+    # With operations on too: the sign-out function's traces and alarm topic.
+    "revocation-on": {**OPERATIONS_ON, **REVOCATION_ON},
 }
 REST_TEMPLATE: Final = TEMPLATE.with_name("template-rest.yaml")
+EXAMPLES: Final = sorted((TEMPLATE.parent / "examples").glob("*.yaml"))
+# What an example is given for the authorizer it names by ARN.
+EXAMPLE_AUTHORIZER_ARN: Final = "arn:aws:lambda:us-east-1:123456789012:function:authorizer:live"
 # Offline: no guideline download, no platform, no network.
 CHECKOV_ARGS: Final = ("--framework", "cloudformation", "--quiet", "--compact", "--skip-download")
 
@@ -49,25 +58,66 @@ def transformed_variant(parameters: Mapping[str, str]) -> dict[str, Any]:
     return template
 
 
+# The application's own settings, deployed alone: one pool, and a REST API to invoke it.
+APP_ALONE: Final[dict[str, str]] = {
+    "UserPoolId": "us-east-1_AbC123xyz",
+    "AppClientIds": "1example23456789",
+    "InvokingApis": "a1b2c3d4e5",
+}
+
+
+def transformed_app(parameters: Mapping[str, str]) -> dict[str, Any]:
+    """The authorizer application transformed alone, the variant's values as defaults."""
+    values = {**APP_ALONE, **parameters}
+    template = SamTemplate.read(APP_TEMPLATE).transform(values).template
+    for name, value in values.items():
+        template["Parameters"][name]["Default"] = value
+    return template
+
+
+def transformed_example(path: Path) -> dict[str, Any]:
+    """An example transformed, with each REST API's skips also on its stage."""
+    arn = {"AuthorizerArn": EXAMPLE_AUTHORIZER_ARN}
+    template = SamTemplate.read(path).transform(arn).template
+    template["Parameters"]["AuthorizerArn"]["Default"] = EXAMPLE_AUTHORIZER_ARN
+    return with_stage_skips(template)
+
+
+def as_packaged(template: dict[str, Any]) -> dict[str, Any]:
+    """Each nested stack's local template named by an S3 URL, as `sam package` leaves it
+    (the local path means nothing beside a copy of the transformed template)."""
+    for name, resource in template["Resources"].items():
+        if resource["Type"] == "AWS::CloudFormation::Stack":
+            url = f"https://s3.amazonaws.com/packaged-templates/{name}.template"
+            resource["Properties"]["TemplateURL"] = url
+    return template
+
+
 def write_variants(directory: Path) -> list[Path]:
+    written = {f"{name}.json": transformed_variant(values) for name, values in VARIANTS.items()}
+    written["rest.json"] = transformed_rest()
+    written |= {f"app-{name}.json": transformed_app(values) for name, values in VARIANTS.items()}
+    written |= {f"example-{path.stem}.json": transformed_example(path) for path in EXAMPLES}
     paths = []
-    for name, parameters in VARIANTS.items():
-        path = directory / f"{name}.json"
-        path.write_text(json.dumps(transformed_variant(parameters), indent=1))
+    for name, template in written.items():
+        path = directory / name
+        path.write_text(json.dumps(as_packaged(template), indent=1))
         paths.append(path)
-    rest = directory / "rest.json"
-    rest.write_text(json.dumps(transformed_rest(), indent=1))
-    return [*paths, rest]
+    return paths
 
 
 def transformed_rest() -> dict[str, Any]:
-    """template-rest.yaml transformed, with each REST API's justified skips also on its stage.
+    """template-rest.yaml transformed, with each REST API's justified skips also on its stage."""
+    return with_stage_skips(SamTemplate.read(REST_TEMPLATE).transform().template)
+
+
+def with_stage_skips(template: dict[str, Any]) -> dict[str, Any]:
+    """Each REST API's checkov skips copied to its stage.
 
     samtranslator keeps an ``AWS::Serverless::Api``'s Metadata on the RestApi it
     makes but not on the Stage it generates, where checkov reports the stage
     settings (access logs, tracing, caching) that the Api's skips justify.
     """
-    template = SamTemplate.read(REST_TEMPLATE).transform().template
     resources = template["Resources"]
     for resource in resources.values():
         if resource["Type"] == "AWS::ApiGateway::Stage":
@@ -79,7 +129,7 @@ def transformed_rest() -> dict[str, Any]:
 
 def scan(checkov: Path) -> int:
     with tempfile.TemporaryDirectory(prefix="template-scan-") as tmp:
-        files = [TEMPLATE, REST_TEMPLATE, *write_variants(Path(tmp))]
+        files = [TEMPLATE, REST_TEMPLATE, APP_TEMPLATE, *EXAMPLES, *write_variants(Path(tmp))]
         args = [str(checkov), *CHECKOV_ARGS]
         for path in files:
             args += ["--file", str(path)]

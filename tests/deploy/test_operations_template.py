@@ -20,8 +20,14 @@ import pytest
 
 from authorizer import metrics
 from local.cfn import REGION, ResourceRef
-from tests.deploy.samtemplate import ROOT, DeployModel, api_body, load_sam_template
-from tests.deploy.scan import OPERATIONS_ON, VARIANTS, transformed_variant
+from tests.deploy.samtemplate import ROOT, DeployModel, api_body
+from tests.deploy.scan import (
+    OPERATIONS_ON,
+    VARIANTS,
+    as_packaged,
+    transformed_app,
+    transformed_variant,
+)
 
 BIN = Path(sys.executable).parent
 FUNCTIONS = ("AuthorizerFunction", "GreeterFunction")
@@ -99,7 +105,7 @@ def test_snapstart_on_snapshots_published_versions_and_api_gateway_invokes_the_a
     assert alias["FunctionName"] == ResourceRef("AuthorizerFunction")
     version = alias["FunctionVersion"]
     assert isinstance(version, ResourceRef)
-    assert on.template["Resources"][version.logical_id]["Type"] == "AWS::Lambda::Version"
+    assert on.resource(version.logical_id)["Type"] == "AWS::Lambda::Version"
     # Ref to an alias is its ARN: the authorizer URI and the permission name it.
     assert authorizer_target(on) == ResourceRef(alias_id)
     (permission,) = authorizer_permissions(on)
@@ -125,7 +131,7 @@ def test_the_digest_names_the_version_the_alias_serves():
     first, second = "a1" * 32, "b2" * 32
     stack = deploy({**OPERATIONS_ON, "AuthorizerVersionDigest": first})
     assert live_version(stack) == f"AuthorizerFunctionVersion{first[:10]}"
-    assert stack.template["Resources"][live_version(stack)]["Type"] == "AWS::Lambda::Version"
+    assert stack.resource(live_version(stack))["Type"] == "AWS::Lambda::Version"
     changed = deploy({**OPERATIONS_ON, "AuthorizerVersionDigest": second})
     assert live_version(changed) == f"AuthorizerFunctionVersion{second[:10]}"
     # SAM also appends it to the description: the function itself is updated too.
@@ -278,9 +284,16 @@ _SEARCH = re.compile(
 )
 
 
+# The demo's two dashboards: the authorizer application's own and the API's.
+DASHBOARDS = ("OperationsDashboard", "ApiDashboard")
+
+
 def dashboard(stack: DeployModel) -> dict[str, Any]:
-    body: dict[str, Any] = json.loads(stack.properties("OperationsDashboard")["DashboardBody"])
-    return body
+    """Every widget of the demo's dashboards, as one body."""
+    widgets = []
+    for logical_id in DASHBOARDS:
+        widgets += json.loads(stack.properties(logical_id)["DashboardBody"])["widgets"]
+    return {"widgets": widgets}
 
 
 def dashboard_metrics(body: dict[str, Any]) -> list[tuple[str, str, dict[str, str]]]:
@@ -374,18 +387,21 @@ def test_dashboard_lists_the_alarms_and_is_for_this_region(off):
 def test_every_reference_resolves_in_each_variant(variant):
     stack = deploy(dict(VARIANTS[variant]))
     for logical_id in stack.resources():
-        stack.resolve(stack.template["Resources"][logical_id])
+        stack.resolve_resource(logical_id)
     assert "DashboardUrl" in stack.outputs()
 
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 def test_cfn_lint_passes_on_each_transformed_variant(variant, tmp_path):
+    # The demo as `sam package` leaves it, and the application deployed alone.
     path = tmp_path / f"{variant}.json"
-    path.write_text(json.dumps(transformed_variant(VARIANTS[variant])))
+    path.write_text(json.dumps(as_packaged(transformed_variant(VARIANTS[variant]))))
+    app = tmp_path / f"app-{variant}.json"
+    app.write_text(json.dumps(transformed_app(VARIANTS[variant])))
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update(AWS_DEFAULT_REGION=REGION, HOME=str(tmp_path))
     result = subprocess.run(
-        [str(BIN / "cfn-lint"), str(path)],
+        [str(BIN / "cfn-lint"), str(path), str(app)],
         env=env,
         capture_output=True,
         text=True,
@@ -400,10 +416,10 @@ def test_the_readmes_sql_query_names_the_default_stacks_log_groups():
     stack_name = tomllib.loads((ROOT / "samconfig.toml").read_text())["default"]["global"][
         "parameters"
     ]["stack_name"]
+    model = DeployModel(transformed_variant({}), {}, stack_name=stack_name)
     log_groups = {
-        resource["Properties"]["LogGroupName"]["Fn::Sub"].replace("${AWS::StackName}", stack_name)
-        for resource in load_sam_template()["Resources"].values()
-        if resource["Type"] == "AWS::Logs::LogGroup"
+        model.properties(logical_id)["LogGroupName"]
+        for logical_id in model.resources("AWS::Logs::LogGroup")
     }
     readme = (ROOT / "README.md").read_text()
     (query,) = re.findall(r"```sql\n(.*?)```", readme, flags=re.S)

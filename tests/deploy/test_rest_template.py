@@ -85,7 +85,10 @@ def test_a_token_authorizer_reads_the_authorization_header(transformed: dict[str
 @pytest.mark.parametrize(("ttl", "expected"), [(None, "300"), ("0", "0"), ("3600", "3600")])
 def test_the_result_cache_ttl_comes_from_the_parameter(ttl: str | None, expected: str) -> None:
     parameters = {} if ttl is None else {"AuthorizerCacheTtlSeconds": ttl}
-    assert str(scheme(transform(parameters))["authorizerResultTtlInSeconds"]) == expected
+    transformed = transform(parameters)
+    # With Revocation off (the default); on, the refresh interval (test_revocation_template.py).
+    ttl_setting = scheme(transformed)["authorizerResultTtlInSeconds"]
+    assert str(DeployModel(transformed, parameters).resolve(ttl_setting)) == expected
 
 
 @pytest.mark.parametrize(

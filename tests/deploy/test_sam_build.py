@@ -1,4 +1,6 @@
-"""`sam build` produces Lambda artifacts for python3.13 on arm64 holding only what runs.
+"""`sam build` produces Lambda artifacts for python3.13 on arm64 holding only what runs:
+for the demo (template.yaml, whose authorizer is the nested application's, built
+into the application's own directory) and for the authorizer application alone.
 
 Needs the package registry (pip downloads the aarch64 wheels); CI has it.
 """
@@ -21,13 +23,17 @@ from pathlib import Path
 import pytest
 
 from tests.deploy.samtemplate import (
+    APP_TEMPLATE,
+    BUILT_ARTIFACTS,
     EM_AARCH64,
     ROOT,
     TEMPLATE,
     artifact_report,
     elf_machine,
+    load_app_template,
     load_sam_template,
     offline_aws_env,
+    run_tool,
     tree_size,
 )
 from tests.forge import forged_key, jwks_body
@@ -102,24 +108,28 @@ def pool_jwks() -> Iterator[str]:
         server.server_close()
 
 
-@pytest.fixture(scope="module")
-def build_dir(tmp_path_factory: pytest.TempPathFactory, pool_jwks: str) -> Path:
-    """One real `sam build`, with the repository's samconfig.toml, into a temp dir."""
-    tmp = tmp_path_factory.mktemp("sam")
+def artifact_of(build_dir: Path, logical_id: str) -> Path:
+    return build_dir / BUILT_ARTIFACTS[logical_id]
+
+
+def sam_build(tmp: Path, template: Path, pool_jwks: str) -> Path:
+    """One real `sam build` of ``template``, with the repository's samconfig.toml."""
     build = tmp / "build"
     env = {**offline_aws_env(tmp), "BAKE_JWKS_URL": pool_jwks}
-    # `make test` runs us under make: the builder's own make must not inherit that.
-    for name in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEFILES"):
-        env.pop(name, None)
     started = time.monotonic()
-    result = subprocess.run(
-        [str(BIN / "sam"), "build", "--template-file", str(TEMPLATE), "--build-dir", str(build)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+    result = run_tool(
+        [
+            str(BIN / "sam"),
+            "build",
+            "--template-file",
+            str(template),
+            "--build-dir",
+            str(build),
+            # found beside the template otherwise: none beside authorizer/ or examples/
+            "--config-file",
+            str(ROOT / "samconfig.toml"),
+        ],
+        env,
     )
     elapsed = time.monotonic() - started
     assert result.returncode == 0, result.stdout + result.stderr
@@ -127,6 +137,12 @@ def build_dir(tmp_path_factory: pytest.TempPathFactory, pool_jwks: str) -> Path:
     # Building in source keeps this fast: a scratch copy would drag .venv along.
     assert elapsed < 120, f"sam build took {elapsed:.0f} s"
     return build
+
+
+@pytest.fixture(scope="module")
+def build_dir(tmp_path_factory: pytest.TempPathFactory, pool_jwks: str) -> Path:
+    """The demo built: its greeter, and the nested application with the authorizer."""
+    return sam_build(tmp_path_factory.mktemp("sam"), TEMPLATE, pool_jwks)
 
 
 def top_level(artifact: Path) -> set[str]:
@@ -144,7 +160,10 @@ def test_samconfig_builds_in_source_and_deploys_with_sensible_defaults():
     config = tomllib.loads((ROOT / "samconfig.toml").read_text())["default"]
     assert config["build"]["parameters"]["build_in_source"] is True
     deploy = config["deploy"]["parameters"]
-    assert deploy["capabilities"] == "CAPABILITY_IAM"
+    # IAM roles, and the nested authorizer application (a template with a transform)
+    assert deploy["capabilities"] == "CAPABILITY_IAM CAPABILITY_AUTO_EXPAND"
+    alone = tomllib.loads((ROOT / "samconfig.toml").read_text())["authorizer"]
+    assert alone["deploy"]["parameters"]["capabilities"] == "CAPABILITY_IAM"
     assert deploy["resolve_s3"] is True
     assert deploy["confirm_changeset"] is True
     assert config["global"]["parameters"]["region"] == "us-east-1"
@@ -155,15 +174,42 @@ def test_built_template_points_each_function_at_its_own_artifact(build_dir):
     from samtranslator.yaml_helper import yaml_parse
 
     built = yaml_parse((build_dir / "template.yaml").read_text())
-    for logical_id in ("AuthorizerFunction", "GreeterFunction"):
-        assert built["Resources"][logical_id]["Properties"]["CodeUri"] == logical_id
-        assert (build_dir / logical_id).is_dir()
+    assert built["Resources"]["GreeterFunction"]["Properties"]["CodeUri"] == "GreeterFunction"
+    # The nested application: its built template beside its built function, which
+    # `sam deploy` uploads (template and artifact) as it does the demo's own.
+    application = built["Resources"]["Authorizer"]["Properties"]
+    assert application["Location"] == "Authorizer/template.yaml"
+    nested = yaml_parse((build_dir / "Authorizer" / "template.yaml").read_text())
+    function = nested["Resources"]["AuthorizerFunction"]["Properties"]
+    assert function["CodeUri"] == "AuthorizerFunction"
+    assert "AuthorizerFunction" not in built["Resources"]  # defined once, in the application
+    for logical_id in BUILT_ARTIFACTS:
+        assert artifact_of(build_dir, logical_id).is_dir()
 
 
-@pytest.mark.parametrize("logical_id", ["AuthorizerFunction", "GreeterFunction"])
+def test_the_application_alone_builds_its_authorizer_and_nothing_else(
+    tmp_path_factory: pytest.TempPathFactory, pool_jwks: str, build_dir: Path
+) -> None:
+    alone = sam_build(tmp_path_factory.mktemp("sam-app"), APP_TEMPLATE, pool_jwks)
+    assert {p.name for p in alone.iterdir()} == {
+        "template.yaml",
+        "AuthorizerFunction",
+        "SignOutFunction",
+    }
+    nested = artifact_of(build_dir, "AuthorizerFunction")
+    # the same artifact whether nested or alone (the baked key set has its own fetch time)
+
+    def files(artifact: Path) -> set[str]:
+        return {str(p.relative_to(artifact)) for p in artifact.rglob("*") if p.is_file()}
+
+    assert files(alone / "AuthorizerFunction") == files(nested)
+
+
+@pytest.mark.parametrize("logical_id", ["AuthorizerFunction", "GreeterFunction", "SignOutFunction"])
 def test_artifact_holds_its_handler_and_shared(build_dir, logical_id):
-    artifact = build_dir / logical_id
-    handler = load_sam_template()["Resources"][logical_id]["Properties"]["Handler"]
+    artifact = artifact_of(build_dir, logical_id)
+    resources = {**load_sam_template()["Resources"], **load_app_template()["Resources"]}
+    handler = resources[logical_id]["Properties"]["Handler"]
     module, function = handler.rsplit(".", 1)
     source = artifact / (module.replace(".", "/") + ".py")
     assert source.is_file(), f"{handler} has no module in the artifact"
@@ -175,10 +221,12 @@ def test_artifact_holds_its_handler_and_shared(build_dir, logical_id):
     # identical to the sources it was built from
     for path in (ROOT / package).glob("*.py"):
         assert (artifact / package / path.name).read_bytes() == path.read_bytes()
+    # and holding no template: the application's stays out of its artifact
+    assert list(artifact.rglob("*.yaml")) == []
 
 
 def test_greeter_artifact_is_its_package_and_shared_only(build_dir):
-    artifact = build_dir / "GreeterFunction"
+    artifact = artifact_of(build_dir, "GreeterFunction")
     assert top_level(artifact) == {"greeter", "shared"}
     assert "authorizer" not in top_level(artifact)
     # and it runs from the artifact alone (stdlib only): import it in isolation
@@ -211,8 +259,23 @@ def run_from_artifact(artifact: Path, code: str) -> str:
     return result.stdout.strip()
 
 
+def test_the_sign_out_artifact_is_the_authorizers_code_without_its_wheels(build_dir):
+    artifact = artifact_of(build_dir, "SignOutFunction")
+    assert top_level(artifact) == {"authorizer", "shared"}
+    assert not (artifact / "authorizer" / "requirements.txt").exists()
+    # Its handler imports from the artifact alone (boto3 is the Lambda runtime's, and
+    # is imported only once the clients are made): never PyJWT, never cryptography.
+    printed = run_from_artifact(
+        artifact,
+        "import sys; sys.path[:0] = [sys.argv[1]]; import authorizer.signout as m;"
+        " assert m.__file__.startswith(sys.argv[1]);"
+        " print(sorted(n for n in ('jwt', 'cryptography', 'requests') if n in sys.modules))",
+    )
+    assert printed == "[]"
+
+
 def test_authorizer_artifact_holds_its_runtime_dependencies_and_nothing_else(build_dir):
-    artifact = build_dir / "AuthorizerFunction"
+    artifact = artifact_of(build_dir, "AuthorizerFunction")
     assert distributions(artifact) == AUTHORIZER_DISTRIBUTIONS
     names = top_level(artifact)
     assert {"authorizer", "shared", "jwt", "cryptography", "requests", "cachetools"} <= names
@@ -227,9 +290,9 @@ def test_authorizer_artifact_holds_its_runtime_dependencies_and_nothing_else(bui
     assert stray == set(), f"unexpected entries: {sorted(stray)}"
 
 
-@pytest.mark.parametrize("logical_id", ["AuthorizerFunction", "GreeterFunction"])
+@pytest.mark.parametrize("logical_id", ["AuthorizerFunction", "GreeterFunction", "SignOutFunction"])
 def test_no_dev_tools_tests_caches_or_scripts_in_the_artifact(build_dir, logical_id):
-    artifact = build_dir / logical_id
+    artifact = artifact_of(build_dir, logical_id)
     assert top_level(artifact) & DEV_TOOLS == set()
     assert not (artifact / "bin").exists()
     leftovers = [
@@ -252,9 +315,9 @@ def shipped_from(directories: list[Path]) -> dict[bytes, Path]:
     }
 
 
-@pytest.mark.parametrize("logical_id", ["AuthorizerFunction", "GreeterFunction"])
+@pytest.mark.parametrize("logical_id", ["AuthorizerFunction", "GreeterFunction", "SignOutFunction"])
 def test_no_emulator_or_test_code_in_the_artifact(build_dir, logical_id):
-    artifact = build_dir / logical_id
+    artifact = artifact_of(build_dir, logical_id)
     assert top_level(artifact) & {"local", "tests"} == set()
     offline_only = shipped_from([ROOT / "local", ROOT / "tests"])
     files = [p for p in artifact.rglob("*") if p.is_file()]
@@ -299,9 +362,9 @@ def bytecode_problems(artifact: Path) -> list[str]:
     return problems
 
 
-@pytest.mark.parametrize("logical_id", ["AuthorizerFunction", "GreeterFunction"])
+@pytest.mark.parametrize("logical_id", ["AuthorizerFunction", "GreeterFunction", "SignOutFunction"])
 def test_every_module_ships_bytecode_for_python313(build_dir, logical_id):
-    artifact = build_dir / logical_id
+    artifact = artifact_of(build_dir, logical_id)
     if sys.implementation.cache_tag != "cpython-313":
         # Only a 3.13 writes 3.13 bytecode: the build then ships none at all.
         assert list(artifact.rglob("*.pyc")) == []
@@ -313,7 +376,7 @@ def test_the_greeter_artifact_imports_without_compiling(build_dir):
     """A cold start of the artifact loads its bytecode: no module of it is compiled."""
     if sys.implementation.cache_tag != "cpython-313":
         pytest.skip(f"the build ran on {sys.implementation.cache_tag}")
-    artifact = build_dir / "GreeterFunction"
+    artifact = artifact_of(build_dir, "GreeterFunction")
     probe = (
         "import sys, importlib.machinery as m; compiled = []\n"
         "original = m.SourceFileLoader.source_to_code\n"
@@ -327,7 +390,7 @@ def test_the_greeter_artifact_imports_without_compiling(build_dir):
 
 
 def test_compiled_modules_are_for_aarch64(build_dir):
-    artifact = build_dir / "AuthorizerFunction"
+    artifact = artifact_of(build_dir, "AuthorizerFunction")
     rust = sorted((artifact / "cryptography" / "hazmat" / "bindings").glob("_rust*.so"))
     assert rust, "cryptography's compiled module is missing"
     assert elf_machine(rust[0]) == EM_AARCH64
@@ -342,7 +405,8 @@ def test_compiled_modules_are_for_aarch64(build_dir):
 
 def test_artifact_report(build_dir, capsys):
     reports = [
-        artifact_report(build_dir / lid) for lid in ("AuthorizerFunction", "GreeterFunction")
+        artifact_report(artifact_of(build_dir, lid))
+        for lid in ("AuthorizerFunction", "GreeterFunction")
     ]
     assert "ELF e_machine=183 (aarch64)" in reports[0]
     with capsys.disabled():
@@ -351,8 +415,20 @@ def test_artifact_report(build_dir, capsys):
 
 def test_build_bakes_the_pools_key_set_into_the_authorizer(build_dir, pool_jwks):
     baked = json.loads(
-        (build_dir / "AuthorizerFunction" / "authorizer" / "baked_jwks.json").read_text()
+        (
+            artifact_of(build_dir, "AuthorizerFunction") / "authorizer" / "baked_jwks.json"
+        ).read_text()
     )
     assert baked["jwksUrl"] == pool_jwks
     assert [key["kid"] for key in baked["jwks"]["keys"]] == ["baked-kid"]
-    assert not (build_dir / "GreeterFunction" / "greeter" / "baked_jwks.json").exists()
+    assert not (artifact_of(build_dir, "GreeterFunction") / "greeter" / "baked_jwks.json").exists()
+
+
+@pytest.mark.parametrize("example", ["http-api.yaml", "rest-api.yaml"])
+def test_each_example_builds_its_backend_and_no_authorizer(
+    tmp_path: Path, pool_jwks: str, example: str
+) -> None:
+    """An example names the authorizer by ARN: its build has only the API's own function."""
+    built = sam_build(tmp_path, ROOT / "examples" / example, pool_jwks)
+    assert {p.name for p in built.iterdir()} == {"template.yaml", "GreeterFunction"}
+    assert top_level(built / "GreeterFunction") == {"greeter", "shared"}

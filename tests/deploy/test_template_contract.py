@@ -17,6 +17,7 @@ from local.cfn import ResourceRef
 from tests.deploy.samtemplate import (
     DeployModel,
     api_body,
+    load_app_template,
     load_sam_template,
     operations,
     transform_template,
@@ -71,7 +72,10 @@ def test_authorizer_is_a_lambda_request_authorizer_with_simple_responses(transfo
 @pytest.mark.parametrize(("ttl", "expected"), [(None, "300"), ("0", "0"), ("3600", "3600")])
 def test_result_cache_ttl_comes_from_the_parameter(transformed, ttl, expected):
     scheme = authorizer_scheme(transformed)
-    assert scheme["authorizerResultTtlInSeconds"] == {"Ref": "AuthorizerCacheTtlSeconds"}
+    # With Revocation off (the default); on, the refresh interval (test_revocation_template.py).
+    assert scheme["authorizerResultTtlInSeconds"]["Fn::If"][2] == {
+        "Ref": "AuthorizerCacheTtlSeconds"
+    }
     spec = transformed["Parameters"]["AuthorizerCacheTtlSeconds"]
     assert (spec["Type"], spec["MinValue"], spec["MaxValue"]) == ("Number", 0, 3600)
     parameters = {} if ttl is None else {"AuthorizerCacheTtlSeconds": ttl}
@@ -137,9 +141,14 @@ def test_the_sam_source_declares_the_fixed_names():
         ("HttpApi", "GET", "/hello"),
         ("HttpApi", "POST", "/hello"),
     ]
+    # The authorizer is the nested application's (authorizer/template.yaml).
+    application = source["Resources"]["Authorizer"]
+    assert application["Type"] == "AWS::Serverless::Application"
+    assert application["Properties"]["Location"] == "authorizer/template.yaml"
+    resources = {**source["Resources"], **load_app_template()["Resources"]}
     for logical_id in ("AuthorizerFunction", "GreeterFunction"):
         # (Metadata also holds the IaC scanner's justified suppressions.)
-        assert source["Resources"][logical_id]["Metadata"]["BuildMethod"] == "makefile"
+        assert resources[logical_id]["Metadata"]["BuildMethod"] == "makefile"
 
 
 # --- functions ------------------------------------------------------------------
@@ -153,8 +162,9 @@ def test_the_sam_source_declares_the_fixed_names():
     ],
 )
 def test_functions_run_python313_on_arm64(transformed, logical_id, handler):
-    props = transformed["Resources"][logical_id]["Properties"]
-    assert transformed["Resources"][logical_id]["Type"] == "AWS::Lambda::Function"
+    resource = DeployModel(transformed, {}).resource(logical_id)
+    props = resource["Properties"]
+    assert resource["Type"] == "AWS::Lambda::Function"
     assert props["Handler"] == handler
     assert props["Runtime"] == "python3.13"
     assert props["Architectures"] == ["arm64"]
@@ -164,7 +174,8 @@ def test_functions_run_python313_on_arm64(transformed, logical_id, handler):
 
 def test_authorizer_times_out_well_before_api_gateway_gives_up(transformed):
     # API Gateway waits 10 s for an authorizer; ours must fail first, cleanly.
-    assert transformed["Resources"]["AuthorizerFunction"]["Properties"]["Timeout"] <= 6
+    authorizer = DeployModel(transformed, {}).resource("AuthorizerFunction")
+    assert authorizer["Properties"]["Timeout"] <= 6
 
 
 def test_authorizer_environment_with_a_created_pool():
@@ -181,6 +192,8 @@ def test_authorizer_environment_with_a_created_pool():
         "CONTEXT_CLAIMS": "",
         "CONTEXT_CLAIMS_MAX_BYTES": "2048",
         "LOG_LEVEL": "INFO",
+        "REVOCATION_TABLE": "",
+        "REVOCATION_REFRESH_SECONDS": "10",
     }
     with_extra = DeployModel(template, {"AppClientIds": "3example", "TokenUse": "access"})
     env = with_extra.properties("AuthorizerFunction")["Environment"]["Variables"]
@@ -203,6 +216,8 @@ def test_authorizer_environment_with_an_existing_pool():
         "CONTEXT_CLAIMS": "",
         "CONTEXT_CLAIMS_MAX_BYTES": "2048",
         "LOG_LEVEL": "DEBUG",
+        "REVOCATION_TABLE": "",
+        "REVOCATION_REFRESH_SECONDS": "10",
     }
     greeter_env = model.properties("GreeterFunction")["Environment"]["Variables"]
     assert greeter_env == {"LOG_LEVEL": "DEBUG"}
@@ -228,7 +243,7 @@ def test_each_function_logs_to_its_own_group_with_retention_and_nothing_more(sce
         group = props["LoggingConfig"]["LogGroup"]
         assert isinstance(group, ResourceRef)
         group_props = model.properties(group.logical_id)
-        assert model.template["Resources"][group.logical_id]["Type"] == "AWS::Logs::LogGroup"
+        assert model.resource(group.logical_id)["Type"] == "AWS::Logs::LogGroup"
         assert group_props["RetentionInDays"] == "30"
         # least privilege: an own role that may write to that group and nothing else
         role = props["Role"]
@@ -369,7 +384,7 @@ def test_every_resource_reference_resolves_in_both_scenarios(scenario):
     # A Ref/GetAtt to a resource that a condition removed fails the deploy.
     _, _, model = scenario
     for logical_id in model.resources():
-        model.resolve(model.template["Resources"][logical_id])
+        model.resolve_resource(logical_id)
     model.outputs()
 
 

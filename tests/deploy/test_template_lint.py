@@ -1,4 +1,5 @@
-"""cfn-lint and `sam validate` accept template.yaml, offline and without AWS credentials."""
+"""cfn-lint and `sam validate` accept template.yaml and the authorizer application it nests,
+offline and without AWS credentials."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.deploy.samtemplate import ROOT, TEMPLATE, offline_aws_env
+from tests.deploy.samtemplate import APP_TEMPLATE, ROOT, TEMPLATE, offline_aws_env
 
 BIN = Path(sys.executable).parent
 
@@ -24,23 +25,27 @@ def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str
     )
 
 
-def test_cfn_lint_passes(offline_env):
-    result = run([str(BIN / "cfn-lint"), str(TEMPLATE)], offline_env)
+@pytest.mark.parametrize("template", [TEMPLATE, APP_TEMPLATE], ids=["demo", "application"])
+def test_cfn_lint_passes(offline_env, template):
+    result = run([str(BIN / "cfn-lint"), str(template)], offline_env)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_cfn_lint_would_catch_a_broken_template(offline_env, tmp_path):
     # The check above can fail: a template with a dangling Ref does.
     broken = tmp_path / "template.yaml"
-    broken.write_text(TEMPLATE.read_text().replace("!Ref AuthorizerLogGroup", "!Ref NoSuchGroup"))
+    broken.write_text(
+        APP_TEMPLATE.read_text().replace("!Ref AuthorizerLogGroup", "!Ref NoSuchGroup")
+    )
     result = run([str(BIN / "cfn-lint"), str(broken)], offline_env)
     assert result.returncode != 0
     assert "NoSuchGroup" in result.stdout
 
 
+@pytest.mark.parametrize("template", [TEMPLATE, APP_TEMPLATE], ids=["demo", "application"])
 @pytest.mark.parametrize("lint", [True, False], ids=["lint", "basic"])
-def test_sam_validate_passes(offline_env, lint):
-    args = [str(BIN / "sam"), "validate", "--template-file", str(TEMPLATE)]
+def test_sam_validate_passes(offline_env, lint, template):
+    args = [str(BIN / "sam"), "validate", "--template-file", str(template)]
     if lint:
         args.append("--lint")
     result = run(args, offline_env)

@@ -46,7 +46,9 @@ def test_each_trusted_pool_is_accepted_and_the_untrusted_one_denied(pools: Stack
         "GET", "/hello", headers={"Authorization": pools.token("id", "untrusted")}
     )
     assert (untrusted.status_code, untrusted.json()) == (403, {"message": "Forbidden"})
-    decisions = [line for line in pools.output() if '"authorization decision"' in line]
+    # The reader thread lags behind the response: wait for the decision line.
+    output = pools.wait_for_output('"reason": "wrong_issuer"')
+    decisions = [line for line in output.splitlines() if '"authorization decision"' in line]
     assert any('"reason": "wrong_issuer"' in line for line in decisions)
 
 

@@ -102,3 +102,92 @@ def test_config_is_frozen() -> None:
         config.route_rules["GET /hello"].groups = frozenset()  # type: ignore[misc]
     with pytest.raises(TypeError):
         config.route_rules["GET /hello"] = config.route_rules["GET /hello"]  # type: ignore[index]
+
+
+# --- revocation: REVOCATION_TABLE, REVOCATION_REFRESH_SECONDS, REVOCATION_MAX_STALE_SECONDS ---
+
+TABLE_RULE = "must be a DynamoDB table name (3-255 of A-Z a-z 0-9 _ . -) or ARN"
+
+
+def test_revocation_is_off_unless_a_table_is_named() -> None:
+    config = load_config(BASE_ENV)
+    assert (config.revocation_table, config.revocation_refresh_seconds) == ("", 10)
+    assert config.revocation_max_stale_seconds == 120
+
+
+@pytest.mark.parametrize(
+    "table",
+    [
+        "abc",
+        "hello-stack-RevocationTable-1AB2C3D4E5F6",
+        "a.b_c-d",
+        "t" * 255,
+        "arn:aws:dynamodb:eu-west-1:123456789012:table/revocations",
+        "arn:aws-us-gov:dynamodb:us-gov-west-1:123456789012:table/revocations",
+    ],
+)
+def test_revocation_table_names_and_arns(table: str) -> None:
+    config = load_config({**BASE_ENV, "REVOCATION_TABLE": f" {table} "})
+    assert config.revocation_table == table
+
+
+def test_revocation_settings() -> None:
+    config = load_config(
+        {
+            **BASE_ENV,
+            "REVOCATION_TABLE": "revocations",
+            "REVOCATION_REFRESH_SECONDS": "30",
+            "REVOCATION_MAX_STALE_SECONDS": "30",
+        }
+    )
+    assert (config.revocation_refresh_seconds, config.revocation_max_stale_seconds) == (30, 30)
+    # Left out, the stale bound is 120 s, or the refresh interval when that is longer.
+    longer = load_config({**BASE_ENV, "REVOCATION_REFRESH_SECONDS": "300"})
+    assert longer.revocation_max_stale_seconds == 300
+
+
+@pytest.mark.parametrize(
+    ("overrides", "variable", "message"),
+    [
+        ({"REVOCATION_TABLE": "ab"}, "REVOCATION_TABLE", TABLE_RULE),
+        ({"REVOCATION_TABLE": "t" * 256}, "REVOCATION_TABLE", TABLE_RULE),
+        ({"REVOCATION_TABLE": "my table"}, "REVOCATION_TABLE", TABLE_RULE),
+        ({"REVOCATION_TABLE": "arn:aws:s3:::bucket"}, "REVOCATION_TABLE", TABLE_RULE),
+        (
+            {"REVOCATION_REFRESH_SECONDS": "0"},
+            "REVOCATION_REFRESH_SECONDS",
+            "must be between 1 and 300 seconds",
+        ),
+        (
+            {"REVOCATION_REFRESH_SECONDS": "301"},
+            "REVOCATION_REFRESH_SECONDS",
+            "must be between 1 and 300 seconds",
+        ),
+        (
+            {"REVOCATION_REFRESH_SECONDS": "2.5"},
+            "REVOCATION_REFRESH_SECONDS",
+            "must be a whole number of seconds, got '2.5'",
+        ),
+        (
+            {"REVOCATION_MAX_STALE_SECONDS": "3601"},
+            "REVOCATION_MAX_STALE_SECONDS",
+            "must be between 10 and 3600 seconds",
+        ),
+        (
+            {"REVOCATION_MAX_STALE_SECONDS": "9"},
+            "REVOCATION_MAX_STALE_SECONDS",
+            "must be between 10 and 3600 seconds",
+        ),
+        (
+            {"REVOCATION_REFRESH_SECONDS": "60", "REVOCATION_MAX_STALE_SECONDS": "59"},
+            "REVOCATION_MAX_STALE_SECONDS",
+            "must be between 60 and 3600 seconds",
+        ),
+    ],
+)
+def test_invalid_revocation_settings_name_the_variable(
+    overrides: dict[str, str], variable: str, message: str
+) -> None:
+    # Checked with the table unset too: a typo does not wait for the day revocation is switched on.
+    error = config_error(**overrides)
+    assert (error.variable, str(error)) == (variable, f"{variable}: {message}")

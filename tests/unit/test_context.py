@@ -29,6 +29,17 @@ def test_round_trip() -> None:
     assert decode_context(wrap(encoded)) == ctx
 
 
+def test_the_token_family_round_trips_under_origin_jti() -> None:
+    ctx = AuthContext(sub="s", username="u", token_use="id", client_id="c", origin_jti="f-1")
+    encoded = encode_context(ctx)
+    assert encoded["originJti"] == "f-1"
+    assert decode_context(wrap(encoded)) == ctx
+    # Absent when the token has none, and an empty or non-text value reads as none.
+    assert "originJti" not in encode_context(ctx._replace(origin_jti=None))
+    for value in ("", 7, None):
+        assert decode_context(wrap({**encoded, "originJti": value})).origin_jti is None
+
+
 def test_empty_lists_round_trip() -> None:
     ctx = AuthContext(sub="s", username="", token_use="id", client_id="c", email="e@x")
     encoded = encode_context(ctx)

@@ -335,3 +335,35 @@ def test_the_decision_line_is_exactly_the_documented_document(decision, reason, 
     validate_emf(document)
     assert document == emitter.decision_document(decision, reason, latency, cache_hit)
     assert list(document) == list(emitter.decision_document(decision, reason, latency, cache_hit))
+
+
+# --- the revocation list -----------------------------------------------------------
+
+
+def test_revocation_refresh(emitter, out):
+    emitter.revocation_refresh(ok=True, age_seconds=0.25, entries=12)
+    emitter.revocation_refresh(ok=False, age_seconds=31.0, entries=12)
+    emitter.revocation_refresh(ok=False, age_seconds=float("inf"), entries=0)
+    first, second, never = out.documents()
+    dims = {"FunctionName": "hello-stack-authorizer"}
+    assert validate_emf(first) == [
+        (name, dims)
+        for name in (
+            "RevocationRefreshes",
+            "RevocationRefreshFailures",
+            "RevocationListAge",
+            "RevocationListEntries",
+        )
+    ]
+    assert units(first) == {
+        "RevocationRefreshes": "Count",
+        "RevocationRefreshFailures": "Count",
+        "RevocationListAge": "Seconds",
+        "RevocationListEntries": "Count",
+    }
+    assert [first[m] for m in sorted(units(first))] == [0.25, 12, 0, 1]
+    assert [second[m] for m in sorted(units(first))] == [31.0, 12, 1, 1]
+    # A list never read is reported as a day old: finite JSON, past any alarm.
+    assert never["RevocationListAge"] == 86400.0
+    assert {name for name in units(first)} == metrics.REVOCATION_METRIC_NAMES
+    assert not metrics.REVOCATION_METRIC_NAMES & metrics.METRIC_NAMES

@@ -2,9 +2,9 @@
 
 Every deny and error reason is a ``reason`` of a ``TokenError`` or ``JwksError``
 class (``JwksError`` itself is only a base: the authorizer raises its two
-subclasses), plus ``internal`` for a bug; an allow's reason is ``ok``. The EMF
-``Reason`` dimension takes exactly those values and folds anything else into
-``other``, as README states once.
+subclasses) or of ``RevocationUnavailable``, plus ``internal`` for a bug; an
+allow's reason is ``ok``. The EMF ``Reason`` dimension takes exactly those
+values and folds anything else into ``other``, as README states once.
 """
 
 from __future__ import annotations
@@ -23,7 +23,11 @@ ABSTRACT: Final = {exceptions.JwksError}
 
 def emitted_reasons() -> set[str]:
     codes = {metrics.INTERNAL_REASON}
-    pending: list[type[ProductError]] = [exceptions.TokenError, exceptions.JwksError]
+    pending: list[type[ProductError]] = [
+        exceptions.TokenError,
+        exceptions.JwksError,
+        exceptions.RevocationUnavailable,
+    ]
     while pending:
         cls = pending.pop()
         if cls not in ABSTRACT:

@@ -100,7 +100,8 @@ def unauthorized(handle: Callable[[Any], Any], event: Any) -> None:
 def test_a_token_event_with_a_valid_token_gets_the_sub_the_context_and_an_allow(
     wired: WiredAuthorizer,
 ) -> None:
-    answer = rest(wired).handle(token_event(sign(claims())))
+    payload = claims()
+    answer = rest(wired).handle(token_event(sign(payload)))
     assert answer["principalId"] == SUB
     assert answer["context"] == {
         "sub": SUB,
@@ -110,6 +111,7 @@ def test_a_token_event_with_a_valid_token_gets_the_sub_the_context_and_an_allow(
         "groups": "admins readers",
         "scope": "",
         "email": "brian@example.com",
+        "originJti": payload["origin_jti"],
     }
     assert all(isinstance(v, str | int | float | bool) for v in answer["context"].values())
     # No rules: every route of the API is allowed, and only what lies below a

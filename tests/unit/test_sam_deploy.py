@@ -17,6 +17,7 @@ from scripts.sam_deploy import (
 
 ROOT = Path(__file__).resolve().parents[2]
 SAM = ["sam", "deploy", "--region", "eu-west-1"]
+APP = "Authorizer"  # the demo's nested application
 # The script reads templates with the SAM CLI's own parser (in .venv); make mutate's venv,
 # which mutates no script, has no SAM CLI.
 pytest.importorskip("samtranslator")
@@ -24,11 +25,13 @@ pytest.importorskip("samtranslator")
 
 @pytest.fixture
 def build_dir(tmp_path: Path) -> Path:
-    """A built HTTP API stack, as `sam build` leaves it."""
+    """A built HTTP API stack, as `sam build` leaves it: the nested authorizer
+    application's template and function under its logical id."""
     build = tmp_path / "build"
-    (build / "AuthorizerFunction" / "authorizer" / "__pycache__").mkdir(parents=True)
+    (build / APP / "AuthorizerFunction" / "authorizer" / "__pycache__").mkdir(parents=True)
     shutil.copy(ROOT / "template.yaml", build / "template.yaml")
-    (build / "AuthorizerFunction" / "authorizer" / "app.py").write_text("HANDLER = 1\n")
+    shutil.copy(ROOT / "authorizer" / "template.yaml", build / APP / "template.yaml")
+    (build / APP / "AuthorizerFunction" / "authorizer" / "app.py").write_text("HANDLER = 1\n")
     return build
 
 
@@ -94,18 +97,28 @@ def test_the_digest_follows_the_settings_the_template_and_the_code(
     assert digest("SnapStart=true RouteRules={}") != first
     # without PARAMS, samconfig.toml's overrides are what was deployed
     assert digest("") != first
-    (build_dir / "AuthorizerFunction" / "authorizer" / "app.py").write_text("HANDLER = 2\n")
+    (build_dir / APP / "AuthorizerFunction" / "authorizer" / "app.py").write_text("HANDLER = 2\n")
     code_changed = digest()
     assert code_changed != first
-    (build_dir / "template.yaml").write_text(
-        (build_dir / "template.yaml").read_text().replace("MemorySize: 512", "MemorySize: 1024")
-    )
-    assert digest() not in (first, code_changed)
+    nested = build_dir / APP / "template.yaml"
+    nested.write_text(nested.read_text().replace("MemorySize: 512", "MemorySize: 1024"))
+    nested_changed = digest()
+    assert nested_changed not in (first, code_changed)
+    demo = build_dir / "template.yaml"
+    demo.write_text(demo.read_text().replace("MemorySize: 128", "MemorySize: 256"))
+    assert digest() not in (first, code_changed, nested_changed)
 
 
 def test_bytecode_is_not_part_of_the_digest(build_dir: Path) -> None:
     before = version_digest(build_dir, ["SnapStart=true"])
-    pyc = build_dir / "AuthorizerFunction" / "authorizer" / "__pycache__" / "app.cpython-313.pyc"
+    pyc = (
+        build_dir
+        / APP
+        / "AuthorizerFunction"
+        / "authorizer"
+        / "__pycache__"
+        / "app.cpython-313.pyc"
+    )
     pyc.write_bytes(b"compiled")
     assert version_digest(build_dir, ["SnapStart=true"]) == before
 
@@ -170,3 +183,24 @@ def test_a_value_sam_cannot_take_is_refused_by_name(
     monkeypatch.setenv("PARAMS", f"RouteRules={quoted}")
     assert sam_deploy.main([str(build_dir), "--", "sam", "deploy"]) == 2
     assert "RouteRules" in capsys.readouterr().err
+
+
+def test_the_application_deployed_alone_gets_the_digest_too(tmp_path: Path) -> None:
+    """`make deploy-authorizer`: the application's own template, its function at the top."""
+    build = tmp_path / "alone"
+    (build / "AuthorizerFunction" / "authorizer").mkdir(parents=True)
+    shutil.copy(ROOT / "authorizer" / "template.yaml", build / "template.yaml")
+    (build / "AuthorizerFunction" / "authorizer" / "app.py").write_text("HANDLER = 1\n")
+    command = deploy_command(build, SAM, "SnapStart=true", tmp_path / "none.toml")
+    assert command == [
+        *SAM,
+        "--parameter-overrides",
+        "SnapStart=true",
+        f"{DIGEST_PARAMETER}={version_digest(build, ['SnapStart=true'])}",
+    ]
+
+
+def test_a_build_without_one_authorizer_is_refused(build_dir: Path, tmp_path: Path) -> None:
+    shutil.copytree(build_dir / APP / "AuthorizerFunction", build_dir / "AuthorizerFunction")
+    with pytest.raises(ValueError, match="expected one built AuthorizerFunction"):
+        version_digest(build_dir, [])

@@ -46,7 +46,8 @@ def assert_denied(
 
 
 def test_valid_id_token_is_allowed_with_context(wired: WiredAuthorizer) -> None:
-    response = decide(wired, sign(claims("id")))
+    payload = claims("id")
+    response = decide(wired, sign(payload))
     assert response == {
         "isAuthorized": True,
         "context": {
@@ -57,12 +58,14 @@ def test_valid_id_token_is_allowed_with_context(wired: WiredAuthorizer) -> None:
             "groups": "admins readers",
             "scope": "",
             "email": "brian@example.com",
+            "originJti": payload["origin_jti"],
         },
     }
 
 
 def test_valid_access_token_is_allowed_with_context(wired: WiredAuthorizer) -> None:
-    response = decide(wired, sign(claims("access", **{"cognito:groups": None})))
+    payload = claims("access", **{"cognito:groups": None})
+    response = decide(wired, sign(payload))
     assert response == {
         "isAuthorized": True,
         "context": {
@@ -72,8 +75,22 @@ def test_valid_access_token_is_allowed_with_context(wired: WiredAuthorizer) -> N
             "clientId": CLIENT_ID,
             "groups": "",
             "scope": "openid profile hello/read",
+            "originJti": payload["origin_jti"],
         },
     }
+
+
+def test_a_token_without_origin_jti_has_none_in_its_context(wired: WiredAuthorizer) -> None:
+    """App clients with token revocation off issue no origin_jti: allowed, no key in the context."""
+    response = decide(wired, sign(claims("id", origin_jti=None)))
+    assert response["isAuthorized"] is True
+    assert "originJti" not in response["context"]
+
+
+def test_a_non_string_origin_jti_is_an_invalid_claim(
+    wired: WiredAuthorizer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert_denied(wired, sign(claims("id", origin_jti=42)), "invalid_claim", capsys)
 
 
 def test_second_app_client_is_accepted(wired: WiredAuthorizer) -> None:

@@ -1,0 +1,186 @@
+"""README's "Use it with your API" and "Publish to SAR", pinned to what they describe.
+
+Every snippet is read back and compared with the template, the example, the
+Makefile or the AWS API model it stands for: a change on one side fails here
+until the other follows.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from typing import Any, Final
+
+import pytest
+import yaml
+
+from local.cfn import load_template
+from tests.deploy.samtemplate import APP_TEMPLATE, ROOT, load_app_template, load_sam_template
+
+README: Final = (ROOT / "README.md").read_text()
+
+
+def section(title: str, level: str = "##") -> str:
+    """The text of one README section, up to the next heading of its level or above
+    (a ``#`` line inside a code block is a comment, not a heading)."""
+    lines = README.splitlines(keepends=True)
+    start = lines.index(f"{level} {title}\n")
+    fenced = False
+    for end in range(start + 1, len(lines)):
+        if lines[end].startswith("```"):
+            fenced = not fenced
+        heading = re.match(r"(#+) ", lines[end])
+        if not fenced and heading and len(heading[1]) <= len(level):
+            break
+    else:
+        end = len(lines)
+    return "".join(lines[start:end])
+
+
+USE: Final = section("Use it with your API")
+PUBLISH: Final = section("Publish to SAR")
+
+
+def yaml_blocks(text: str) -> list[Any]:
+    from local.cfn import _CfnLoader  # the reader's own loader: !Ref, !Sub, ...
+
+    return [
+        yaml.load(block, Loader=_CfnLoader)  # noqa: S506
+        for block in re.findall(r"```yaml\n(.*?)```", text, flags=re.S)
+    ]
+
+
+def shell_commands(text: str) -> list[list[str]]:
+    commands = []
+    for block in re.findall(r"```bash\n(.*?)```", text, flags=re.S):
+        joined = re.sub(r"\\\n", " ", block)
+        for line in joined.splitlines():
+            line = line.split(" #", 1)[0].strip()
+            if line and not line.startswith("#"):
+                commands.append(shlex.split(line))
+    return commands
+
+
+def test_the_sections_exist_with_each_way_in() -> None:
+    for title in ("HTTP API", "REST API", "Console", "AWS CLI"):
+        assert f"\n### {title}\n" in USE, title
+    assert "\n## Publish to SAR\n" in README
+
+
+def test_the_parameters_table_is_the_applications_own_parameters() -> None:
+    app = load_app_template()["Parameters"]
+    demo = load_sam_template()["Parameters"]
+    rows = dict(re.findall(r"^\| `(\w+)` \| .* \| (.+) \|$", USE, flags=re.M))
+    assert set(rows) == set(app) - set(demo)
+    for name, default in rows.items():
+        expected = str(app[name]["Default"])
+        if expected == "":
+            assert default in ("empty", "the stack's name"), name
+        else:
+            assert default == f"`{expected}`", name
+    listed = re.search(r"the application takes:", USE)
+    assert listed
+    named = set(re.findall(r"`(\w+)`", USE[: listed.start()].split("Besides the settings")[1]))
+    assert named <= set(app)
+    assert named | set(rows) | {"AuthorizerVersionDigest"} == set(app)
+
+
+def test_the_outputs_named_are_the_applications() -> None:
+    outputs = set(load_app_template()["Outputs"])
+    paragraph = USE[USE.index("Outputs: ") : USE.index("Grant the invoke permission")]
+    named = set(re.findall(r"`(\w+)`", paragraph)) - {"live"}
+    assert named <= outputs
+    assert {"AuthorizerArn", "AuthorizerUri", "DashboardUrl"} <= named
+
+
+def test_the_permission_snippet_is_scoped_as_the_application_scopes_its_own() -> None:
+    (permission,) = [b for b in yaml_blocks(USE) if "AuthorizerInvokePermission" in b]
+    props = permission["AuthorizerInvokePermission"]["Properties"]
+    app = load_app_template()["Resources"]["InvokingApi1Permission"]["Properties"]
+    assert props["Principal"] == app["Principal"] == "apigateway.amazonaws.com"
+    assert props["Action"] == app["Action"]
+    ours = props["SourceArn"]["Fn::Sub"]
+    _, _, an_id = app["SourceArn"]["Fn::If"]  # an API id (an ARN is taken as it is)
+    assert ours.replace("${MyApi}", "${Api}") == an_id["Fn::Sub"][0]
+
+
+def authorizer_of(example: str) -> dict[str, Any]:
+    template = load_template(ROOT / "examples" / example)
+    [api] = [
+        r
+        for r in template["Resources"].values()
+        if r["Type"].startswith("AWS::Serverless::") and r["Type"].endswith("Api")
+    ]
+    auth: dict[str, Any] = api["Properties"]["Auth"]
+    return auth
+
+
+@pytest.mark.parametrize(
+    ("title", "example"), [("HTTP API", "http-api.yaml"), ("REST API", "rest-api.yaml")]
+)
+def test_each_snippet_is_its_examples_authorizer(title: str, example: str) -> None:
+    (block,) = yaml_blocks(section(title, "###"))
+    snippet, expected = block["Auth"], authorizer_of(example)
+    # The example takes the TTL as a parameter; the snippet writes the default.
+    for authorizer in (snippet, expected):
+        identity = authorizer["Authorizers"]["CognitoAuthorizer"]["Identity"]
+        identity.pop("ReauthorizeEvery")
+    expected.pop("AddDefaultAuthorizerToCorsPreflight", None)
+    assert snippet == expected
+
+
+def test_the_cli_lines_use_only_options_the_apis_have() -> None:
+    import botocore.session
+
+    session = botocore.session.get_session()
+    checked = set()
+    for command in shell_commands(USE):
+        if command[0] != "aws" or len(command) < 3 or command[1] == "sts":
+            continue
+        service, operation = command[1], command[2]
+        model = session.get_service_model(service)
+        names = {
+            "".join(part.title() for part in name.split("-")).lower()
+            for name in (arg[2:] for arg in command if arg.startswith("--"))
+            if name not in ("query", "output")
+        }
+        op = next(o for o in model.operation_names if _kebab(o) == operation)
+        shape = model.operation_model(op).input_shape
+        assert shape is not None
+        members = {m.lower() for m in shape.members}
+        assert names <= members, (operation, names - members)
+        checked.add(f"{service} {operation}")
+    assert checked == {
+        "lambda add-permission",
+        "apigatewayv2 create-authorizer",
+        "apigateway create-authorizer",
+    }
+
+
+def _kebab(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "-", name).lower()
+
+
+def test_the_make_targets_and_paths_named_exist() -> None:
+    makefile = (ROOT / "Makefile").read_text()
+    for target in ("deploy-authorizer", "destroy-authorizer", "package"):
+        assert re.search(rf"^{target}:", makefile, flags=re.M), target
+        assert f"make {target}" in README, target
+    assert "PACKAGE_DIR ?= .aws-sam/package" in makefile
+    assert ".aws-sam/package/packaged-authorizer.yaml" in PUBLISH
+    assert 'stack_name = "cognito-jwt-authorizer"' in (ROOT / "samconfig.toml").read_text()
+    assert "`cognito-jwt-authorizer`" in USE
+    assert "make run TEMPLATE=examples/http-api.yaml" in USE
+
+
+def test_publish_names_the_metadata_as_the_template_has_it() -> None:
+    metadata = load_app_template()["Metadata"]["AWS::ServerlessRepo::Application"]
+    assert f"name `{metadata['Name']}`" in PUBLISH
+    assert f"licence `{metadata['SpdxLicenseId']}`" in PUBLISH
+    (nested,) = [b for b in yaml_blocks(USE) if "Authorizer" in b and len(b) == 1]
+    location = nested["Authorizer"]["Properties"]["Location"]
+    assert location["SemanticVersion"] == metadata["SemanticVersion"]
+    assert location["ApplicationId"].endswith(f"/{metadata['Name']}")
+    parameters = set(nested["Authorizer"]["Properties"]["Parameters"])
+    assert parameters <= set(load_app_template()["Parameters"])
+    assert APP_TEMPLATE.relative_to(ROOT).as_posix() in PUBLISH

@@ -1,0 +1,444 @@
+"""POST /signout (authorizer/signout.py) over fakes of Cognito and DynamoDB."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError, EndpointConnectionError
+
+from authorizer.revocation import FAMILY, USER, default_expires_at, parse_item
+from authorizer.signout import MAX_BODY_BYTES, SignOut, SignOutSettings, load_settings
+from shared.exceptions import ConfigurationError
+from tests.forge import claims, load_event, sign
+from tests.helpers import log_records
+from tests.leakcheck import leaked_piece, log_windows, secrets_of
+
+NOW = 1_800_000_000.25
+SUB = "0b7e5a3c-1f2d-4c6b-9a8e-7d6c5b4a3f21"
+FAMILY_ID = "5d2b8f0e-family-of-this-sign-in"
+TABLE = "local-revocations"
+REFRESH = "eyJjdHkiOiJKV1QiLCJlbmMiOiJBMjU2R0NNIiwiYWxnIjoiUlNBLU9BRVAifQ.refresh-token.x"
+THIRTY_DAYS = 30 * 86400
+
+
+def client_error(code: str, operation: str = "RevokeToken") -> ClientError:
+    return ClientError({"Error": {"Code": code, "Message": "refused"}}, operation)
+
+
+@dataclass
+class FakeCognito:
+    calls: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+    fails_with: Exception | None = None
+
+    def _call(self, name: str, arguments: dict[str, str]) -> dict[str, Any]:
+        self.calls.append((name, arguments))
+        if self.fails_with is not None:
+            raise self.fails_with
+        return {}
+
+    def revoke_token(self, **arguments: str) -> dict[str, Any]:
+        return self._call("RevokeToken", arguments)
+
+    def global_sign_out(self, **arguments: str) -> dict[str, Any]:
+        return self._call("GlobalSignOut", arguments)
+
+
+@dataclass
+class FakeTable:
+    items: list[dict[str, Any]] = field(default_factory=list)
+    fails_with: Exception | None = None
+
+    def put_item(self, *, TableName: str, Item: dict[str, Any]) -> dict[str, Any]:
+        assert TableName == TABLE
+        if self.fails_with is not None:
+            raise self.fails_with
+        self.items.append(Item)
+        return {}
+
+
+@dataclass
+class Wired:
+    signout: SignOut
+    cognito: FakeCognito
+    table: FakeTable
+
+    def post(self, body: Any = None, **overrides: Any) -> tuple[int, dict[str, Any]]:
+        answer = self.signout.handle(signout_event(body, **overrides))
+        assert answer["headers"] == {"content-type": "application/json"}
+        return answer["statusCode"], json.loads(answer["body"])
+
+
+def signout_event(
+    body: Any = None,
+    *,
+    token_use: str = "id",
+    origin_jti: str | None = FAMILY_ID,
+    token: str | None = None,
+    raw_body: str | None = None,
+    base64_body: bool = False,
+) -> dict[str, Any]:
+    """A recorded payload-2.0 route event, moved to POST /signout, as the authorizer passed it."""
+    event = load_event("greeter_post.json")
+    event["routeKey"] = event["requestContext"]["routeKey"] = "POST /signout"
+    event["rawPath"] = event["requestContext"]["http"]["path"] = "/signout"
+    context = event["requestContext"]["authorizer"]["lambda"]
+    context["tokenUse"] = token_use
+    if origin_jti is None:
+        context.pop("originJti", None)
+    else:
+        context["originJti"] = origin_jti
+    if token is not None:
+        event["headers"]["authorization"] = f"Bearer {token}"
+    text = raw_body if raw_body is not None else (None if body is None else json.dumps(body))
+    if text is not None and base64_body:
+        text = base64.b64encode(text.encode()).decode()
+    event["body"] = text
+    event["isBase64Encoded"] = base64_body
+    return event
+
+
+SETTINGS = SignOutSettings(TABLE, THIRTY_DAYS, "INFO")
+
+
+@pytest.fixture
+def wired() -> Wired:
+    cognito, table = FakeCognito(), FakeTable()
+    return Wired(SignOut(SETTINGS, cognito, table, clock=lambda: NOW), cognito, table)
+
+
+# --- this sign-in ------------------------------------------------------------------------
+
+
+def test_without_a_body_the_family_is_revoked_for_as_long_as_its_refresh_token_lives(
+    wired: Wired,
+) -> None:
+    status, body = wired.post()
+    assert status == 200
+    assert body == {
+        "message": "Signed out: this sign-in's tokens are revoked",
+        "scope": "session",
+        "refreshTokenRevoked": False,
+    }
+    assert wired.cognito.calls == []
+    [item] = wired.table.items
+    entry = parse_item(item)
+    assert (entry.kind, entry.value, entry.revoked_at) == (FAMILY, FAMILY_ID, int(NOW))
+    # Cognito still refreshes it: a day past the refresh token's whole validity.
+    assert entry.expires_at == default_expires_at(NOW) + THIRTY_DAYS
+
+
+def test_with_the_refresh_token_cognito_revokes_it_first_and_the_entry_lasts_a_day(
+    wired: Wired,
+) -> None:
+    status, body = wired.post({"refreshToken": REFRESH})
+    assert (status, body["scope"], body["refreshTokenRevoked"]) == (200, "session", True)
+    assert wired.cognito.calls == [
+        ("RevokeToken", {"Token": REFRESH, "ClientId": "testclient123"}),
+    ]
+    entry = parse_item(wired.table.items[0])
+    assert (entry.kind, entry.value) == (FAMILY, FAMILY_ID)
+    assert entry.expires_at == default_expires_at(NOW) == int(NOW) + 1 + 86400 + 300
+
+
+def test_an_empty_or_base64_body_is_read_like_any_other(wired: Wired) -> None:
+    assert wired.post(raw_body="")[0] == 200
+    assert wired.post(raw_body="  \n")[0] == 200
+    assert wired.post({"refreshToken": REFRESH}, base64_body=True)[1]["refreshTokenRevoked"]
+    assert wired.cognito.calls == [("RevokeToken", {"Token": REFRESH, "ClientId": "testclient123"})]
+    assert len(wired.table.items) == 3
+
+
+def test_a_token_without_a_family_cannot_sign_out_one_sign_in(wired: Wired) -> None:
+    status, body = wired.post(origin_jti=None)
+    assert status == 400
+    assert "origin_jti" in body["message"]
+    assert '{"global": true}' in body["message"]
+    assert (wired.cognito.calls, wired.table.items) == ([], [])
+
+
+# --- everywhere --------------------------------------------------------------------------
+
+
+def test_global_signs_out_at_cognito_with_the_requests_access_token_then_revokes_the_user(
+    wired: Wired,
+) -> None:
+    access = sign(claims("access"))
+    status, body = wired.post({"global": True}, token_use="access", token=access)
+    assert status == 200
+    assert body == {
+        "message": "Signed out everywhere: every token issued so far is revoked",
+        "scope": "global",
+        "refreshTokenRevoked": True,
+    }
+    assert wired.cognito.calls == [("GlobalSignOut", {"AccessToken": access})]
+    [item] = wired.table.items
+    entry = parse_item(item)
+    assert (entry.kind, entry.value, entry.revoked_at) == (USER, SUB, int(NOW))
+    assert entry.expires_at == default_expires_at(NOW)
+
+
+def test_global_with_an_id_token_is_a_400_that_says_an_access_token_is_needed(
+    wired: Wired,
+) -> None:
+    status, body = wired.post({"global": True}, token_use="id", token=sign(claims("id")))
+    assert status == 400
+    assert "needs an access token" in body["message"]
+    assert (wired.cognito.calls, wired.table.items) == ([], [])
+
+
+def test_global_false_is_this_sign_in_only(wired: Wired) -> None:
+    status, body = wired.post({"global": False})
+    assert (status, body["scope"]) == (200, "session")
+
+
+def test_global_without_an_authorization_header_is_a_400(wired: Wired) -> None:
+    event = signout_event({"global": True}, token_use="access")
+    assert "authorization" not in event["headers"]  # the recorded event has none
+    answer = wired.signout.handle(event)
+    assert answer["statusCode"] == 400
+    assert json.loads(answer["body"]) == {"message": "no access token in the Authorization header"}
+
+
+# --- refusals ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("{", "request body is not valid UTF-8 JSON"),
+        ('"yes"', "request body must be a JSON object"),
+        ("[]", "request body must be a JSON object"),
+        ('{"global": "true"}', "global must be true or false"),
+        ('{"global": 1}', "global must be true or false"),
+        ('{"refreshToken": ""}', "refreshToken must be a non-empty string"),
+        ('{"refreshToken": 7}', "refreshToken must be a non-empty string"),
+        (
+            '{"refresh_token": "x"}',
+            "unknown field(s) refresh_token; accepted: refreshToken, global",
+        ),
+        ("[" * 100_000 + "]" * 100_000, f"request body is larger than {MAX_BODY_BYTES} bytes"),
+        ('{"refreshToken": "' + "r" * MAX_BODY_BYTES + '"}', "request body is larger than"),
+    ],
+)
+def test_a_body_it_cannot_read_is_a_400_that_says_why(
+    wired: Wired, body: str, message: str
+) -> None:
+    status, answer = wired.post(raw_body=body)
+    assert status == 400
+    assert answer["message"].startswith(message)
+    assert (wired.cognito.calls, wired.table.items) == ([], [])
+
+
+def test_an_unknown_field_is_named_only_when_it_reads_like_a_field_name(
+    wired: Wired, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pasted = sign(claims("access"))
+    capsys.readouterr()
+    status, body = wired.post(raw_body=json.dumps({pasted: True, "token": 1}))
+    assert status == 400
+    assert body["message"] == (
+        "unknown field(s) (one not shown), token; accepted: refreshToken, global"
+    )
+    windows = log_windows(capsys.readouterr().out)
+    assert all(leaked_piece(secret, windows) is None for secret in secrets_of(pasted))
+
+
+def test_a_deeply_nested_body_is_a_400_not_a_crash(wired: Wired) -> None:
+    status, _ = wired.post(raw_body="[" * 4000 + "]" * 4000)
+    assert status == 400
+
+
+def test_a_body_marked_base64_that_is_not_is_a_400(wired: Wired) -> None:
+    answer = wired.signout.handle({**signout_event(), "body": "@@@", "isBase64Encoded": True})
+    assert answer["statusCode"] == 400
+    assert json.loads(answer["body"])["message"] == (
+        "request body is marked base64 but is not valid base64"
+    )
+
+
+@pytest.mark.parametrize(
+    "code",
+    ["NotAuthorizedException", "UnauthorizedException", "UnsupportedOperationException"],
+)
+def test_a_token_cognito_refuses_is_a_400_and_nothing_is_written(wired: Wired, code: str) -> None:
+    wired.cognito.fails_with = client_error(code)
+    status, body = wired.post({"refreshToken": REFRESH})
+    assert status == 400
+    assert f"({code}); nothing was revoked" in body["message"]
+    assert wired.table.items == []
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        client_error("InternalErrorException"),
+        client_error("TooManyRequestsException"),
+        EndpointConnectionError(endpoint_url="https://cognito-idp.us-east-1.amazonaws.com/"),
+    ],
+)
+def test_cognito_out_of_reach_is_a_502_and_nothing_is_written(
+    wired: Wired, failure: Exception
+) -> None:
+    wired.cognito.fails_with = failure
+    status, body = wired.post({"global": True}, token_use="access", token=sign(claims("access")))
+    assert status == 502
+    assert "nothing was revoked, try again" in body["message"]
+    assert wired.table.items == []
+
+
+def test_a_list_that_cannot_be_written_is_a_503_that_says_the_tokens_stay_valid(
+    wired: Wired,
+) -> None:
+    wired.table.fails_with = client_error("ProvisionedThroughputExceededException", "PutItem")
+    status, body = wired.post()
+    assert status == 503
+    assert body["message"].startswith("the revocation list could not be written")
+
+
+def test_a_request_without_an_authorizer_context_fails_closed(
+    wired: Wired, capsys: pytest.CaptureFixture[str]
+) -> None:
+    event = signout_event()
+    del event["requestContext"]["authorizer"]
+    capsys.readouterr()
+    answer = wired.signout.handle(event)
+    assert answer["statusCode"] == 500
+    assert json.loads(answer["body"]) == {"message": "Internal Server Error"}
+    [line] = log_records(capsys.readouterr().out)
+    assert (line["level"], line["reason"]) == ("ERROR", "missing_auth_context")
+    assert (wired.cognito.calls, wired.table.items) == ([], [])
+
+
+def test_an_event_that_is_not_an_object_fails_closed(wired: Wired) -> None:
+    assert wired.signout.handle(None)["statusCode"] == 500
+
+
+# --- logs --------------------------------------------------------------------------------
+
+
+def test_one_line_per_sign_out_names_the_caller_and_never_a_token(
+    wired: Wired, capsys: pytest.CaptureFixture[str]
+) -> None:
+    access = sign(claims("access"))
+    capsys.readouterr()
+    wired.post({"refreshToken": REFRESH})
+    wired.post({"global": True, "refreshToken": REFRESH}, token_use="access", token=access)
+    wired.cognito.fails_with = client_error("NotAuthorizedException", "GlobalSignOut")
+    wired.post({"global": True}, token_use="access", token=access)
+    out = capsys.readouterr().out
+    records = log_records(out)
+    assert [(r["message"], r.get("scope"), r.get("reason")) for r in records] == [
+        ("signed out", "session", None),
+        ("signed out", "global", None),
+        ("sign-out refused", None, "cognito_refused"),
+    ]
+    assert records[2]["errorCode"] == "NotAuthorizedException"
+    assert {r["sub"] for r in records} == {SUB}
+    assert {r["apiRequestId"] for r in records} == {"TmxYqg8VIAMEVBA="}
+    windows = log_windows(out)
+    for secret in [*secrets_of(access), REFRESH, FAMILY_ID]:
+        assert leaked_piece(secret, windows) is None
+
+
+# --- settings ----------------------------------------------------------------------------
+
+
+def test_settings_need_the_table_and_default_to_cognitos_30_day_refresh_tokens() -> None:
+    assert load_settings({"REVOCATION_TABLE": " t "}) == SignOutSettings("t", THIRTY_DAYS, "INFO")
+    assert load_settings(
+        {"REVOCATION_TABLE": "t", "REFRESH_TOKEN_VALIDITY_DAYS": "3650", "LOG_LEVEL": "debug"}
+    ) == SignOutSettings("t", 3650 * 86400, "DEBUG")
+    with pytest.raises(ConfigurationError, match=r"^REVOCATION_TABLE: is required$"):
+        load_settings({})
+
+
+@pytest.mark.parametrize("days", ["0", "3651", "-1", "1.5", "thirty", "٣"])
+def test_a_refresh_token_validity_outside_1_to_3650_days_stops_the_cold_start(days: str) -> None:
+    with pytest.raises(ConfigurationError, match=r"^REFRESH_TOKEN_VALIDITY_DAYS: must be"):
+        load_settings({"REVOCATION_TABLE": "t", "REFRESH_TOKEN_VALIDITY_DAYS": days})
+
+
+def test_the_authorizer_never_imports_the_sign_out_function() -> None:
+    """Its cold start pays nothing for it: a fresh interpreter imports the authorizer's entry."""
+    root = Path(__file__).resolve().parents[2]
+    script = (
+        "import sys; from authorizer import app; "
+        "print(sorted(m for m in sys.modules if m.startswith('authorizer.signout')))"
+    )
+    env = {
+        **os.environ,
+        "USER_POOL_ID": "us-east-1_TestPool1",
+        "APP_CLIENT_IDS": "testclient123",
+        "JWKS_URL": "http://127.0.0.1:9/jwks.json",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.stdout.strip().splitlines()[-1] == "[]", done.stderr
+
+
+# --- what README.md ("Sign-out and revocation") promises -----------------------------------
+
+README = " ".join((Path(__file__).resolve().parents[2] / "README.md").read_text().split())
+
+
+def documented(*phrases: str) -> None:
+    for phrase in phrases:
+        assert " ".join(phrase.split()) in README, f"README no longer says {phrase!r}"
+
+
+def test_a_body_of_at_most_8192_bytes_is_read(wired: Wired) -> None:
+    documented("at most 8192 bytes, base64 bodies included")
+    padded = '{"refreshToken": "' + "r" * (8192 - 20) + '"}'
+    assert len(padded) == 8192
+    assert wired.post(raw_body=padded)[0] == 200
+    assert wired.post(raw_body=padded, base64_body=True)[0] == 200
+    assert wired.post(raw_body=padded + " ")[0] == 400
+    assert wired.post(raw_body=padded + " ", base64_body=True)[0] == 400
+
+
+def test_entries_last_a_day_and_five_minutes_plus_the_refresh_tokens_validity(
+    wired: Wired,
+) -> None:
+    documented(
+        "a day and five minutes, plus `RefreshTokenValidityDays`",
+        "(1 to 3650 days; the created client's is 30)",
+    )
+    wired.post()
+    wired.post({"refreshToken": REFRESH})
+    family, revoked = (parse_item(item) for item in wired.table.items)
+    whole_second = int(NOW) + 1  # NOW has a fraction: the entry rounds up, never down
+    assert revoked.expires_at == whole_second + 86400 + 5 * 60
+    assert family.expires_at == whole_second + 86400 + 5 * 60 + 30 * 86400
+
+
+def test_the_answers_and_log_reasons_are_the_documented_ones(wired: Wired) -> None:
+    documented(
+        '{"message": "Signed out: this sign-in\'s tokens are revoked", "scope": "session", '
+        '"refreshTokenRevoked": false}',
+        '| `400 {"message": "<what is wrong>"}` |',
+        "`bad_request`",
+        "`cognito_refused`",
+        "`cognito_unavailable`",
+        "`revocation_write_failed`",
+        "`signout_failed`",
+    )
+    assert json.dumps(wired.post()[1]) in README
+    wired.cognito.fails_with = client_error("InternalErrorException")
+    assert wired.post({"refreshToken": REFRESH})[0] == 502
+    wired.cognito.fails_with = None
+    wired.table.fails_with = client_error("InternalServerError", "PutItem")
+    assert wired.post()[0] == 503
