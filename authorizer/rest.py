@@ -77,7 +77,10 @@ _METHOD_ARN: Final = re.compile(
     r"arn:(?P<partition>aws[a-z-]*):execute-api:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):"
     r"(?P<api>[A-Za-z0-9]+)/(?P<stage>[A-Za-z0-9_-]+)/(?P<method>[A-Z]+)/(?P<path>[^*?]*)"
 )
-_METHODS: Final = ("ANY", "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+# What an ANY route stands for, each named on its own: a "*" in the method's
+# place of an IAM resource would span "/" too.
+_HTTP_METHODS: Final = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+_METHODS: Final = ("ANY", *_HTTP_METHODS)
 # A REST resource path segment: literal (never an IAM wildcard), {param} or a last {param+}.
 _LITERAL: Final = re.compile(r"[A-Za-z0-9._~:@!$&'()+,;=-]+")
 _PARAM: Final = re.compile(r"\{[A-Za-z0-9._-]+\}")
@@ -165,17 +168,20 @@ def _resources(route_key: str) -> tuple[str, ...]:
         else:
             raise ConfigurationError("API_ROUTES", problem)
     path_pattern = "/" + "/".join(parts)
-    methods = [m for m in _METHODS if m != "ANY"] if method == "ANY" else [method]
-    return tuple(m + path_pattern for m in methods)
+    return tuple(m + path_pattern for m in _methods(method))
+
+
+def _methods(method: str) -> tuple[str, ...]:
+    return _HTTP_METHODS if method == "ANY" else (method,)
 
 
 def _below_parameter_patterns(resource: str) -> list[str]:
     """Where a parameterised pattern's ``*`` would span a ``/``: at each ``*``, and below."""
-    parts = resource.split("/")
+    parts = resource.split("/")  # parts[0] is a method, never "*"
     spans = [
         "/".join([*parts[:index], "*/*", *parts[index + 1 :]])
         for index, part in enumerate(parts)
-        if index > 0 and part == "*"
+        if part == "*"
     ]
     return [*spans, f"{resource}/*"] if spans else []
 
@@ -203,6 +209,8 @@ def unlisted_below_parameters(routes: tuple[ApiRoute, ...]) -> tuple[str, ...]:
 # class, or any run of a class's characters. "seg" is every character but "/".
 _Token = str | tuple[str, str]
 _STAR_ANY: Final = ("star", "any")
+_ONE_SEGMENT: Final[tuple[_Token, ...]] = (("one", "seg"), ("star", "seg"))  # {param}
+_ONE_OR_MORE: Final[tuple[_Token, ...]] = (("one", "any"), _STAR_ANY)  # {param+}
 
 
 def _exact_tokens(route: ApiRoute) -> list[list[_Token]]:
@@ -211,17 +219,16 @@ def _exact_tokens(route: ApiRoute) -> list[list[_Token]]:
     ``{param}`` is one non-empty segment; ``{param+}`` one or more characters.
     """
     method, _, path = route.route_key.partition(" ")
-    methods = [m for m in _METHODS if m != "ANY"] if method == "ANY" else [method]
     path_tokens: list[_Token] = []
-    for segment in path[1:].split("/") if path != "/" else []:
+    for segment in path[1:].split("/"):  # "/" alone: one empty segment
         path_tokens.append("/")
         if _PARAM.fullmatch(segment):
-            path_tokens += [("one", "seg"), ("star", "seg")]
+            path_tokens += _ONE_SEGMENT
         elif _GREEDY.fullmatch(segment):
-            path_tokens += [("one", "any"), ("star", "any")]
+            path_tokens += _ONE_OR_MORE
         else:
             path_tokens += list(segment)
-    return [[*m, *(path_tokens or ["/"])] for m in methods]
+    return [[*m, *path_tokens] for m in _methods(method)]
 
 
 def _overlap(first: list[_Token], second: list[_Token]) -> bool:

@@ -178,3 +178,24 @@ def test_the_docs_state_the_rules_tested_here() -> None:
         "a `TOKEN` event carries no API Gateway request id",
     ):
         assert phrase in docs, phrase
+
+
+def test_a_greedy_route_keeps_every_path_below_it_open(wired: WiredAuthorizer) -> None:
+    """``ANY /{proxy+}`` lists everything: no Deny below ``GET /items/{id}`` may refuse it."""
+    authorizer = rest(wired, "ANY /{proxy+},GET /items/{id},GET /", "")
+    policy = authorizer.handle(token_event(token_for([]), "GET/items/7"))["policyDocument"]
+    for request in ("GET/items/7", "GET/items/7/x", "GET/items/7/x/y", "DELETE/a/b/c", "GET/"):
+        assert evaluate(policy, PREFIX + request) is Effect.ALLOW, request
+
+
+@pytest.mark.parametrize("missing", ["resource", "httpMethod"])
+def test_a_request_event_without_its_route_template_is_judged_by_the_patterns(
+    wired: WiredAuthorizer, missing: str
+) -> None:
+    """An event that does not name its route says nothing: a listed route stays allowed."""
+    authorizer = rest(wired, "GET /items/{id},GET /items/{id}/open", "")
+    event = request_event(token_for([]), "GET /items/{id}/open", "GET/items/7/open")
+    del event[missing]
+    policy = authorizer.handle(event)["policyDocument"]
+    assert evaluate(policy, PREFIX + "GET/items/7/open") is Effect.ALLOW
+    assert evaluate(policy, PREFIX + "GET/items/7/open/x") is Effect.EXPLICIT_DENY
