@@ -54,5 +54,11 @@ def test_every_emitted_reason_is_its_own_emf_dimension_value_and_nothing_else_is
     assert emitter.decision_document("deny", "made_up", 1.0, None)["Reason"] == metrics.OTHER
 
 
+def test_the_abstract_base_is_named_as_never_emitted() -> None:
+    assert f"(`{exceptions.JwksError.reason}` is only the code's common base" in " ".join(
+        README.split()
+    )
+
+
 def test_the_folding_rule_is_stated_once() -> None:
     assert len(re.findall(r"reported as `other`", README)) == 1
