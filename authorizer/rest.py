@@ -186,6 +186,14 @@ def _below_parameter_patterns(resource: str) -> list[str]:
     return [*spans, f"{resource}/*"] if spans else []
 
 
+# Token languages for the overlap check: a literal character, one character of a
+# class, or any run of a class's characters. "seg" is every character but "/".
+_Token = str | tuple[str, str]
+_STAR_ANY: Final = ("star", "any")
+_ONE_SEGMENT: Final[tuple[_Token, ...]] = (("one", "seg"), ("star", "seg"))  # {param}
+_ONE_OR_MORE: Final[tuple[_Token, ...]] = (("one", "any"), _STAR_ANY)  # {param+}
+
+
 def unlisted_below_parameters(routes: tuple[ApiRoute, ...]) -> tuple[str, ...]:
     """Deny patterns for the paths that parameters' Allows cover but no listed route names.
 
@@ -203,14 +211,6 @@ def unlisted_below_parameters(routes: tuple[ApiRoute, ...]) -> tuple[str, ...]:
                 if not any(_overlap(glob, tokens) for each in exact for tokens in each):
                     patterns.append(pattern)
     return tuple(dict.fromkeys(patterns))
-
-
-# Token languages for the overlap check: a literal character, one character of a
-# class, or any run of a class's characters. "seg" is every character but "/".
-_Token = str | tuple[str, str]
-_STAR_ANY: Final = ("star", "any")
-_ONE_SEGMENT: Final[tuple[_Token, ...]] = (("one", "seg"), ("star", "seg"))  # {param}
-_ONE_OR_MORE: Final[tuple[_Token, ...]] = (("one", "any"), _STAR_ANY)  # {param+}
 
 
 def _exact_tokens(route: ApiRoute) -> list[list[_Token]]:
