@@ -11,8 +11,8 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from authorizer.config import load_config
-from authorizer.handler import build_authorizer
+from authorizer.api.handler import build_authorizer
+from authorizer.verification.config import load_config
 
 CONFIG = load_config(os.environ)
 HANDLE: Callable[[Any], dict[str, Any]]
@@ -24,7 +24,7 @@ if (
     AUTHORIZER = build_authorizer(CONFIG)
     HANDLE = AUTHORIZER.handle
 else:
-    from authorizer.rest import load_api_settings, protocol_handler
+    from authorizer.api.rest import load_api_settings, protocol_handler
 
     # Checked before any key fetch: a REST setting's mistake stops the cold start at once.
     API_SETTINGS = load_api_settings(os.environ, CONFIG.route_rules)
@@ -36,7 +36,7 @@ else:
 # hooks then refresh the key sets after a restore.
 SNAPSHOTS: list[Any] = []
 if os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") == "snap-start":
-    from authorizer.snapstart import register_verifier_hooks
+    from authorizer.operations.snapstart import register_verifier_hooks
 
     SNAPSHOTS = register_verifier_hooks(
         AUTHORIZER.verifier,

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from authorizer.config import load_config
+from authorizer.verification.config import load_config
 from tests.deploy.samtemplate import DeployModel, api_body, transform_template
 
 USER_POOLS = json.dumps(

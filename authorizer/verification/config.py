@@ -16,7 +16,7 @@ from types import MappingProxyType
 from typing import Any, Final, NamedTuple
 from urllib.parse import urlsplit
 
-from authorizer.rules import RouteRule, parse_route_rules
+from authorizer.verification.rules import RouteRule, parse_route_rules
 from shared.exceptions import ConfigurationError
 from shared.jsonlog import log_level_setting
 
