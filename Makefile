@@ -32,6 +32,7 @@ help:
 	@echo "               TEMPLATE=examples/http-api.yaml: a template that names the authorizer by ARN)"
 	@echo "make token     print a fresh token for the demo user (TOKEN_USE=access for an access token)"
 	@echo "make revoke    USER=<username>: sign the user out everywhere and revoke their tokens (OFFLINE=1: make run's)"
+	@echo "make tenants   the tenant registry (tenant-add, tenant-suspend, tenant-resume, tenant-delete: TENANT=...)"
 	@echo "make bench     performance table"
 	@echo "make fuzz      long property-based fuzz of the authorizer (fresh random examples)"
 	@echo "make soak      30,000 mixed requests through the offline stack (about a minute)"
@@ -133,6 +134,28 @@ revoke: $(STAMP)
 		$(if $(OFFLINE),--offline,--config-env $(if $(filter rest,$(API)),rest,default)) \
 		$(if $(STACK),--stack "$(STACK)") $(if $(REGION),--region "$(REGION)") \
 		$(if $(POOL_ID),--user-pool-id "$(POOL_ID)") $(if $(TABLE),--table "$(TABLE)")
+
+# The tenant registry (TenantRegistry=true): a pool per tenant, added without a redeploy.
+# See scripts/tenants.py for the permissions each needs.
+#   make tenant-add TENANT=acme POOL_ID=eu-west-1_AbC CLIENTS=abc123[,def456] \
+#        [TOKEN_USE=access] [REPLICAS=us-west-2] [ATTRS="plan=gold region=eu"]
+#   make tenant-suspend TENANT=acme     its tokens are denied (tenant_suspended)
+#   make tenant-resume TENANT=acme      active again
+#   make tenant-delete TENANT=acme      its tokens are an unknown issuer's
+#   make tenants                        the registry as the authorizer reads it
+# Against the deployed stack (STACK=, REGION=, TABLE=, API=rest), or OFFLINE=1: make run's.
+.PHONY: tenant-add tenant-suspend tenant-resume tenant-delete tenants
+TENANT_TOOL = $(BIN)/python -m scripts.tenants \
+	$(if $(OFFLINE),--offline,--config-env $(if $(filter rest,$(API)),rest,default)) \
+	$(if $(STACK),--stack "$(STACK)") $(if $(REGION),--region "$(REGION)") \
+	$(if $(TABLE),--table "$(TABLE)")
+tenant-add: $(STAMP)
+	@$(TENANT_TOOL) add --tenant "$(TENANT)" --user-pool-id "$(POOL_ID)" --clients "$(CLIENTS)" \
+		--token-use "$(or $(TOKEN_USE),any)" --replicas "$(REPLICAS)" --attributes "$(ATTRS)"
+tenant-suspend tenant-resume tenant-delete: $(STAMP)
+	@$(TENANT_TOOL) $(patsubst tenant-%,%,$@) --tenant "$(TENANT)"
+tenants: $(STAMP)
+	@$(TENANT_TOOL) list
 
 # ---------------------------------------------------------------------------
 # Deploy: sam build / deploy / delete with the pinned SAM CLI in .venv.
