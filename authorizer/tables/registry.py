@@ -66,6 +66,8 @@ class TenantLedger:
         # names it: one claimant, or none of them is trusted.
         self.claims: dict[str, dict[str, PoolConfig]] = {}
         self.pool_of_issuer: dict[str, str] = {}
+        # Each pool with exactly one claimant, and that tenant: a request's one lookup.
+        self.owners: dict[str, Tenant] = {}
 
     def __len__(self) -> int:
         """The live tenants."""
@@ -101,18 +103,21 @@ class TenantLedger:
                 self.tenants[tenant_id] = change
                 self._claim(tenant_id, change.pool)
 
-    def tenant_of_pool(self, user_pool_id: str) -> Tenant | None:
-        owners = self.claims.get(user_pool_id)
-        if owners is None or len(owners) != 1:
-            return None
-        [tenant_id] = owners
-        return self.tenants[tenant_id]
+    def _settle(self, user_pool_id: str) -> None:
+        """The pool's owner: its one claimant, or none while two (or none) claim it."""
+        claimants = self.claims.get(user_pool_id, {})
+        if len(claimants) == 1:
+            [tenant_id] = claimants
+            self.owners[user_pool_id] = self.tenants[tenant_id]
+        else:
+            self.owners.pop(user_pool_id, None)
 
     def _claim(self, tenant_id: str, pool: PoolConfig) -> None:
         owners = self.claims.setdefault(pool.user_pool_id, {})
         owners[tenant_id] = pool
         for issuer in pool.issuers:
             self.pool_of_issuer[issuer] = pool.user_pool_id
+        self._settle(pool.user_pool_id)
         if len(owners) > 1:
             self._logger.warning(
                 "tenant registry names a user pool for two live tenants; "
@@ -129,6 +134,7 @@ class TenantLedger:
         still_issued = set().union(*(other.issuers for other in owners.values()))
         for issuer in pool.issuers - still_issued:
             del self.pool_of_issuer[issuer]
+        self._settle(pool.user_pool_id)
 
 
 class TenantRegistry(TableMirror[Batch]):
@@ -162,11 +168,11 @@ class TenantRegistry(TableMirror[Batch]):
     def tenant_for_issuer(self, issuer: str) -> Tenant | None:
         self.current()
         user_pool_id = self._ledger.pool_of_issuer.get(issuer)
-        return None if user_pool_id is None else self._ledger.tenant_of_pool(user_pool_id)
+        return None if user_pool_id is None else self._ledger.owners.get(user_pool_id)
 
     def tenant_of_pool(self, user_pool_id: str) -> Tenant | None:
         self.current()
-        return self._ledger.tenant_of_pool(user_pool_id)
+        return self._ledger.owners.get(user_pool_id)
 
     def tenant(self, tenant_id: str) -> Tenant | None:
         """A live tenant by id (for tools and tests); no refresh."""
