@@ -527,3 +527,94 @@ def test_key_sets_count_each_eviction() -> None:
     assert sets.peek("b") is None
     assert sets.peek("a") is first
     assert made == ["a", "b", "c"]
+
+
+# --- settings -----------------------------------------------------------------------------
+
+
+def test_the_registry_alone_needs_no_configured_pool() -> None:
+    from authorizer.verification.config import load_config
+
+    config = load_config({"TENANT_TABLE": "tenants"})
+    assert config.pools == ()
+    assert (config.tenant_refresh_seconds, config.tenant_max_stale_seconds) == (10, 120)
+    assert config.max_key_sets == 1000
+    assert config.tenant_key_url("eu-west-1", "eu-west-1_Abc") == default_jwks_url(
+        "eu-west-1", "eu-west-1_Abc"
+    )
+    with pytest.raises(Exception, match="^USER_POOL_ID: is required"):
+        load_config({})  # without the registry a pool is still required
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"TENANT_TABLE": "ab"}, "^TENANT_TABLE: must be a DynamoDB table name"),
+        ({"TENANT_REFRESH_SECONDS": "0"}, "^TENANT_REFRESH_SECONDS: must be between 1 and 300"),
+        ({"TENANT_REFRESH_SECONDS": "301"}, "^TENANT_REFRESH_SECONDS: must be between 1 and 300"),
+        (
+            {"TENANT_REFRESH_SECONDS": "30", "TENANT_MAX_STALE_SECONDS": "29"},
+            "^TENANT_MAX_STALE_SECONDS: must be between 30 and 3600",
+        ),
+        ({"TENANT_MAX_STALE_SECONDS": "3601"}, "^TENANT_MAX_STALE_SECONDS: must be between"),
+        ({"MAX_KEY_SETS": "0"}, "^MAX_KEY_SETS: must be between 1 and 100000 key sets"),
+        ({"MAX_KEY_SETS": "100001"}, "^MAX_KEY_SETS: must be between 1 and 100000 key sets"),
+        (
+            {"TENANT_JWKS_URL": "http://127.0.0.1:9229/jwks.json"},
+            r"^TENANT_JWKS_URL: must name the pool once, as \{userPoolId\}",
+        ),
+        (
+            {"TENANT_JWKS_URL": "http://127.0.0.1/{userPoolId}/{userPoolId}"},
+            r"^TENANT_JWKS_URL: must name the pool once",
+        ),
+        (
+            {"TENANT_JWKS_URL": "http://keys.example/{userPoolId}/jwks.json"},
+            "^TENANT_JWKS_URL: must use https",
+        ),
+    ],
+)
+def test_each_registry_setting_is_refused_by_name(env: dict[str, str], message: str) -> None:
+    from authorizer.verification.config import load_config
+    from shared.exceptions import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match=message):
+        load_config({"TENANT_TABLE": "tenants", **env})
+
+
+def test_the_ranges_ends_are_accepted_and_the_key_url_names_each_pool() -> None:
+    from authorizer.verification.config import load_config
+
+    config = load_config(
+        {
+            "TENANT_TABLE": "arn:aws:dynamodb:eu-west-1:123456789012:table/tenants",
+            "TENANT_REFRESH_SECONDS": "300",
+            "TENANT_MAX_STALE_SECONDS": "300",
+            "MAX_KEY_SETS": "100000",
+            "TENANT_JWKS_URL": "http://127.0.0.1:9229/{userPoolId}/.well-known/jwks.json",
+        }
+    )
+    assert (config.tenant_refresh_seconds, config.tenant_max_stale_seconds) == (300, 300)
+    assert config.max_key_sets == 100_000
+    assert (
+        config.tenant_key_url("eu-west-1", "eu-west-1_Abc")
+        == "http://127.0.0.1:9229/eu-west-1_Abc/.well-known/jwks.json"
+    )
+    low = load_config(
+        {"TENANT_TABLE": "tenants", "TENANT_REFRESH_SECONDS": "1", "MAX_KEY_SETS": "1"}
+    )
+    assert (low.tenant_refresh_seconds, low.tenant_max_stale_seconds, low.max_key_sets) == (
+        1,
+        120,
+        1,
+    )
+
+
+def test_a_cold_start_reading_several_items_of_a_tenant_keeps_its_newest(
+    clock: FakeClock, table: FakeTenantTable, capsys: pytest.CaptureFixture[str]
+) -> None:
+    INITECH.register(table, clock.now - 30)
+    INITECH.register(table, clock.now - 20, status="suspended")
+    wired = wire(clock, table)
+    capsys.readouterr()
+    assert wired.decide(INITECH.token(clock))["isAuthorized"] is False
+    assert reason_of(capsys) == ["tenant_suspended"]
