@@ -534,6 +534,7 @@ def test_key_sets_count_each_eviction() -> None:
 
 def test_the_registry_alone_needs_no_configured_pool() -> None:
     from authorizer.verification.config import load_config
+    from shared.exceptions import ConfigurationError
 
     config = load_config({"TENANT_TABLE": "tenants"})
     assert config.pools == ()
@@ -542,7 +543,7 @@ def test_the_registry_alone_needs_no_configured_pool() -> None:
     assert config.tenant_key_url("eu-west-1", "eu-west-1_Abc") == default_jwks_url(
         "eu-west-1", "eu-west-1_Abc"
     )
-    with pytest.raises(Exception, match="^USER_POOL_ID: is required"):
+    with pytest.raises(ConfigurationError, match=r"^USER_POOL_ID: is required"):
         load_config({})  # without the registry a pool is still required
 
 
