@@ -45,7 +45,9 @@ def test_the_anchor_rule_is_githubs() -> None:
     assert slug("A method missing from `API_ROUTES` is denied, below parameters too") == (
         "a-method-missing-from-api_routes-is-denied-below-parameters-too"
     )
-    assert slug("Your API's shape: the example templates") == "your-apis-shape-the-example-templates"
+    assert (
+        slug("Your API's shape: the example templates") == "your-apis-shape-the-example-templates"
+    )
 
 
 def test_every_page_of_the_manual_is_in_its_index() -> None:

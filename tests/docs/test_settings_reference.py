@@ -62,9 +62,9 @@ def _reads_environment(node: ast.expr) -> bool:
 
 
 def _name(node: ast.expr) -> str | None:
-    if isinstance(node, ast.Constant) and isinstance(node.value, str):
-        if re.fullmatch(r"[A-Z][A-Z0-9_]+", node.value):
-            return node.value
+    is_text = isinstance(node, ast.Constant) and isinstance(node.value, str)
+    if is_text and re.fullmatch(r"[A-Z][A-Z0-9_]+", node.value):
+        return str(node.value)
     return None
 
 
@@ -259,7 +259,8 @@ def test_each_variables_range_or_values(variable: str) -> None:
             ), f"{variable} is read, but makes no difference"
         elif cell:
             values = backticked(cell)
-            assert values and ", ".join(f"`{v}`" for v in values) == cell, cell
+            assert values, cell
+            assert ", ".join(f"`{v}`" for v in values) == cell, cell
             for value in values:
                 assert not refuses(loader, {**base, variable: value}, variable), value
             assert refuses(loader, {**base, variable: NOT_A_VALUE}, variable)
