@@ -308,3 +308,38 @@ def test_settings_left_out_take_the_documented_defaults() -> None:
     now = wired.clock.now
     token = sign(claims(now=now, iat=int(now) - 3600, exp=int(now) - 29))
     assert wired.handle(authorizer_event(token))["isAuthorized"] is True
+
+
+# --- who is logged: "`sub` on every decision made after the signature verified" (SECURITY.md) --
+
+
+def test_sub_is_logged_on_every_decision_after_the_signature_and_on_none_before(
+    make_wired: Any, jwks_endpoint: responses.RequestsMock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    documented(
+        "and `sub` on every decision made after the signature verified: every allow, "
+        "and a deny such as `missing_group` or `revoked`",
+        where="SECURITY.md",
+    )
+    wired = make_wired(make_config(ROUTE_RULES=json.dumps({"GET /admin": {"groups": ["auditors"]}})))
+    payload = claims(now=wired.clock.now)
+    signed = sign(payload)
+    head, body, signature = signed.split(".")
+    forged = f"{head}.{body}.{signature[:-4]}AAAA"
+    seen = {}
+    for name, token, route in (
+        ("allow", signed, "GET /hello"),
+        ("route deny", signed, "GET /admin"),
+        ("bad signature", forged, "GET /hello"),
+    ):
+        capsys.readouterr()
+        event = authorizer_event(token)
+        event["routeKey"] = event["requestContext"]["routeKey"] = route
+        wired.handle(event)
+        [line] = decisions(capsys.readouterr().out)
+        seen[name] = (line["reason"], line.get("sub"))
+    assert seen == {
+        "allow": ("ok", payload["sub"]),
+        "route deny": ("missing_group", payload["sub"]),
+        "bad signature": ("bad_signature", None),
+    }
