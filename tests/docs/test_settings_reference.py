@@ -62,10 +62,9 @@ def _reads_environment(node: ast.expr) -> bool:
 
 
 def _name(node: ast.expr) -> str | None:
-    is_text = isinstance(node, ast.Constant) and isinstance(node.value, str)
-    if is_text and re.fullmatch(r"[A-Z][A-Z0-9_]+", node.value):
-        return str(node.value)
-    return None
+    if not isinstance(node, ast.Constant) or not isinstance(node.value, str):
+        return None
+    return node.value if re.fullmatch(r"[A-Z][A-Z0-9_]+", node.value) else None
 
 
 def variables_read(tree: ast.AST) -> set[str]:
@@ -246,10 +245,10 @@ def test_each_variables_range_or_values(variable: str) -> None:
         if numeric:
             assert bounds, f"{variable} takes a number: its range is missing"
         if bounds:
-            low, high = bounds
-            if isinstance(low, str):  # bounded below by another setting
-                base = {**base, low: "20"}
-                low = 20
+            bound, high = bounds
+            low = 20 if isinstance(bound, str) else bound
+            if isinstance(bound, str):  # bounded below by another setting, set to 20
+                base = {**base, bound: str(low)}
             for value in (low, high):
                 assert not refuses(loader, {**base, variable: str(value)}, variable), value
             for value in (low - 1, high + 1):
@@ -261,8 +260,8 @@ def test_each_variables_range_or_values(variable: str) -> None:
             values = backticked(cell)
             assert values, cell
             assert ", ".join(f"`{v}`" for v in values) == cell, cell
-            for value in values:
-                assert not refuses(loader, {**base, variable: value}, variable), value
+            for allowed in values:
+                assert not refuses(loader, {**base, variable: allowed}, variable), allowed
             assert refuses(loader, {**base, variable: NOT_A_VALUE}, variable)
 
 

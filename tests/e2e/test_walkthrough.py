@@ -104,10 +104,10 @@ def test_the_readme_recipe_on_the_real_template(tmp_path: Path) -> None:
 
         # The decision lines the README shows have the fields the authorizer writes.
         shown_lines = re.findall(r"AuthorizerFunction \| (\{.*\})", RECIPE)
-        shown = {json.loads(line)["decision"]: json.loads(line) for line in shown_lines}
+        recorded = {json.loads(line)["decision"]: json.loads(line) for line in shown_lines}
         written = {record["decision"]: record for record in offline.decisions()}
-        assert set(shown) == {"allow", "deny"} <= set(written)
-        for decision, record in shown.items():
+        assert set(recorded) == {"allow", "deny"} <= set(written)
+        for decision, record in recorded.items():
             assert list(record) == list(written[decision]), decision
             assert record["reason"] == written[decision]["reason"], decision
     finally:

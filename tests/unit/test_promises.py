@@ -321,7 +321,8 @@ def test_sub_is_logged_on_every_decision_after_the_signature_and_on_none_before(
         "and a deny such as `missing_group` or `revoked`",
         where="SECURITY.md",
     )
-    wired = make_wired(make_config(ROUTE_RULES=json.dumps({"GET /admin": {"groups": ["auditors"]}})))
+    rules = {"GET /admin": {"groups": ["auditors"]}}
+    wired = make_wired(make_config(ROUTE_RULES=json.dumps(rules)))
     payload = claims(now=wired.clock.now)
     signed = sign(payload)
     head, body, signature = signed.split(".")
