@@ -417,5 +417,12 @@ def test_descriptions_restate_no_other_default_or_range(parameter: str) -> None:
             assert (ROOT / cited).is_file(), (name, cited)
 
 
+def test_the_variables_no_template_sets_are_named() -> None:
+    [sentence] = re.findall(r"No template sets (.*?):", page(REFERENCE), flags=re.S)
+    set_by_templates = set().union(*variables_set().values())
+    users = {name for name, _ in settings_rows()}
+    assert set(backticked(sentence)) == users - set_by_templates
+
+
 def test_the_reference_names_its_test() -> None:
     assert Path(__file__).relative_to(ROOT).as_posix() in page(REFERENCE)
