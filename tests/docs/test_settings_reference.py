@@ -156,19 +156,20 @@ def row_name(row: list[str]) -> str:
 
 
 @cache
+def rows_by_name(header: str) -> dict[str, list[str]]:
+    """The reference's rows under tables headed ``header``, by the setting each names once."""
+    rows = table_rows(page(REFERENCE), header)
+    names = [row_name(row) for row in rows]
+    assert len(names) == len(set(names)), f"a {header} has two rows"
+    return {row_name(row): row for row in rows}
+
+
 def variable_rows() -> dict[str, list[str]]:
-    rows = table_rows(page(REFERENCE), "variable")
-    names = [row_name(row) for row in rows]
-    assert len(names) == len(set(names)), "a variable has two rows"
-    return {row_name(row): row for row in rows}
+    return rows_by_name("variable")
 
 
-@cache
 def parameter_rows() -> dict[str, list[str]]:
-    rows = table_rows(page(REFERENCE), "parameter")
-    names = [row_name(row) for row in rows]
-    assert len(names) == len(set(names)), "a parameter has two rows"
-    return {row_name(row): row for row in rows}
+    return rows_by_name("parameter")
 
 
 def settings_rows() -> Iterator[tuple[str, list[str]]]:
