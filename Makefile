@@ -27,6 +27,7 @@ help:
 	@echo "make install   create .venv with pinned runtime and dev dependencies"
 	@echo "make test      run the whole test suite (bootstraps .venv)"
 	@echo "make lint      ruff (lint + format check), mypy and the security scan"
+	@echo "make format    ruff format, then ruff check --fix"
 	@echo "make scan      checkov over template.yaml and its variants, bandit over the Python"
 	@echo "make run       the offline stack: local Cognito + local HTTP API (API=rest: the REST variant;"
 	@echo "               TEMPLATE=examples/http-api.yaml: a template that names the authorizer by ARN)"
@@ -35,8 +36,8 @@ help:
 	@echo "make bench     performance table"
 	@echo "make fuzz      long property-based fuzz of the authorizer (fresh random examples)"
 	@echo "make soak      30,000 mixed requests through the offline stack (about a minute)"
-	@echo "make mutate    mutation testing of authorizer/, greeter/, shared/ (9 to 14 minutes on 2 cores)"
-	@echo "make mutate-semantic  only the hand-written semantic mutants (about 3 minutes)"
+	@echo "make mutate    mutation testing of authorizer/, greeter/, shared/ (slow: see CONTRIBUTING.md)"
+	@echo "make mutate-semantic  only the hand-written semantic mutants"
 	@echo "make build     sam build (arm64 artifacts)"
 	@echo "make deploy    sam build + sam deploy (API=rest: template-rest.yaml, its own stack)"
 	@echo "make deploy-authorizer  the authorizer application alone (attach it to your API by ARN)"
@@ -142,7 +143,7 @@ revoke: $(STAMP)
 #   make deploy REGION=eu-west-1        another region (also for destroy)
 #   make destroy                        delete the stack (asks first)
 #   make deploy API=rest                the REST API variant (template-rest.yaml), its own stack
-#   make deploy-authorizer PARAMS="UserPoolId=... AppClientIds=... InvokingApiIds=..."
+#   make deploy-authorizer PARAMS="UserPoolId=... AppClientIds=... InvokingApis=..."
 #                                       the authorizer application alone (authorizer/template.yaml)
 #   make package PACKAGE_BUCKET=my-bucket   the application packaged for `sam publish`
 SAM := $(BIN)/sam
@@ -180,9 +181,9 @@ deploy-authorizer: $(STAMP)
 destroy-authorizer: $(STAMP)
 	$(SAM_ENV) $(SAM) delete $(SAM_AUTHORIZER) $(SAM_REGION) $(DESTROY_ARGS)
 
-# What `sam publish` takes: the application built, its code, README and LICENSE
+# What `sam publish` takes: the application built, its code, readme page and LICENSE
 # uploaded to PACKAGE_BUCKET (which the Serverless Application Repository must be
-# allowed to read; see the README, "Publish to SAR") and the template rewritten
+# allowed to read; see docs/your-api.md, "Publish to SAR") and the template rewritten
 # to name them there: $(PACKAGE_DIR)/packaged-authorizer.yaml.
 PACKAGE_DIR ?= .aws-sam/package
 package: $(STAMP)
@@ -269,8 +270,7 @@ soak: $(STAMP)
 # authorizer/, greeter/ and shared/ one at a time and runs the fast tests that
 # reach each; then the score, and every survivor not triaged as equivalent in
 # tests/mutation/triage.toml. A fresh run each time (the code and the tests
-# move together). Not part of make test: 8.5 minutes on an idle 2-core
-# machine, up to 13.5 with other work beside it.
+# move together). Not part of make test; how long it takes: CONTRIBUTING.md.
 #   make mutate MUTATE_CHILDREN=4        more parallel workers
 #   .venv-mutate/bin/mutmut show <name>  the diff of one mutant afterwards
 MUTATE_CHILDREN ?= 2
@@ -282,7 +282,7 @@ mutate: $(MUTATE_STAMP) $(STAMP)
 	$(BIN)/python -m tests.mutation.semantic --jobs $(MUTATE_CHILDREN)
 	$(MUTATE_BIN)/python -m tests.mutation.report
 
-# The semantic mutants alone (tests/mutation/semantic.toml): about 3 minutes on 2 cores.
+# The semantic mutants alone (tests/mutation/semantic.toml).
 mutate-semantic: $(STAMP)
 	$(BIN)/python -m tests.mutation.semantic --jobs $(MUTATE_CHILDREN)
 	$(BIN)/python -m tests.mutation.report --semantic-only

@@ -417,9 +417,11 @@ def test_the_application_carries_the_metadata_sam_publish_reads() -> None:
     assert len(metadata["Labels"]) <= 10
     for url in ("HomePageUrl", "SourceCodeUrl"):
         assert metadata[url].startswith("https://")
-    # The licence and readme are the repository's own files (sam package uploads them).
+    # The licence and readme are the repository's own files (sam package uploads them); the
+    # readme is the page about the application (its parameters, outputs, how to attach it),
+    # not the demo's front door.
     assert (APP_TEMPLATE.parent / metadata["LicenseUrl"]).resolve() == ROOT / "LICENSE"
-    assert (APP_TEMPLATE.parent / metadata["ReadmeUrl"]).resolve() == ROOT / "README.md"
+    assert (APP_TEMPLATE.parent / metadata["ReadmeUrl"]).resolve() == ROOT / "docs" / "your-api.md"
     # The licence file is the one the metadata names.
     assert metadata["SpdxLicenseId"] == "MIT-0"
     assert (ROOT / "LICENSE").read_text().startswith("MIT No Attribution\n")

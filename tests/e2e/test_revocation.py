@@ -1,7 +1,7 @@
 """Sign-out and revocation through the offline stack: template.yaml with Revocation=true,
 moto's Cognito and DynamoDB, the authorizer reading the list, API Gateway's cache.
 
-The README's walkthrough ("Sign-out and revocation") is these steps. The bound a
+docs/revocation.md's recorded walkthrough ("Try it offline") is these steps. The bound a
 revocation takes effect within is the list's refresh interval plus API Gateway's
 authorizer cache TTL, which Revocation=true makes the refresh interval itself.
 """
@@ -19,6 +19,7 @@ import pytest
 import requests
 
 from local.cognito import cognito_client
+from tests.docs.pages import section
 from tests.e2e.stackproc import ROOT, StackProcess, start_stack_process
 from tests.helpers import cognito_refreshes
 
@@ -26,8 +27,8 @@ REFRESH_SECONDS = 2
 # Revocation=true forces the API's authorizer cache TTL down to the refresh interval.
 BOUND_SECONDS = REFRESH_SECONDS + REFRESH_SECONDS
 SLACK_SECONDS = 3.0  # a loaded 2-core machine: process hops, Python start-up
-# The README's recorded walkthrough shows these very answers.
-README = (ROOT / "README.md").read_text()
+# docs/revocation.md's recorded walkthrough shows these very answers.
+WALKTHROUGH = section("docs/revocation.md", "Try it offline")
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +123,7 @@ def test_sign_out_denies_the_same_token_within_the_bound_even_from_api_gateways_
         "scope": "session",
         "refreshTokenRevoked": False,
     }
-    assert json.dumps(signed_out.json()) in README
+    assert json.dumps(signed_out.json()) in WALKTHROUGH
     # API Gateway still answers from its cache the allow it holds for this token and route...
     cached = hello(offline, token)
     if cached.status_code == 200:
@@ -171,7 +172,7 @@ def test_global_sign_out_revokes_every_sign_in_of_the_user(offline: StackProcess
         "POST", "/signout", headers=bearer(here["AccessToken"]), json={"refresh_token": "x"}
     )
     assert unknown.status_code == 400
-    assert json.dumps(unknown.json()) in README
+    assert json.dumps(unknown.json()) in WALKTHROUGH
 
     signed_out = offline.request(
         "POST", "/signout", headers=bearer(here["AccessToken"]), json={"global": True}
@@ -179,7 +180,7 @@ def test_global_sign_out_revokes_every_sign_in_of_the_user(offline: StackProcess
     since = time.monotonic()
     assert signed_out.status_code == 200, signed_out.text
     assert signed_out.json()["scope"] == "global"
-    assert json.dumps(signed_out.json()) in README
+    assert json.dumps(signed_out.json()) in WALKTHROUGH
     assert not refreshes(offline, elsewhere["RefreshToken"])
     denied_within_the_bound(offline, elsewhere["IdToken"], since)
     denied_within_the_bound(offline, here["AccessToken"], since)
@@ -204,7 +205,7 @@ def test_make_revoke_signs_the_user_out_everywhere(offline: StackProcess) -> Non
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("revoked brian (sub ")
     assert "every token issued up to" in done.stdout
-    assert "$ make -s revoke USER=brian OFFLINE=1\nrevoked brian (sub " in README
+    assert "$ make -s revoke USER=brian OFFLINE=1\nrevoked brian (sub " in WALKTHROUGH
     assert not refreshes(offline, tokens["RefreshToken"])
     denied_within_the_bound(offline, tokens["IdToken"], since)
 
