@@ -27,6 +27,7 @@ help:
 	@echo "make install   create .venv with pinned runtime and dev dependencies"
 	@echo "make test      run the whole test suite (bootstraps .venv)"
 	@echo "make lint      ruff (lint + format check), mypy and the security scan"
+	@echo "make format    ruff format, then ruff check --fix"
 	@echo "make scan      checkov over template.yaml and its variants, bandit over the Python"
 	@echo "make run       the offline stack: local Cognito + local HTTP API (API=rest: the REST variant;"
 	@echo "               TEMPLATE=examples/http-api.yaml: a template that names the authorizer by ARN)"
@@ -38,8 +39,8 @@ help:
 	@echo "make mutate    mutation testing of authorizer/, greeter/, shared/ (9 to 14 minutes on 2 cores)"
 	@echo "make mutate-semantic  only the hand-written semantic mutants (about 3 minutes)"
 	@echo "make build     sam build (arm64 artifacts)"
-	@echo "make deploy    sam build + sam deploy (API=rest: template-rest.yaml, its own stack)"
-	@echo "make deploy-authorizer  the authorizer application alone (attach it to your API by ARN)"
+	@echo "make deploy    settings checked, then sam build + sam deploy (API=rest: template-rest.yaml, its own stack)"
+	@echo "make deploy-authorizer  the authorizer application alone, settings checked first (attach it by ARN)"
 	@echo "make destroy-authorizer sam delete of that stack"
 	@echo "make package   the authorizer application packaged for sam publish (PACKAGE_BUCKET=...)"
 	@echo "make destroy   sam delete"
@@ -103,9 +104,11 @@ METRICS_PORT ?= 3001
 API ?= http
 ifeq ($(API),rest)
 API_TEMPLATE := template-rest.yaml
+CONFIG_ENV := rest
 SAM_CONFIG_ENV := --config-env rest
 else ifeq ($(API),http)
 API_TEMPLATE := $(or $(TEMPLATE),template.yaml)
+CONFIG_ENV := default
 SAM_CONFIG_ENV :=
 else
 $(error API must be http or rest, not '$(API)')
@@ -130,7 +133,7 @@ token: $(STAMP)
 revoke: $(STAMP)
 	@test "$(origin USER)" = "command line" || { echo "error: name the user: make revoke USER=<username>" >&2; exit 2; }
 	@$(BIN)/python -m scripts.revoke --user "$$USER" \
-		$(if $(OFFLINE),--offline,--config-env $(if $(filter rest,$(API)),rest,default)) \
+		$(if $(OFFLINE),--offline,--config-env $(CONFIG_ENV)) \
 		$(if $(STACK),--stack "$(STACK)") $(if $(REGION),--region "$(REGION)") \
 		$(if $(POOL_ID),--user-pool-id "$(POOL_ID)") $(if $(TABLE),--table "$(TABLE)")
 
@@ -142,7 +145,7 @@ revoke: $(STAMP)
 #   make deploy REGION=eu-west-1        another region (also for destroy)
 #   make destroy                        delete the stack (asks first)
 #   make deploy API=rest                the REST API variant (template-rest.yaml), its own stack
-#   make deploy-authorizer PARAMS="UserPoolId=... AppClientIds=... InvokingApiIds=..."
+#   make deploy-authorizer PARAMS="UserPoolId=... AppClientIds=... InvokingApis=..."
 #                                       the authorizer application alone (authorizer/template.yaml)
 #   make package PACKAGE_BUCKET=my-bucket   the application packaged for `sam publish`
 SAM := $(BIN)/sam
@@ -153,13 +156,25 @@ SAM_REGION := $(if $(REGION),--region $(REGION))
 # PARAMS reaches the artifact build so scripts/bake_jwks.py can find UserPoolId,
 # and scripts/sam_deploy.py; exported as given, so quotes in it need no escaping.
 export PARAMS
+SAM_BUILD = $(SAM_ENV) $(SAM) build $(SAM_CONFIG_ENV) $(SAM_REGION)
 build: $(STAMP)
-	$(SAM_ENV) $(SAM) build $(SAM_CONFIG_ENV) $(SAM_REGION)
+	$(SAM_BUILD)
+
+# Before anything is built: the parameters (PARAMS, else samconfig.toml's) checked
+# against the template's constraints and rules, and each function's environment
+# read by its own cold start's configuration loader (local/preflight.py). A mistake
+# stops here with the rule's or the cold start's message, and never reaches AWS.
+# GUIDED=1: sam asks for the parameters afterwards, so there is nothing to check yet.
+#   $(call check_settings,<samconfig.toml environment>)
+check_settings = $(if $(GUIDED),@echo "GUIDED=1: the parameters sam asks for are checked by CloudFormation's rules and the cold start only",\
+	$(BIN)/python -m local check --config-env $(1))
 
 # scripts/sam_deploy.py passes PARAMS (else samconfig.toml's overrides) on to
 # sam deploy, with the digest that makes a settings-only change publish a new
 # version for the SnapStart alias.
-deploy: build
+deploy: $(STAMP)
+	$(call check_settings,$(CONFIG_ENV))
+	$(SAM_BUILD)
 	$(SAM_ENV) $(BIN)/python scripts/sam_deploy.py .aws-sam/build -- \
 		$(SAM) deploy $(SAM_CONFIG_ENV) $(SAM_REGION) $(if $(GUIDED),--guided) $(DEPLOY_ARGS)
 
@@ -169,10 +184,10 @@ destroy: $(STAMP)
 # The authorizer application alone (samconfig.toml's [authorizer] environment: its
 # template, its own stack), deployed as make deploy deploys the demo. The SAM CLI
 # looks for samconfig.toml beside the template (authorizer/): named here, it is
-# the repository's, which builds in source (a scratch copy would drag .venv along;
-# "=": ROOT is set further down).
+# the repository's ("=": ROOT is set further down).
 SAM_AUTHORIZER = --config-file "$(ROOT)/samconfig.toml" --config-env authorizer
 deploy-authorizer: $(STAMP)
+	$(call check_settings,authorizer)
 	$(SAM_ENV) $(SAM) build $(SAM_AUTHORIZER) $(SAM_REGION)
 	$(SAM_ENV) $(BIN)/python scripts/sam_deploy.py .aws-sam/build -- \
 		$(SAM) deploy $(SAM_AUTHORIZER) $(SAM_REGION) $(if $(GUIDED),--guided) $(DEPLOY_ARGS)
@@ -195,10 +210,10 @@ package: $(STAMP)
 	@echo "publish it: $(SAM) publish --template $(PACKAGE_DIR)/packaged-authorizer.yaml$(if $(REGION), --region $(REGION))"
 
 # ---------------------------------------------------------------------------
-# Lambda artifacts. `sam build` (BuildMethod: makefile) runs build-<LogicalId>
-# with ARTIFACTS_DIR set. samconfig.toml builds in source, so make runs here
-# and .venv is never copied; the recipes still work from a scratch copy because
-# every path is taken from ROOT, the directory of this Makefile.
+# Lambda artifacts. `sam build` (BuildMethod: makefile, ContextPath: this folder)
+# runs build-<LogicalId> with ARTIFACTS_DIR set, in the function's CodeUri (its
+# package folder, or a scratch copy of it: never the root with its .venv). Every
+# path is taken from ROOT, the directory of this Makefile, wherever make runs.
 ROOT := $(patsubst %/,%,$(dir $(abspath $(lastword $(MAKEFILE_LIST)))))
 # The .venv's Python when there is one (a clean clone via `make build` has it):
 # its pip only downloads here, and it writes the bytecode, which takes a
