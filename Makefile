@@ -210,9 +210,10 @@ package: $(STAMP)
 	@echo "publish it: $(SAM) publish --template $(PACKAGE_DIR)/packaged-authorizer.yaml$(if $(REGION), --region $(REGION))"
 
 # ---------------------------------------------------------------------------
-# Lambda artifacts. `sam build` (BuildMethod: makefile, ContextPath: this folder)
-# runs build-<LogicalId> with ARTIFACTS_DIR set, in the function's CodeUri (its
-# package folder, or a scratch copy of it: never the root with its .venv). Every
+# Lambda artifacts. `sam build` (BuildMethod: makefile) runs build-<LogicalId>
+# with ARTIFACTS_DIR set, through the Makefile of the function's CodeUri, its
+# package folder (authorizer/Makefile, greeter/Makefile include this one), in
+# that folder or a scratch copy of it: never the root with its .venv. Every
 # path is taken from ROOT, the directory of this Makefile, wherever make runs.
 ROOT := $(patsubst %/,%,$(dir $(abspath $(lastword $(MAKEFILE_LIST)))))
 # The .venv's Python when there is one (a clean clone via `make build` has it):
@@ -231,8 +232,8 @@ LAMBDA_PIP_FLAGS := --disable-pip-version-check --no-input --quiet --no-compile 
 
 # $(call lambda_artifact,<package dir>[,<requirements>]): the package, shared/, its
 # runtime requirements (those of the second argument instead: /dev/null for none),
-# and nothing else (no caches, no scripts, no requirements files, no template:
-# authorizer/template.yaml is the application that deploys it).
+# and nothing else (no caches, no scripts, no requirements files, no Makefile, no
+# template: authorizer/template.yaml is the application that deploys it).
 define lambda_artifact
 	@test -n "$(ARTIFACTS_DIR)" || { echo "error: ARTIFACTS_DIR is not set; run 'make build' (sam build)" >&2; exit 1; }
 	mkdir -p "$(ARTIFACTS_DIR)"
@@ -242,7 +243,8 @@ define lambda_artifact
 		$(LAMBDA_PIP) install $(LAMBDA_PIP_FLAGS) -r "$(ROOT)/$(1)/requirements.txt" \
 			--target "$(ARTIFACTS_DIR)" || exit 1; \
 	fi
-	rm -rf "$(ARTIFACTS_DIR)/bin" "$(ARTIFACTS_DIR)/$(1)/requirements.txt" "$(ARTIFACTS_DIR)/$(1)/template.yaml"
+	rm -rf "$(ARTIFACTS_DIR)/bin" "$(ARTIFACTS_DIR)/$(1)/requirements.txt" "$(ARTIFACTS_DIR)/$(1)/template.yaml" \
+		"$(ARTIFACTS_DIR)/$(1)/Makefile"
 	@# Test suites some wheels ship inside their package (certifi/tests): never imported.
 	rm -rf "$(ARTIFACTS_DIR)"/*/tests "$(ARTIFACTS_DIR)"/*/test
 	find "$(ARTIFACTS_DIR)" -depth \( -name __pycache__ -o -name '*.pyc' \) -exec rm -rf {} +

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from authorizer.config import load_config
+from local.cfn import Resolver
 from local.exceptions import SettingsRefused, TemplateError
 from local.preflight import (
     COLD_STARTS,
@@ -20,7 +21,7 @@ from local.preflight import (
     check_functions,
     check_result_caches,
 )
-from local.sam import Attachment, SamTemplate
+from local.sam import Attachment, SamTemplate, TransformedTemplate
 from local.stack import AUTHORIZER_APPLICATION, LOCAL_AUTHORIZER_ARN
 from local.template import FunctionSpec, template_functions
 from shared.exceptions import ConfigurationError
@@ -191,7 +192,9 @@ def test_a_parameters_own_constraint_is_refused_by_name() -> None:
 # --- the API's authorizer cache against the revocation list --------------------------
 
 
-def attached_example(example: str, ours: dict[str, str], application: dict[str, str]):  # type: ignore[no-untyped-def]
+def attached_example(
+    example: str, ours: dict[str, str], application: dict[str, str]
+) -> tuple[TransformedTemplate, Resolver, dict[str, FunctionSpec]]:
     """The example with the authorizer application attached, as `make run` attaches it."""
     attachment = Attachment(
         parameter="AuthorizerArn",
