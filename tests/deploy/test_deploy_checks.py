@@ -8,6 +8,7 @@ cold start's own, or the template rule's.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -29,7 +30,9 @@ def make(tmp_path: Path, *args: str) -> tuple[int, str, str]:
         "AWS_ACCESS_KEY_ID": "offline",
         "AWS_SECRET_ACCESS_KEY": "offline",
     }
-    result = run_tool(["make", "--no-print-directory", *args], env, timeout=120)
+    # VENV: this interpreter's own, wherever the repository is (a scratch copy has none).
+    command = ["make", "--no-print-directory", f"VENV={sys.prefix}", *args]
+    result = run_tool(command, env, timeout=120)
     return result.returncode, result.stdout, result.stderr
 
 
@@ -47,7 +50,7 @@ def test_an_invalid_route_rules_json_stops_make_deploy_with_the_cold_starts_mess
         load_config({**BASE_ENV, "ROUTE_RULES": "{bad json"})
     code, stdout, stderr = make(tmp_path, "deploy", "PARAMS=RouteRules='{bad json'")
     assert_stopped_before_the_build(code, stdout)
-    assert "python -m local check --config-env default" in stdout
+    assert "/bin/python -m local check --config-env default" in stdout
     assert stderr.splitlines()[:3] == [
         "error: AuthorizerFunction would not start with these settings"
         " (its cold start refuses them):",

@@ -222,6 +222,14 @@ def test_a_cache_longer_than_the_revocation_refresh_is_refused(example: str) -> 
     check_result_caches(*attached_example(example, {}, rest))
 
 
-def test_a_cache_within_the_refresh_passes_and_none_at_all_too() -> None:
-    for ours in ({"AuthorizerCacheTtlSeconds": "5"}, {"AuthorizerCacheTtlSeconds": "0"}):
-        check_result_caches(*attached_example("http-api.yaml", ours, {"Revocation": "true"}))
+@pytest.mark.parametrize(("ttl", "refused"), [("0", False), ("10", False), ("11", True)])
+def test_a_cache_up_to_the_refresh_passes(ttl: str, refused: bool) -> None:
+    """The bound is one refresh plus one TTL: a TTL of the refresh itself is the most."""
+    caches = attached_example(
+        "http-api.yaml", {"AuthorizerCacheTtlSeconds": ttl}, {"Revocation": "true"}
+    )
+    if refused:
+        with pytest.raises(SettingsRefused, match=f"for {ttl} s"):
+            check_result_caches(*caches)
+    else:
+        check_result_caches(*caches)
