@@ -17,7 +17,6 @@ import jwt
 import pytest
 import requests
 
-from local.cognito import cognito_client
 from tests.e2e.stackproc import ROOT, StackProcess, start_stack_process
 from tests.forge import forged_key, sign
 
@@ -102,19 +101,6 @@ def test_the_rest_example_runs_with_the_application_set_for_its_rest_api(
 # --- revocation end to end -----------------------------------------------------------
 
 
-def sign_in(stack: StackProcess) -> dict[str, str]:
-    """A fresh sign-in of the demo user (after the next whole second: a global sign-out
-    revokes every token issued up to its second)."""
-    time.sleep(1.0 - time.time() % 1.0 + 0.01)
-    pool = stack.cognito
-    result: dict[str, str] = cognito_client(pool["endpoint"]).initiate_auth(
-        ClientId=pool["client_id"],
-        AuthFlow="USER_PASSWORD_AUTH",
-        AuthParameters={"USERNAME": pool["username"], "PASSWORD": pool["password"]},
-    )["AuthenticationResult"]
-    return result
-
-
 def denied_within_the_bound(
     stack: StackProcess, path: str, token: str, since: float
 ) -> requests.Response:
@@ -158,7 +144,7 @@ def test_an_example_signs_out_and_the_revocation_holds_within_the_bound(
         refused = stack.request("POST", f"{base}/signout")
         assert refused.status_code == 401  # behind the authorizer
 
-        tokens = sign_in(stack)
+        tokens = stack.sign_in()
         assert stack.request("GET", f"{base}/hello", headers=bearer(tokens["IdToken"])).ok
         signed_out = stack.request(
             "POST", f"{base}/signout", headers=bearer(tokens["AccessToken"]), json={"global": True}
@@ -170,7 +156,7 @@ def test_an_example_signs_out_and_the_revocation_holds_within_the_bound(
         if not base:  # the HTTP API's authorizer says why in its decision line
             decision = stack.decision_of(denied.headers["apigw-requestid"])
             assert (decision["decision"], decision["reason"]) == ("deny", "revoked")
-        fresh = sign_in(stack)["IdToken"]
+        fresh = stack.sign_in()["IdToken"]
         assert stack.request("GET", f"{base}/hello", headers=bearer(fresh)).status_code == 200
     finally:
         assert stack.stop() == 0

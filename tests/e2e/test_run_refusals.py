@@ -9,40 +9,21 @@ the cold start's own.
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from authorizer.config import load_config
 from shared.exceptions import ConfigurationError
-from tests.e2e.stackproc import ROOT
+from tests.e2e.stackproc import ROOT, run_command
 from tests.helpers import BASE_ENV
 
 
 def run(tmp_path: Path, parameters: str, pools: int = 1, template: str = "template.yaml") -> str:
     """`make run` with these RUN_PARAMS: its output, once it has exited (it must, refused)."""
+    command = run_command(ROOT / template, tmp_path / "state.json", None, pools)
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "local",
-            "run",
-            "--template",
-            str(ROOT / template),
-            "--api-port",
-            "0",
-            "--cognito-port",
-            "0",
-            "--metrics-port",
-            "0",
-            "--state-file",
-            str(tmp_path / "state.json"),
-            "--pools",
-            str(pools),
-            "--parameter-overrides",
-            parameters,
-        ],
+        [*command, "--parameter-overrides", parameters],
         cwd=ROOT,
         capture_output=True,
         text=True,
