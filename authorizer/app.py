@@ -11,8 +11,8 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from authorizer.config import load_cold_start
-from authorizer.handler import build_authorizer
+from authorizer.api.handler import build_authorizer
+from authorizer.api.settings import load_cold_start
 
 # Checked before any key fetch: a setting's mistake stops the cold start at once.
 CONFIG, API_SETTINGS = load_cold_start(os.environ)
@@ -22,7 +22,7 @@ if API_SETTINGS is None:
     # The HTTP API (the default): payload 2.0, simple responses.
     HANDLE = AUTHORIZER.handle
 else:
-    from authorizer.rest import protocol_handler
+    from authorizer.api.rest import protocol_handler
 
     HANDLE = protocol_handler(AUTHORIZER, API_SETTINGS, CONFIG.route_rules)
 
@@ -31,7 +31,7 @@ else:
 # hooks then refresh the key sets after a restore.
 SNAPSHOTS: list[Any] = []
 if os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") == "snap-start":
-    from authorizer.snapstart import register_verifier_hooks
+    from authorizer.operations.snapstart import register_verifier_hooks
 
     SNAPSHOTS = register_verifier_hooks(
         AUTHORIZER.verifier,

@@ -192,7 +192,7 @@ class RevocationUnavailable(ProductError):
     reason = "revocation_unavailable"
 
 
-# --- sign-out problems (authorizer/signout.py): answered with an HTTP status ---
+# --- sign-out problems (authorizer/signout/handler.py): answered with an HTTP status ---
 
 
 class SignOutError(ProductError):

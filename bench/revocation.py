@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from authorizer.revocation import FAMILY, USER, sort_key
+from authorizer.tables.revocation import FAMILY, USER, sort_key
 
 # DynamoDB stops a Query page at 1 MB of items; an item as the reader projects
 # it (sk, expiresAt) is about 75 bytes of DynamoDB item size.
@@ -58,7 +58,7 @@ import gc, json, logging, sys, time, tracemalloc
 sys.path.insert(0, sys.argv[1])
 import botocore.session
 from botocore.awsrequest import AWSResponse
-from authorizer.revocation_list import RevocationList, dynamodb_query
+from authorizer.tables.revocation_list import RevocationList, dynamodb_query
 from bench.revocation import query_pages
 
 count, traced = int(sys.argv[2]), sys.argv[3] == "traced"

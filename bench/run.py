@@ -33,9 +33,9 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey  # noqa: 
 from cryptography.hazmat.primitives.hashes import SHA256  # noqa: E402
 from jwt.utils import base64url_decode  # noqa: E402
 
-from authorizer.config import load_config  # noqa: E402
-from authorizer.handler import Authorizer, build_authorizer  # noqa: E402
-from authorizer.verify import check_claims  # noqa: E402
+from authorizer.api.handler import Authorizer, build_authorizer  # noqa: E402
+from authorizer.verification.config import load_config  # noqa: E402
+from authorizer.verification.verify import check_claims  # noqa: E402
 from bench.revocation import decision_costs, dynamodb_stub, refresh_rows  # noqa: E402
 from local.lambdalog import install as install_lambda_log_format  # noqa: E402
 from scripts.compile_bytecode import compile_tree  # noqa: E402

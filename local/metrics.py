@@ -1,7 +1,7 @@
 """The dashboard's numbers offline: the functions' EMF lines, read as CloudWatch Logs reads them.
 
 Each function process writes its Embedded Metric Format documents to stdout
-(authorizer/metrics.py); ``local.functions`` hands every output line here.
+(authorizer/operations/metrics.py); ``local.functions`` hands every output line here.
 A line is a metric document when it is one JSON object with an ``_aws``
 member; its ``CloudWatchMetrics`` directives say which root members are
 metrics and which are dimensions, exactly as CloudWatch extracts them, so

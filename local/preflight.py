@@ -28,8 +28,9 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Final
 
-from authorizer.config import load_cold_start, load_config
-from authorizer.signout import load_settings
+from authorizer.api.settings import load_cold_start
+from authorizer.signout.handler import load_settings
+from authorizer.verification.config import load_config
 from local.cfn import Resolver, referenced_function, rule_failures
 from local.exceptions import SettingsRefused
 from local.sam import SamTemplate, TransformedTemplate
@@ -41,7 +42,7 @@ from shared.jsonlog import log_level_setting
 # (tests/unit/test_preflight.py checks each against the real cold start's refusal).
 COLD_STARTS: Final[Mapping[str, Callable[[Mapping[str, str]], object]]] = {
     "authorizer.app.lambda_handler": load_cold_start,
-    "authorizer.signout_app.lambda_handler": load_settings,
+    "authorizer.signout.app.lambda_handler": load_settings,
     "greeter.app.lambda_handler": log_level_setting,
 }
 AUTHORIZER_HANDLER: Final = "authorizer.app.lambda_handler"

@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from authorizer.revocation import USER, revocation_item
+from authorizer.tables.revocation import USER, revocation_item
 
 ROOT = Path(__file__).resolve().parents[1]
 TABLE_OUTPUT = "RevocationTableName"

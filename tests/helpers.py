@@ -14,11 +14,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from authorizer.config import AuthorizerConfig, load_config
-from authorizer.handler import Authorizer, build_authorizer
-from authorizer.jwks import Fetcher, JwksCache, fetch_jwks
-from authorizer.revocation import revocation_item
-from authorizer.verify import TokenVerifier
+from authorizer.api.handler import Authorizer, build_authorizer
+from authorizer.tables.revocation import revocation_item
+from authorizer.verification.config import AuthorizerConfig, load_config
+from authorizer.verification.jwks import Fetcher, JwksCache, fetch_jwks
+from authorizer.verification.verify import TokenVerifier
 from tests.forge import CLIENT_ID, OTHER_CLIENT_ID, POOL_ID
 
 BASE_ENV = {
@@ -38,7 +38,7 @@ def log_records(out: str) -> list[dict[str, Any]]:
     """The log records among a function's stdout lines, without its EMF metric documents.
 
     The wired authorizer writes both, as in Lambda: records through logging,
-    metrics as JSON objects with an ``_aws`` member (authorizer/metrics.py).
+    metrics as JSON objects with an ``_aws`` member (authorizer/operations/metrics.py).
     """
     lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     return [line for line in lines if "_aws" not in line]

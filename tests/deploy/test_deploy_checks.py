@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from authorizer.config import load_config
+from authorizer.verification.config import load_config
 from shared.exceptions import ConfigurationError
 from tests.deploy.samtemplate import offline_aws_env, run_tool
 from tests.helpers import BASE_ENV

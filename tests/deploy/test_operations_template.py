@@ -1,5 +1,5 @@
 """Operations in template.yaml: Lambda's JSON logs, opt-in SnapStart, X-Ray, alarms and a
-dashboard whose metric names are the ones authorizer/metrics.py writes.
+dashboard whose metric names are the ones authorizer/operations/metrics.py writes.
 
 Each variant is one deploy, transformed as `sam deploy` does and resolved by the
 small evaluator in tests/deploy/samtemplate.py.
@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from authorizer import metrics
+from authorizer.operations import metrics
 from local.cfn import REGION, ResourceRef
 from tests.deploy.samtemplate import ROOT, DeployModel, api_body
 from tests.deploy.scan import (

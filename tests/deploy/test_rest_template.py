@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from authorizer.config import load_config
-from authorizer.rest import load_api_settings
+from authorizer.api.rest import load_api_settings
+from authorizer.verification.config import load_config
 from local.cfn import ResourceRef
 from local.sam import SamTemplate
 from tests.deploy.samtemplate import ROOT, TEMPLATE, DeployModel, offline_aws_env, operations

@@ -280,8 +280,11 @@ def test_artifact_holds_its_handler_and_shared(build_dir, logical_id):
     for name in ("__init__.py", "context.py", "jsonlog.py", "exceptions.py"):
         assert (artifact / "shared" / name).is_file()
     # identical to the sources it was built from
-    for path in (ROOT / package).glob("*.py"):
-        assert (artifact / package / path.name).read_bytes() == path.read_bytes()
+    sources = sorted((ROOT / package).rglob("*.py"))
+    assert sources
+    for path in sources:
+        copy = artifact / path.relative_to(ROOT)
+        assert copy.read_bytes() == path.read_bytes(), copy
     # and holding no template: the application's stays out of its artifact
     assert list(artifact.rglob("*.yaml")) == []
 
@@ -328,7 +331,7 @@ def test_the_sign_out_artifact_is_the_authorizers_code_without_its_wheels(build_
     # is imported only once the clients are made): never PyJWT, never cryptography.
     printed = run_from_artifact(
         artifact,
-        "import sys; sys.path[:0] = [sys.argv[1]]; import authorizer.signout as m;"
+        "import sys; sys.path[:0] = [sys.argv[1]]; import authorizer.signout.handler as m;"
         " assert m.__file__.startswith(sys.argv[1]);"
         " print(sorted(n for n in ('jwt', 'cryptography', 'requests') if n in sys.modules))",
     )

@@ -224,7 +224,7 @@ def test_authorizer_environment_with_an_existing_pool():
 
 
 def test_authorizer_environment_passes_the_authorizers_own_validation():
-    from authorizer.config import load_config
+    from authorizer.verification.config import load_config
 
     parameters = {**EXISTING_POOL, "TokenUse": "access"}
     model = DeployModel(transform_template(parameters), parameters)

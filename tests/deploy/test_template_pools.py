@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from authorizer.config import load_config
+from authorizer.verification.config import load_config
 from local.sam import SamTemplate
 from shared.exceptions import ConfigurationError
 from tests.deploy.samtemplate import (

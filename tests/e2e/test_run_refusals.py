@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from authorizer.config import load_config
+from authorizer.verification.config import load_config
 from shared.exceptions import ConfigurationError
 from tests.e2e.stackproc import ROOT, run_command
 from tests.helpers import BASE_ENV

@@ -18,7 +18,7 @@ from typing import Any, Final
 
 import pytest
 
-from authorizer.config import load_config
+from authorizer.verification.config import load_config
 from shared.exceptions import ConfigurationError
 from tests.forge import (
     CLIENT_ID,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from authorizer.metrics import MetricsEmitter
+from authorizer.operations.metrics import MetricsEmitter
 from local.metrics import MetricsCollector, summary_lines
 
 

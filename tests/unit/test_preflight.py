@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from authorizer.config import load_config
+from authorizer.verification.config import load_config
 from local.cfn import Resolver
 from local.exceptions import SettingsRefused, TemplateError
 from local.preflight import (
@@ -96,9 +96,9 @@ def test_every_handler_the_templates_deploy_has_its_cold_starts_loader() -> None
                 "ROUTE_RULES": '{"GET /b": {"groups": ["a"]}}',
             },
         ),
-        ("authorizer.signout_app", "signout_app", {"REVOCATION_TABLE": ""}),
+        ("authorizer.signout.app", "signout_app", {"REVOCATION_TABLE": ""}),
         (
-            "authorizer.signout_app",
+            "authorizer.signout.app",
             "signout_app",
             {"REVOCATION_TABLE": "table", "REFRESH_TOKEN_VALIDITY_DAYS": "0"},
         ),
@@ -125,7 +125,7 @@ def test_a_refused_setting_gets_the_cold_starts_own_message(
 ) -> None:
     handlers = {
         "app": "authorizer.app.lambda_handler",
-        "signout_app": "authorizer.signout_app.lambda_handler",
+        "signout_app": "authorizer.signout.app.lambda_handler",
         "greeter": "greeter.app.lambda_handler",
     }
     said = refusal(handlers[handler], environment)

@@ -19,7 +19,7 @@ import requests
 import responses
 
 from authorizer.exceptions import JwksError, JwksFetchError, JwksParseError
-from authorizer.jwks import fetch_jwks, parse_jwks
+from authorizer.verification.jwks import fetch_jwks, parse_jwks
 from greeter.app import lambda_handler as greeter
 from shared.exceptions import ConfigurationError
 from tests.forge import (

@@ -12,10 +12,11 @@ from typing import Any
 import pytest
 import responses
 
-from authorizer import exceptions, metrics
+from authorizer import exceptions
 from authorizer.exceptions import RevocationUnavailable
-from authorizer.revocation import FAMILY, USER, cursor, revocation_item
-from authorizer.revocation_list import RevocationList
+from authorizer.operations import metrics
+from authorizer.tables.revocation import FAMILY, USER, cursor, revocation_item
+from authorizer.tables.revocation_list import RevocationList
 from shared.exceptions import ConfigurationError
 from tests.forge import authorizer_event, claims, sign
 from tests.helpers import FakeClock, FakeRevocationTable, WiredAuthorizer, make_config

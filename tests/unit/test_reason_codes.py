@@ -13,7 +13,8 @@ import re
 from pathlib import Path
 from typing import Final
 
-from authorizer import exceptions, metrics
+from authorizer import exceptions
+from authorizer.operations import metrics
 from shared.exceptions import ProductError
 
 README: Final = (Path(__file__).parents[2] / "README.md").read_text()

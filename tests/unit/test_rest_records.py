@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import responses
 
-from authorizer.rest import MAX_METHOD_ARN_BYTES, RestAuthorizer, load_api_settings
+from authorizer.api.rest import MAX_METHOD_ARN_BYTES, RestAuthorizer, load_api_settings
 from shared.exceptions import ConfigurationError
 from tests.forge import JWKS_URL, claims, forged_key, load_event, sign
 from tests.helpers import WiredAuthorizer, log_records, make_config

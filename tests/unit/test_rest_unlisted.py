@@ -16,7 +16,7 @@ from typing import Any, Final
 
 import pytest
 
-from authorizer.rest import RestAuthorizer, load_api_settings
+from authorizer.api.rest import RestAuthorizer, load_api_settings
 from local.policy import Effect, evaluate
 from tests.forge import claims, load_event, sign
 from tests.helpers import WiredAuthorizer, make_config

@@ -19,20 +19,20 @@ from typing import Any
 import pytest
 import responses
 
-from authorizer import revocation_list
-from authorizer.config import AuthorizerConfig
+from authorizer.api.handler import Authorizer
+from authorizer.api.rest import RestAuthorizer, load_api_settings
 from authorizer.exceptions import RevocationUnavailable, Revoked
-from authorizer.handler import Authorizer
-from authorizer.rest import RestAuthorizer, load_api_settings
-from authorizer.revocation import FAMILY, USER, cursor, revocation_item
-from authorizer.revocation_list import (
+from authorizer.tables import revocation_list
+from authorizer.tables.revocation import FAMILY, USER, cursor, revocation_item
+from authorizer.tables.revocation_list import (
     OVERLAP_SECONDS,
     RETRY_SECONDS,
     SWEEP_SECONDS,
     RevocationList,
     dynamodb_query,
 )
-from authorizer.verify import Verified
+from authorizer.verification.config import AuthorizerConfig
+from authorizer.verification.verify import Verified
 from tests.forge import JWKS_URL, authorizer_event, claims, forged_key, jwks_body, sign
 from tests.helpers import (
     BASE_ENV,
@@ -707,13 +707,13 @@ def test_a_write_lands_in_the_next_refresh_through_moto(
 
 def test_only_the_revocation_list_module_imports_the_aws_sdk() -> None:
     importers = {
-        path.name
-        for path in (ROOT / "authorizer").glob("*.py")
+        path.relative_to(ROOT / "authorizer").as_posix()
+        for path in (ROOT / "authorizer").rglob("*.py")
         if imported_packages(path.read_bytes()) & {"boto3", "botocore"}
     }
-    # signout.py is the sign-out function's (its own handler, signout_app.py): the
-    # authorizer never imports it (test_signout.py pins that).
-    assert importers == {"revocation_list.py", "signout.py"}
+    # signout/ is the sign-out function's (its own Lambda): the authorizer never
+    # imports it (test_signout.py pins that).
+    assert importers == {"tables/revocation_list.py", "signout/handler.py"}
 
 
 @pytest.mark.parametrize("table_name", ["", "revocations"])
@@ -723,11 +723,11 @@ def test_the_list_module_is_imported_only_with_revocation_on(
     clock: FakeClock,
     jwks_endpoint: responses.RequestsMock,
 ) -> None:
-    monkeypatch.delitem(sys.modules, "authorizer.revocation_list", raising=False)
+    monkeypatch.delitem(sys.modules, "authorizer.tables.revocation_list", raising=False)
     config = make_config(REVOCATION_TABLE=table_name) if table_name else make_config()
     wired = wire_authorizer(config, clock, revocation_query=FakeRevocationTable())
     on = bool(table_name)
-    assert ("authorizer.revocation_list" in sys.modules) is on
+    assert ("authorizer.tables.revocation_list" in sys.modules) is on
     assert (wired.verifier.revocations is not None) is on
 
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from authorizer import revocation
-from authorizer.revocation import (
+from authorizer.tables import revocation
+from authorizer.tables.revocation import (
     FAMILY,
     MAX_VALUE_BYTES,
     READ_ATTRIBUTES,

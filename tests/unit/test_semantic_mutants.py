@@ -14,7 +14,6 @@ import pytest
 import yaml
 
 from local.cfn import _CfnLoader
-
 from tests.mutation.report import TRIAGE, load_semantic_triage
 from tests.mutation.semantic import (
     KINDS,
@@ -30,7 +29,7 @@ SET = load_mutants()
 # make mutate's mutmut runs the tests in its own copy, where it has rewritten every function:
 # the snippets are checked against the real tree (make test), not that copy.
 pytestmark = pytest.mark.skipif(
-    "__mutmut_" in (ROOT / "authorizer" / "config.py").read_text(encoding="utf-8"),
+    "__mutmut_" in (ROOT / "authorizer" / "verification" / "config.py").read_text(encoding="utf-8"),
     reason="mutmut's rewritten copy of the tree",
 )
 
@@ -58,9 +57,13 @@ def test_each_mutant_runs_tests_that_exist(mutant: SemanticMutant) -> None:
 def test_every_class_of_bug_and_every_package_is_covered() -> None:
     assert {m.kind for m in SET} == KINDS
     files = {m.file for m in SET}
-    for where in ("authorizer/config.py", "authorizer/rules.py", "authorizer/verify.py"):
+    for where in (
+        "authorizer/verification/config.py",
+        "authorizer/verification/rules.py",
+        "authorizer/verification/verify.py",
+    ):
         assert where in files
-    for where in ("authorizer/jwks.py", "authorizer/rest.py", "local/cors.py"):
+    for where in ("authorizer/verification/jwks.py", "authorizer/api/rest.py", "local/cors.py"):
         assert where in files
     assert {f.split("/")[0] for f in files} >= {"authorizer", "greeter", "shared", "local"}
 

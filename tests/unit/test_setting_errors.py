@@ -11,8 +11,8 @@ from typing import Any, Final
 
 import pytest
 
-from authorizer.config import load_config
-from authorizer.rules import parse_route_rules
+from authorizer.verification.config import load_config
+from authorizer.verification.rules import parse_route_rules
 from shared.exceptions import ConfigurationError
 
 POOL: Final = {"userPoolId": "us-east-1_TestPool1", "appClientIds": ["testclient123"]}

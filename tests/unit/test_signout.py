@@ -1,4 +1,4 @@
-"""POST /signout (authorizer/signout.py) over fakes of Cognito and DynamoDB."""
+"""POST /signout (authorizer/signout/handler.py) over fakes of Cognito and DynamoDB."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
-from authorizer.revocation import FAMILY, USER, default_expires_at, parse_item
-from authorizer.signout import MAX_BODY_BYTES, SignOut, SignOutSettings, load_settings
+from authorizer.signout.handler import MAX_BODY_BYTES, SignOut, SignOutSettings, load_settings
+from authorizer.tables.revocation import FAMILY, USER, default_expires_at, parse_item
 from shared.exceptions import ConfigurationError
 from tests.forge import claims, load_event, sign
 from tests.helpers import log_records

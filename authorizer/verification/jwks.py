@@ -27,7 +27,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
 from authorizer.exceptions import JwksError, JwksFetchError, JwksParseError, UnknownKeyId
-from authorizer.metrics import MetricsEmitter
+from authorizer.operations.metrics import MetricsEmitter
 
 USER_AGENT: Final = "cognito-lambda-authorizer/0.1 (+jwks-fetch)"
 # Well under API Gateway's 10 s authorizer limit, including a slow trickle of bytes.

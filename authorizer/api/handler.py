@@ -9,20 +9,20 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 
-from authorizer.config import AuthorizerConfig
 from authorizer.exceptions import JwksError, MalformedToken, RevocationUnavailable, TokenError
-from authorizer.jwks import Fetcher, JwksCache, fetch_jwks
-from authorizer.metrics import MetricsEmitter
-from authorizer.rules import RouteRule, enforce
-from authorizer.token import extract_token
-from authorizer.verify import TokenVerifier, Verified, warm_up
+from authorizer.operations.metrics import MetricsEmitter
+from authorizer.verification.config import AuthorizerConfig
+from authorizer.verification.jwks import Fetcher, JwksCache, fetch_jwks
+from authorizer.verification.rules import RouteRule, enforce
+from authorizer.verification.token import extract_token
+from authorizer.verification.verify import TokenVerifier, Verified, warm_up
 from shared.context import encode_context
 from shared.jsonlog import correlation, get_logger
 
 DENY: Final = {"isAuthorized": False}
-# Written into the artifact by `make build` (scripts/bake_jwks.py); absent in the source tree.
-# os.path, not pathlib: pathlib alone costs about 2 ms of a cold start.
-BAKED_JWKS: Final = os.path.join(os.path.dirname(__file__), "baked_jwks.json")
+# Written into the artifact's authorizer/ by `make build` (scripts/bake_jwks.py); absent in
+# the source tree. os.path, not pathlib: pathlib alone costs about 2 ms of a cold start.
+BAKED_JWKS: Final = os.path.join(os.path.dirname(os.path.dirname(__file__)), "baked_jwks.json")
 # kid is attacker-chosen text; log enough of it to recognise, never a whole blob.
 MAX_LOGGED_KID: Final = 64
 DECISION_MESSAGE: Final = "authorization decision"
@@ -220,7 +220,7 @@ def build_authorizer(
     revocations = None
     if config.revocation_table:
         # Only now: a deploy without revocation never imports it (nor the AWS SDK).
-        from authorizer.revocation_list import RevocationList, dynamodb_query
+        from authorizer.tables.revocation_list import RevocationList, dynamodb_query
 
         revocations = RevocationList(
             revocation_query or dynamodb_query(config.revocation_table),

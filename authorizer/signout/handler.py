@@ -3,7 +3,7 @@
 A small function of its own behind the authorizer (the route is protected, so
 the caller is whoever the authorizer verified), shipped in the authorizer's
 artifact because it writes the authorizer's revocation list with the very
-helpers the authorizer reads it with (``authorizer/revocation.py``). It
+helpers the authorizer reads it with (``authorizer/tables/revocation.py``). It
 imports neither PyJWT nor the authorizer's configuration.
 
 - No body, or ``{"refreshToken": "..."}``: this sign-in is over. The token
@@ -47,8 +47,8 @@ from authorizer.exceptions import (
     RevocationWriteFailed,
     SignOutError,
 )
-from authorizer.revocation import FAMILY, USER, default_expires_at, revocation_item
-from authorizer.token import extract_token
+from authorizer.tables.revocation import FAMILY, USER, default_expires_at, revocation_item
+from authorizer.verification.token import extract_token
 from shared.context import AuthContext, decode_context
 from shared.exceptions import BadRequest, ConfigurationError, MissingAuthContext
 from shared.http import error_response, json_response, request_body

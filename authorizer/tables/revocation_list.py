@@ -43,8 +43,8 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Final
 
 from authorizer.exceptions import RevocationUnavailable, Revoked
-from authorizer.metrics import MetricsEmitter
-from authorizer.revocation import (
+from authorizer.operations.metrics import MetricsEmitter
+from authorizer.tables.revocation import (
     EXPIRES_AT,
     FAMILY,
     PARTITION,
@@ -56,7 +56,7 @@ from authorizer.revocation import (
     cursor,
     parse_item,
 )
-from authorizer.verify import Verified
+from authorizer.verification.verify import Verified
 
 # Each refresh re-reads this much of the sort keys before its own start, so an
 # item stamped by a writer whose clock lags ours, or that took a while to be

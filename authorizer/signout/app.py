@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from authorizer.signout import SignOut, aws_clients, load_settings
+from authorizer.signout.handler import SignOut, aws_clients, load_settings
 
 SIGN_OUT = SignOut(load_settings(os.environ), *aws_clients())
 

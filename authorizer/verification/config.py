@@ -13,15 +13,12 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Final, NamedTuple
+from typing import Any, Final, NamedTuple
 from urllib.parse import urlsplit
 
-from authorizer.rules import RouteRule, parse_route_rules
+from authorizer.verification.rules import RouteRule, parse_route_rules
 from shared.exceptions import ConfigurationError
 from shared.jsonlog import log_level_setting
-
-if TYPE_CHECKING:
-    from authorizer.rest import ApiSettings
 
 TOKEN_USES: Final = ("id", "access", "any")
 # The one-pool settings, which USER_POOLS replaces (setting both is refused).
@@ -138,25 +135,6 @@ def default_jwks_url(region: str, user_pool_id: str) -> str:
     (awslabs/aws-jwt-verify#279). Never derived from a token's iss.
     """
     return f"{original_issuer(region, user_pool_id)}/.well-known/jwks.json"
-
-
-def load_cold_start(env: Mapping[str, str]) -> tuple[AuthorizerConfig, ApiSettings | None]:
-    """Every setting a cold start reads, or the ConfigurationError that stops it.
-
-    The settings, then for a REST API (``API_TYPE`` or ``API_ROUTES`` set) its
-    routes; an HTTP API's cold start never imports the REST module. ``make
-    deploy`` and ``make run`` call this with the environment a template gives
-    the function, so a mistake stops them with the cold start's own message.
-    """
-    config = load_config(env)
-    if (
-        env.get("API_TYPE", "").strip().lower() in ("", "http")
-        and not env.get("API_ROUTES", "").strip()
-    ):
-        return config, None
-    from authorizer.rest import load_api_settings
-
-    return config, load_api_settings(env, config.route_rules)
 
 
 def load_config(env: Mapping[str, str]) -> AuthorizerConfig:

@@ -21,7 +21,6 @@ from typing import Any, Final, NamedTuple, Protocol
 import jwt
 from cachetools import LRUCache
 
-from authorizer.config import AuthorizerConfig, PoolConfig
 from authorizer.exceptions import (
     ContextTooLarge,
     InvalidClaim,
@@ -39,8 +38,9 @@ from authorizer.exceptions import (
     WrongIssuer,
     WrongTokenUse,
 )
-from authorizer.jwks import JwksCache
-from authorizer.rules import SCOPE_TOKEN, is_scalar
+from authorizer.verification.config import AuthorizerConfig, PoolConfig
+from authorizer.verification.jwks import JwksCache
+from authorizer.verification.rules import SCOPE_TOKEN, is_scalar
 from shared.context import AuthContext, ClaimValue, claims_size
 
 # Cognito tokens are 1-4 KB; API Gateway refuses headers much larger than this anyway.

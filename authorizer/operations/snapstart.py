@@ -40,7 +40,7 @@ from typing import Any, NamedTuple, Protocol
 
 
 class KeySet(Protocol):
-    """The public part of ``authorizer.jwks.JwksCache`` the hooks use."""
+    """The public part of ``authorizer.verification.jwks.JwksCache`` the hooks use."""
 
     @property
     def is_fresh(self) -> bool: ...
@@ -49,7 +49,7 @@ class KeySet(Protocol):
 
 
 class Verifier(Protocol):
-    """The public part of ``authorizer.verify.TokenVerifier`` the hooks use."""
+    """The public part of ``authorizer.verification.verify.TokenVerifier`` the hooks use."""
 
     @property
     def key_sets(self) -> Sequence[KeySet]: ...
@@ -129,7 +129,7 @@ def register_hooks(
     ``runtime`` is the ``snapshot_restore_py`` module (looked up when not
     given). ``on_restore`` receives what the restore did, to log it or count it.
     The after-restore hook must finish within Lambda's 10 s restore limit: the
-    key-set fetch is bounded well below it (authorizer.jwks.TOTAL_FETCH_SECONDS).
+    key-set fetch is bounded well below it (authorizer.verification.jwks.TOTAL_FETCH_SECONDS).
     """
     module = runtime if runtime is not None else load_runtime_hooks()
     if module is None:

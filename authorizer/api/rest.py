@@ -47,6 +47,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, NamedTuple, NoReturn
 
+from authorizer.api.handler import Authorizer, enforce_route_rule
 from authorizer.exceptions import (
     MalformedToken,
     MissingToken,
@@ -54,10 +55,9 @@ from authorizer.exceptions import (
     UnexpectedEvent,
     UnknownRoute,
 )
-from authorizer.handler import Authorizer, enforce_route_rule
-from authorizer.rules import RouteRule
-from authorizer.token import extract_token, parse_bearer
-from authorizer.verify import Verified
+from authorizer.verification.rules import RouteRule
+from authorizer.verification.token import extract_token, parse_bearer
+from authorizer.verification.verify import Verified
 from shared.context import encode_context
 from shared.exceptions import ConfigurationError
 from shared.jsonlog import correlation
