@@ -505,6 +505,13 @@ def test_the_rules_refuse_what_sar_refuses(field: str, value: Any) -> None:
     assert [p for p in sar_problems(metadata, APP_TEMPLATE.parent) if p.startswith(field)]
 
 
+def test_a_readme_or_licence_over_5_mb_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "README.md").write_bytes(b"x" * (SAR_MAX_FILE_BYTES + 1))
+    (tmp_path / "LICENSE").write_bytes(b"x" * SAR_MAX_FILE_BYTES)
+    metadata = {**sar_metadata(), "ReadmeUrl": "README.md", "LicenseUrl": "LICENSE"}
+    assert sar_problems(metadata, tmp_path) == ["ReadmeUrl"]
+
+
 def test_the_application_carries_the_metadata_sam_publish_reads() -> None:
     metadata = sar_metadata()
     required = {
