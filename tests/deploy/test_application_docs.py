@@ -180,3 +180,34 @@ def test_publish_names_the_metadata_as_the_template_has_it() -> None:
     parameters = set(nested["Authorizer"]["Properties"]["Parameters"])
     assert parameters <= set(load_app_template()["Parameters"])
     assert APP_TEMPLATE.relative_to(ROOT).as_posix() in PUBLISH
+
+
+# What a deploy from the Serverless Application Repository must acknowledge, by
+# resource type ("Application Capabilities: IAM Roles, Resource Policies, and
+# Nested Applications":
+# https://docs.aws.amazon.com/serverlessrepo/latest/devguide/acknowledging-application-capabilities.html).
+SAR_CAPABILITIES: Final = {
+    "CAPABILITY_IAM": {
+        "AWS::IAM::Group", "AWS::IAM::InstanceProfile", "AWS::IAM::Policy", "AWS::IAM::Role",
+    },
+    "CAPABILITY_RESOURCE_POLICY": {
+        "AWS::Lambda::LayerVersionPermission", "AWS::Lambda::Permission",
+        "AWS::Events::EventBusPolicy", "AWS::IAM::Policy",
+        "AWS::ApplicationAutoScaling::ScalingPolicy", "AWS::S3::BucketPolicy",
+        "AWS::SQS::QueuePolicy", "AWS::SNS::TopicPolicy",
+    },
+    "CAPABILITY_AUTO_EXPAND": {"AWS::Serverless::Application"},
+}  # fmt: skip
+
+
+def test_the_capabilities_a_sar_deploy_needs_are_the_ones_named() -> None:
+    """Every resource the application may create counts (SAR reads the template, not
+    one deploy's conditions): its roles and its invoke permissions."""
+    types = {resource["Type"] for resource in load_app_template()["Resources"].values()}
+    needed = {name for name, kinds in SAR_CAPABILITIES.items() if kinds & types}
+    assert needed == {"CAPABILITY_IAM", "CAPABILITY_RESOURCE_POLICY"}
+    sentence = re.search(
+        r"Deployed on its own from the Serverless Application Repository.*?\.\n", USE, re.S
+    )
+    assert sentence is not None
+    assert set(re.findall(r"CAPABILITY_[A-Z_]+", sentence[0])) == needed

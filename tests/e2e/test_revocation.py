@@ -18,7 +18,6 @@ from typing import Any
 import pytest
 import requests
 
-from local.cognito import cognito_client
 from tests.docs.pages import section
 from tests.e2e.stackproc import ROOT, StackProcess, start_stack_process
 from tests.helpers import cognito_refreshes
@@ -51,23 +50,6 @@ def offline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
-
-
-def sign_in(offline: StackProcess) -> dict[str, str]:
-    """A fresh sign-in of the demo user, as a client does it: all three tokens.
-
-    Waits for the next whole second first: a user entry revokes every token
-    issued up to its second (iat has whole seconds), so a sign-in in the very
-    second of a global sign-out is revoked too.
-    """
-    time.sleep(1.0 - time.time() % 1.0 + 0.01)
-    pool = offline.cognito
-    result: dict[str, str] = cognito_client(pool["endpoint"]).initiate_auth(
-        ClientId=pool["client_id"],
-        AuthFlow="USER_PASSWORD_AUTH",
-        AuthParameters={"USERNAME": pool["username"], "PASSWORD": pool["password"]},
-    )["AuthenticationResult"]
-    return result
 
 
 def hello(offline: StackProcess, token: str) -> requests.Response:
@@ -110,7 +92,7 @@ def test_the_api_cache_ttl_is_the_refresh_interval_and_signout_is_a_protected_ro
 def test_sign_out_denies_the_same_token_within_the_bound_even_from_api_gateways_cache(
     offline: StackProcess,
 ) -> None:
-    token = sign_in(offline)["IdToken"]
+    token = offline.sign_in()["IdToken"]
     allowed = hello(offline, token)
     assert allowed.status_code == 200
     assert offline.decision_of(allowed.headers["apigw-requestid"])["decision"] == "allow"
@@ -136,14 +118,14 @@ def test_sign_out_denies_the_same_token_within_the_bound_even_from_api_gateways_
         assert hello(offline, token).status_code == 403
         time.sleep(0.2)
 
-    fresh = sign_in(offline)["IdToken"]
+    fresh = offline.sign_in()["IdToken"]
     assert hello(offline, fresh).status_code == 200
 
 
 def test_sign_out_with_the_refresh_token_revokes_it_at_cognito_too(
     offline: StackProcess,
 ) -> None:
-    tokens = sign_in(offline)
+    tokens = offline.sign_in()
     assert refreshes(offline, tokens["RefreshToken"])
     signed_out = offline.request(
         "POST",
@@ -161,8 +143,8 @@ def test_sign_out_with_the_refresh_token_revokes_it_at_cognito_too(
 
 
 def test_global_sign_out_revokes_every_sign_in_of_the_user(offline: StackProcess) -> None:
-    elsewhere = sign_in(offline)
-    here = sign_in(offline)
+    elsewhere = offline.sign_in()
+    here = offline.sign_in()
     refused = offline.request(
         "POST", "/signout", headers=bearer(here["IdToken"]), json={"global": True}
     )
@@ -185,12 +167,12 @@ def test_global_sign_out_revokes_every_sign_in_of_the_user(offline: StackProcess
     denied_within_the_bound(offline, elsewhere["IdToken"], since)
     denied_within_the_bound(offline, here["AccessToken"], since)
 
-    fresh = sign_in(offline)["IdToken"]
+    fresh = offline.sign_in()["IdToken"]
     assert hello(offline, fresh).status_code == 200
 
 
 def test_make_revoke_signs_the_user_out_everywhere(offline: StackProcess) -> None:
-    tokens = sign_in(offline)
+    tokens = offline.sign_in()
     assert hello(offline, tokens["IdToken"]).status_code == 200
     done = subprocess.run(
         ["make", "-s", "revoke", "USER=brian", "OFFLINE=1"],
@@ -209,7 +191,7 @@ def test_make_revoke_signs_the_user_out_everywhere(offline: StackProcess) -> Non
     assert not refreshes(offline, tokens["RefreshToken"])
     denied_within_the_bound(offline, tokens["IdToken"], since)
 
-    fresh = sign_in(offline)["IdToken"]
+    fresh = offline.sign_in()["IdToken"]
     assert hello(offline, fresh).status_code == 200
 
 
@@ -240,7 +222,7 @@ def test_the_rest_variant_signs_out_through_its_own_post_signout(
     try:
         banner = rest.wait_for_output("REST API", "POST /signout")
         assert f"TTL {REFRESH_SECONDS}s" in banner
-        token = sign_in(rest)["IdToken"]
+        token = rest.sign_in()["IdToken"]
         headers = bearer(token)
         assert rest.request("GET", "/prod/hello", headers=headers).status_code == 200
         signed_out = rest.request("POST", "/prod/signout", headers=headers)
@@ -253,6 +235,6 @@ def test_the_rest_variant_signs_out_through_its_own_post_signout(
         assert response.status_code == 403, response.text
         denied = [d for d in rest.decisions() if d.get("reason") == "revoked"]
         assert denied, "the authorizer's deny says revoked"
-        assert rest.request("GET", "/prod/hello", headers=bearer(sign_in(rest)["IdToken"])).ok
+        assert rest.request("GET", "/prod/hello", headers=bearer(rest.sign_in()["IdToken"])).ok
     finally:
         rest.stop()
