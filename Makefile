@@ -93,6 +93,8 @@ format: $(STAMP)
 #   make token                 fresh id token for the demo user (last line of output)
 #   TOKEN_USE=access make token  an access token instead
 #   make run POOLS=2            two trusted local pools (UserPools) and one untrusted pool
+#   make run TENANTS=3          three tenants in the tenant registry, each a pool, and one
+#                              pool registered nowhere (make token TENANT=acme, POOL=untrusted)
 #   make token POOL=2           a token from the second pool (POOL=untrusted: one that is denied)
 #   make run API=rest          the REST API variant (template-rest.yaml) instead
 #   make run TEMPLATE=examples/http-api.yaml   a template that names the authorizer by ARN
@@ -117,12 +119,13 @@ endif
 run: $(STAMP)
 	@$(BIN)/python -m local run --template $(API_TEMPLATE) \
 		--api-port $(API_PORT) --cognito-port $(COGNITO_PORT) \
-		--pools $(or $(POOLS),1) \
+		--pools $(or $(POOLS),1) --tenants $(or $(TENANTS),0) \
 		--metrics-port $(METRICS_PORT) \
 		$(if $(RUN_PARAMS),--parameter-overrides "$(RUN_PARAMS)")
 
 token: $(STAMP)
-	@$(BIN)/python -m local token --token-use "$(or $(TOKEN_USE),id)" --pool "$(or $(POOL),1)"
+	@$(BIN)/python -m local token --token-use "$(or $(TOKEN_USE),id)" --pool "$(or $(POOL),1)" \
+		$(if $(TENANT),--tenant "$(TENANT)")
 
 # Incident response (Revocation=true): Cognito signs the user out everywhere
 # (AdminUserGlobalSignOut) and the revocation list denies every token of theirs
