@@ -21,6 +21,7 @@ MUTATE_STAMP := $(MUTATE_VENV)/.installed
 
 .PHONY: help install test lint scan format run token revoke bench build deploy destroy fuzz soak mutate \
 	mutate-semantic deploy-authorizer destroy-authorizer package \
+	tenant-add tenant-suspend tenant-resume tenant-delete tenants \
 	build-AuthorizerFunction build-GreeterFunction build-SignOutFunction
 
 help:
@@ -33,7 +34,11 @@ help:
 	@echo "               TEMPLATE=examples/http-api.yaml: a template that names the authorizer by ARN)"
 	@echo "make token     print a fresh token for the demo user (TOKEN_USE=access for an access token)"
 	@echo "make revoke    USER=<username>: sign the user out everywhere and revoke their tokens (OFFLINE=1: make run's)"
-	@echo "make tenants   the tenant registry (tenant-add, tenant-suspend, tenant-resume, tenant-delete: TENANT=...)"
+	@echo "make tenants   the tenant registry, as the authorizer reads it (OFFLINE=1: make run's)"
+	@echo "make tenant-add TENANT=<id> POOL_ID=<pool> CLIENTS=<ids>: register a tenant's pool"
+	@echo "make tenant-suspend TENANT=<id>  its tokens are denied; make tenant-resume undoes it"
+	@echo "make tenant-resume TENANT=<id>   the suspended tenant active again"
+	@echo "make tenant-delete TENANT=<id>   the tenant removed: its tokens are a stranger's"
 	@echo "make bench     performance table"
 	@echo "make fuzz      long property-based fuzz of the authorizer (fresh random examples)"
 	@echo "make soak      30,000 mixed requests through the offline stack (about a minute)"
@@ -150,7 +155,6 @@ revoke: $(STAMP)
 #   make tenant-delete TENANT=acme      its tokens are an unknown issuer's
 #   make tenants                        the registry as the authorizer reads it
 # Against the deployed stack (STACK=, REGION=, TABLE=, API=rest), or OFFLINE=1: make run's.
-.PHONY: tenant-add tenant-suspend tenant-resume tenant-delete tenants
 TENANT_TOOL = $(BIN)/python -m scripts.tenants \
 	$(if $(OFFLINE),--offline,--config-env $(if $(filter rest,$(API)),rest,default)) \
 	$(if $(STACK),--stack "$(STACK)") $(if $(REGION),--region "$(REGION)") \

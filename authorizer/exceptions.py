@@ -16,12 +16,13 @@ from shared.exceptions import ProductError
 class TokenError(ProductError):
     """The request's token cannot be trusted: the authorizer denies.
 
-    ``kid`` and ``sub`` are filled in when known, for the decision log.
+    ``kid``, ``sub`` and ``tenant_id`` are filled in when known, for the decision log.
     """
 
     reason = "invalid_token"
     kid: str | None = None
     sub: str | None = None
+    tenant_id: str | None = None
 
 
 class MissingToken(TokenError):

@@ -467,7 +467,7 @@ def main() -> int:
     )
     parser.add_argument(
         "--tenant-sizes",
-        default="10,1000,100000",
+        default="10,1000,10000,100000",
         help="registered tenants for the tenant registry rows (comma-separated)",
     )
     parser.add_argument(

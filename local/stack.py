@@ -346,7 +346,8 @@ class OfflineServices:
             )
         if self.untrusted is not None:
             lines.append(
-                f"    not trusted   {self.untrusted.user_pool_id}  (POOL=untrusted: denied)"
+                f"    not trusted   {self.untrusted.user_pool_id}  "
+                f"(app client {self.untrusted.client_id}; POOL=untrusted: denied)"
             )
         for logical_id, table in self.tables.items():
             lines.append(f"  DynamoDB        {table}  ({logical_id}, on {pool.endpoint})")

@@ -88,6 +88,7 @@ class Authorizer:
             sub=context.sub,
             tokenUse=context.token_use,
             clientId=context.client_id,
+            tenantId=context.tenant_id,
             verifiedTokenCache=from_cache,
             **fields,
         )
@@ -97,7 +98,15 @@ class Authorizer:
     ) -> None:
         """The decision record of a deny: the reason, and who only once the signature held."""
         self.decided(
-            logging.INFO, "deny", err.reason, route, request_id, started, kid=err.kid, sub=err.sub
+            logging.INFO,
+            "deny",
+            err.reason,
+            route,
+            request_id,
+            started,
+            kid=err.kid,
+            sub=err.sub,
+            tenantId=err.tenant_id,
         )
 
     def failed(

@@ -559,5 +559,7 @@ class TokenVerifier:
         if tenant is None:
             return None
         if not tenant.active:
-            raise TenantSuspended("the token's tenant is suspended")
+            suspended = TenantSuspended("the token's tenant is suspended")
+            suspended.tenant_id = tenant.tenant_id
+            raise suspended
         return _tenant_pool(tenant, tenancy.key_sets.get(tenant.pool.jwks_url))

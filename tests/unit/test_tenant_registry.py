@@ -619,3 +619,20 @@ def test_a_cold_start_reading_several_items_of_a_tenant_keeps_its_newest(
     capsys.readouterr()
     assert wired.decide(INITECH.token(clock))["isAuthorized"] is False
     assert reason_of(capsys) == ["tenant_suspended"]
+
+
+def test_the_decision_line_names_the_tenant_once_known(
+    wired: Wired, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    wired.decide(ACME.token(wired.clock))
+    wired.decide(STRANGER.token(wired.clock))
+    ACME.register(wired.table, wired.clock.now, status="suspended")
+    wired.clock.advance(REFRESH)
+    wired.decide(ACME.token(wired.clock))
+    records = [r for r in log_records(capsys.readouterr().out) if "decision" in r]
+    assert [(r["reason"], r.get("tenantId")) for r in records] == [
+        ("ok", "acme"),
+        ("wrong_issuer", None),
+        ("tenant_suspended", "acme"),
+    ]
