@@ -93,9 +93,10 @@ def test_the_abstract_bases_are_named_as_never_emitted() -> None:
     text = collapsed(REFERENCE)
     assert f"(`{exceptions.JwksError.reason}` is only the code's common base" in text
     assert f"and `{exceptions.TableUnavailable.reason}` of the two table errors" in text
-    assert {
-        cls.reason for cls in exceptions.TableUnavailable.__subclasses__()
-    } == {"revocation_unavailable", "tenant_registry_unavailable"}
+    assert {cls.reason for cls in exceptions.TableUnavailable.__subclasses__()} == {
+        "revocation_unavailable",
+        "tenant_registry_unavailable",
+    }
 
 
 def test_the_folding_rule_is_stated_once() -> None:

@@ -636,3 +636,21 @@ def test_the_decision_line_names_the_tenant_once_known(
         ("wrong_issuer", None),
         ("tenant_suspended", "acme"),
     ]
+
+
+def test_a_rest_apis_policy_carries_the_tenant_too(wired: Wired) -> None:
+    from authorizer.api.rest import RestAuthorizer, load_api_settings
+    from tests.forge import load_event
+
+    settings = load_api_settings({"API_TYPE": "rest", "API_ROUTES": "GET /hello,POST /hello"}, {})
+    rest = RestAuthorizer(wired.authorizer, {}, settings.routes)
+    event = load_event("rest_token.json")
+    event["authorizationToken"] = f"Bearer {ACME.token(wired.clock)}"
+    answer = rest.handle(event)
+    assert answer["policyDocument"]["Statement"][0]["Effect"] == "Allow"
+    assert (answer["context"]["tenantId"], answer["context"]["tenant:plan"]) == ("acme", "gold")
+    ACME.register(wired.table, wired.clock.now, status="suspended")
+    wired.clock.advance(REFRESH)
+    event["authorizationToken"] = f"Bearer {ACME.token(wired.clock)}"
+    denied = rest.handle(event)
+    assert {s["Effect"] for s in denied["policyDocument"]["Statement"]} == {"Deny"}
