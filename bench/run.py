@@ -36,6 +36,7 @@ from jwt.utils import base64url_decode  # noqa: E402
 from authorizer.api.handler import Authorizer, build_authorizer  # noqa: E402
 from authorizer.verification.config import load_config  # noqa: E402
 from authorizer.verification.verify import check_claims  # noqa: E402
+from bench import coldstart  # noqa: E402
 from bench.revocation import decision_costs, dynamodb_stub, refresh_rows  # noqa: E402
 from local.lambdalog import install as install_lambda_log_format  # noqa: E402
 from scripts.compile_bytecode import compile_tree  # noqa: E402
@@ -350,6 +351,21 @@ print(json.dumps(out))
 
 # The list a revocation-on cold start reads in the cold-start rows.
 REVOCATION_COLD_ENTRIES = 1000
+# Packages the venv has and Lambda's Python runtime has not (it holds boto3 and its
+# dependencies), which botocore imports when it can: awscrt (about 45 ms here) and
+# pyOpenSSL (urllib3's optional TLS backend).
+NOT_IN_LAMBDA_RUNTIME = ("awscrt", "OpenSSL")
+
+
+def lambda_runtime(directory: Path) -> Path:
+    """A directory that, first on the path, hides what Lambda's runtime lacks.
+
+    A package of each name that cannot be imported hides the venv's.
+    """
+    for package in NOT_IN_LAMBDA_RUNTIME:
+        (directory / package).mkdir(parents=True)
+        (directory / package / "__init__.py").write_text('raise ImportError("not in Lambda")\n')
+    return directory
 
 
 def cold(runs: int) -> dict[str, Any]:
@@ -363,24 +379,36 @@ def cold(runs: int) -> dict[str, Any]:
         # Alternated, so a slower or faster spell of this machine weighs on all rows.
         jwt_runs, our_runs, revoking_runs = [], [], []
         # The SDK comes from the runtime (here the venv), as in Lambda: not from the copy.
-        # Lambda's runtime has no awscrt, which botocore imports when it can (about
-        # 45 ms here): a package of that name that cannot be imported hides ours.
-        no_crt = Path(name) / "lambda-runtime"
-        (no_crt / "awscrt").mkdir(parents=True)
-        (no_crt / "awscrt" / "__init__.py").write_text('raise ImportError("not in Lambda")\n')
+        runtime = lambda_runtime(Path(name) / "lambda-runtime")
         with dynamodb_stub(REVOCATION_COLD_ENTRIES) as revoking:
             app = COLD.format(module="authorizer.app", packages=packages)
 
-            def revocation_on() -> dict[str, Any]:
-                return run_python(app, tmp, event, env=revoking, first_on_path=(no_crt,))
+            def on(code: str, args: tuple[str, ...] = (), stdin: str = "") -> dict[str, Any]:
+                return run_python(code, tmp, stdin, *args, env=revoking, first_on_path=(runtime,))
 
+            def revocation_on() -> dict[str, Any]:
+                return on(app, stdin=event)
+
+            sdk_rows = coldstart.runs(on)
+            sdk_runs: dict[str, list[dict[str, Any]]] = {row: [] for row in sdk_rows}
             revocation_on()  # the file cache, for the SDK too
+            for warm_up in sdk_rows.values():
+                warm_up()
             for _ in range(runs):
                 jwt_runs.append(run_python(COLD.format(module="jwt", packages=packages), tmp))
                 our_runs.append(run_python(app, tmp, event))
                 revoking_runs.append(revocation_on())
+                for row, measure in sdk_rows.items():
+                    sdk_runs[row].append(measure())
     assert all(r["ok"] and r["from_copy"] for r in our_runs + revoking_runs)
+    assert all(
+        r["entries"] == REVOCATION_COLD_ENTRIES
+        for row, measured in sdk_runs.items()
+        if row.startswith("phases:")
+        for r in measured
+    )
     return {
+        **coldstart.medians(sdk_runs),
         "import_jwt": statistics.median(r["import"] for r in jwt_runs),
         "import_ours": statistics.median(r["import"] for r in our_runs),
         "first_call": statistics.median(r["first_call"] for r in our_runs),
@@ -570,10 +598,43 @@ def main() -> int:
         c["import_revoking"] / c["import_jwt"],
     )
     row("first call after import, revocation on", c["first_call_revoking"], None)
-    print(
-        f"  revocation on: botocore imported (no awscrt, as in Lambda), its client made, "
-        f"one Query of a {REVOCATION_COLD_ENTRIES:,}-entry list over HTTP to a local stub"
+    cold_off = c["import_ours"] + c["first_call"]
+    cold_on = c["import_revoking"] + c["first_call_revoking"]
+    row(
+        "cold start to first decision, revocation on / off",
+        cold_on,
+        cold_on / cold_off,
+        1.5,
+        "of off",
     )
+    print(
+        f"  revocation on: botocore imported (no awscrt, no pyOpenSSL, as in Lambda), its client "
+        f"made, one Query of a {REVOCATION_COLD_ENTRIES:,}-entry list over HTTP to a local stub"
+    )
+    print()
+    print(
+        f"| {'revocation on, where the extra goes (ms / of off)':<50} | {'cost':>12} | "
+        f"{'ratio':>7} |"
+    )
+
+    def share(what: str, seconds: float) -> None:
+        row(what, seconds, seconds / cold_off)
+
+    share("  SDK import (botocore.session)", c["phases:ours:import"])
+    share("  its DynamoDB client (ours)", c["phases:ours:client"])
+    share(f"  first read: one Query, {REVOCATION_COLD_ENTRIES:,} entries", c["phases:ours:read"])
+    share(
+        "  alternative: botocore's own loader, client",
+        c[f"phases:{coldstart.DEFAULT_LOADER}:client"],
+    )
+    share(
+        "  alternative: boto3, import + client",
+        c[f"phases:{coldstart.BOTO3}:import"] + c[f"phases:{coldstart.BOTO3}:client"],
+    )
+    share("  alternative: ours, import + client", c["phases:ours:import"] + c["phases:ours:client"])
+    share("  alternative: read on a thread, to first decision", c["overlap:thread:total"])
+    share("    the same in line (authorizer + list read)", c["overlap:inline:total"])
+    share("  SnapStart restore: one Query of what changed", c["phases:ours:restore"])
     print(
         f"  imported on that cold start: requests {c['requests_imported']}, jwt {c['jwt_imported']}"
     )
