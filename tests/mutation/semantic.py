@@ -49,7 +49,7 @@ KINDS: Final = frozenset(
         "size-unit",  # a size counted in the wrong unit
         "prefix-match",  # a prefix match where a whole match is meant, outside the validators
         "key-lifecycle",  # the key set's state after a fault, a rotation or a bake
-        "sdk-shortcut",  # a shortcut making the AWS SDK cheaper that changes what it does, or is lost
+        "sdk-shortcut",  # a shortcut making the AWS SDK cheaper that changes what it does
     }
 )
 # Copied nowhere: environments, caches, mutmut's own working copy, build output.
