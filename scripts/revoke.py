@@ -12,9 +12,8 @@ samconfig.toml's) and region (``REGION``, else samconfig.toml's, else the
 SDK's); ``POOL_ID`` and ``TABLE`` override them. Given both, no stack is
 read (nor named), and the region is ``REGION``, else the pool's own. The
 caller's AWS credentials need ``cloudformation:DescribeStacks`` (unless both
-are given),
-``cognito-idp:AdminGetUser``, ``cognito-idp:AdminUserGlobalSignOut`` and
-``dynamodb:PutItem`` on the table.
+are given), ``cognito-idp:AdminGetUser``, ``cognito-idp:AdminUserGlobalSignOut``
+and ``dynamodb:PutItem`` on the table.
 
 ``OFFLINE=1``: the stack ``make run`` is serving (its state file), started with
 ``RUN_PARAMS="Revocation=true"``.

@@ -180,12 +180,13 @@ class _DictFiles:
         return bool(self._botocores.exists(file_path))
 
     def load_file(self, file_path: str) -> Any:
+        # Bytes: json reads UTF-8 itself, as botocore's loader decodes them.
         if os.path.isfile(file_path + ".json"):
             with open(file_path + ".json", "rb") as file:
-                return json.loads(file.read().decode("utf-8"))
+                return json.loads(file.read())
         if os.path.isfile(file_path + ".json.gz"):
-            with gzip.open(file_path + ".json.gz", "rb") as file:
-                return json.loads(file.read().decode("utf-8"))
+            with gzip.open(file_path + ".json.gz") as file:
+                return json.loads(file.read())
         return self._botocores.load_file(file_path)
 
 
