@@ -11,6 +11,8 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import subprocess
+import sys
 from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +26,7 @@ from authorizer.tables.revocation import FAMILY, USER, cursor, parse_item, revoc
 from authorizer.tables.revocation_list import _DictFiles, _lighten, dynamodb_query
 
 BOTOCORE_DATA = Path(botocore.loaders.__file__).parent / "data"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -100,7 +103,7 @@ class BotocoresFiles:
 
 
 def write(path: Path, document: Any, *, compressed: bool = False) -> None:
-    data = json.dumps(document).encode()
+    data = json.dumps(document, ensure_ascii=False).encode("utf-8")
     path.write_bytes(gzip.compress(data) if compressed else data)
 
 
@@ -121,6 +124,29 @@ def test_the_same_file_is_read_as_botocore_reads_it(
     path = str(tmp_path / "x")
     ours = _DictFiles(BotocoresFiles())
     assert ours.load_file(path) == expected == botocore.loaders.JSONFileLoader().load_file(path)
+
+
+def test_data_files_are_read_as_utf8_whatever_the_locale(tmp_path: Path) -> None:
+    # As botocore's loader decodes them; a process in the C locale, without Python's
+    # UTF-8 mode, would read text files as ASCII.
+    write(tmp_path / "x.json", {"documentation": "Amazon DynamoDB é ü"})
+    write(tmp_path / "y.json.gz", {"documentation": "ü"}, compressed=True)
+    read = (
+        "import sys; from authorizer.tables.revocation_list import _DictFiles; "
+        "print(ascii([_DictFiles(None).load_file(p) for p in sys.argv[1:]]))"
+    )
+    ascii_locale = {"LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0"}
+    answered = subprocess.run(
+        [sys.executable, "-c", read, str(tmp_path / "x"), str(tmp_path / "y")],
+        env={**os.environ, **ascii_locale},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert answered.stdout.strip() == ascii(
+        [{"documentation": "Amazon DynamoDB é ü"}, {"documentation": "ü"}]
+    )
 
 
 def test_a_file_in_any_other_form_is_left_to_botocores_loader(tmp_path: Path) -> None:
