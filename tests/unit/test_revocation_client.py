@@ -14,7 +14,6 @@ import os
 import subprocess
 import sys
 from collections import OrderedDict
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ import pytest
 from authorizer.tables import revocation_list
 from authorizer.tables.revocation import FAMILY, USER, cursor, parse_item, revocation_item
 from authorizer.tables.revocation_list import _DictFiles, _lighten, dynamodb_query
+from tests.unit.test_revocation_list import aws  # noqa: F401 - moto's DynamoDB with the table
 
 BOTOCORE_DATA = Path(botocore.loaders.__file__).parent / "data"
 ROOT = Path(__file__).resolve().parents[2]
@@ -78,7 +78,7 @@ def test_making_the_client_lists_no_other_services_data(
         listed.append(os.fspath(path))
         return listdir(path)
 
-    monkeypatch.setattr(botocore.loaders.os, "listdir", recorded)
+    monkeypatch.setattr(os, "listdir", recorded)  # the module botocore.loaders lists with
     client = revocation_list._client("revocations")
     assert client.meta.service_model.service_name == "dynamodb"
     # Only DynamoDB's directory, for its API versions; never the 400-odd others'.
@@ -169,36 +169,13 @@ def test_whatever_botocore_asks_the_session_knows_only_dynamodb() -> None:
     assert not isinstance(loader.load_data("endpoints"), OrderedDict)
 
 
-@pytest.fixture
-def table(region: None) -> Iterator[Any]:
-    from moto import mock_aws
-
-    with mock_aws():
-        import boto3
-
-        client = boto3.client("dynamodb", region_name="us-east-1")
-        client.create_table(
-            TableName="revocations",
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        yield client
-
-
-def test_the_lightened_client_reads_the_list_from_dynamodb(table: Any) -> None:
+def test_the_lightened_client_reads_the_list_from_dynamodb(aws: Any) -> None:  # noqa: F811
     written = [
         revocation_item(FAMILY, "family-1", 1_760_000_000),
         revocation_item(USER, "user-1", 1_760_000_001),
     ]
     for item in written:
-        table.put_item(TableName="revocations", Item=item)
+        aws.put_item(TableName="revocations", Item=item)
     read = list(dynamodb_query("revocations")(cursor(1_759_999_999)))
     assert [parse_item(item) for item in read] == [parse_item(item) for item in written]
     assert list(dynamodb_query("revocations")(cursor(1_760_000_002))) == []
