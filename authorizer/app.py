@@ -12,23 +12,18 @@ from collections.abc import Callable
 from typing import Any
 
 from authorizer.api.handler import build_authorizer
-from authorizer.verification.config import load_config
+from authorizer.api.settings import load_cold_start
 
-CONFIG = load_config(os.environ)
+# Checked before any key fetch: a setting's mistake stops the cold start at once.
+CONFIG, API_SETTINGS = load_cold_start(os.environ)
+AUTHORIZER = build_authorizer(CONFIG)
 HANDLE: Callable[[Any], dict[str, Any]]
-if (
-    os.environ.get("API_TYPE", "").strip().lower() in ("", "http")
-    and not os.environ.get("API_ROUTES", "").strip()
-):
+if API_SETTINGS is None:
     # The HTTP API (the default): payload 2.0, simple responses.
-    AUTHORIZER = build_authorizer(CONFIG)
     HANDLE = AUTHORIZER.handle
 else:
-    from authorizer.api.rest import load_api_settings, protocol_handler
+    from authorizer.api.rest import protocol_handler
 
-    # Checked before any key fetch: a REST setting's mistake stops the cold start at once.
-    API_SETTINGS = load_api_settings(os.environ, CONFIG.route_rules)
-    AUTHORIZER = build_authorizer(CONFIG)
     HANDLE = protocol_handler(AUTHORIZER, API_SETTINGS, CONFIG.route_rules)
 
 # Lambda names the init "snap-start" when it will snapshot it (a reserved variable:

@@ -67,6 +67,17 @@ def main(argv: list[str] | None = None) -> int:
         help="template parameters, 'Name=Value Name2=Value2' as sam deploy takes them",
     )
 
+    check = commands.add_parser(
+        "check",
+        help="what a deploy's rules or a function's cold start would refuse, before sam build",
+    )
+    check.add_argument(
+        "--config-env",
+        default="default",
+        help="samconfig.toml's environment: its template_file and, without PARAMS, its overrides",
+    )
+    check.add_argument("--template", type=Path, help="instead of the config env's template")
+
     token = commands.add_parser("token", help="print a fresh token for the demo user (last line)")
     token.add_argument(
         "--token-use",
@@ -101,7 +112,29 @@ def main(argv: list[str] | None = None) -> int:
             pools=args.pools,
         )
         return serve_until_interrupted(options)
+    if args.command == "check":
+        return _check(args.config_env, args.template, os.environ.get("PARAMS", ""))
     return _token(args.state_file, args.token_use, args.pool)
+
+
+def _check(config_env: str, template: Path | None, params: str) -> int:
+    """make deploy's check: PARAMS, else samconfig.toml's overrides, as sam deploy takes them."""
+    from local.exceptions import TemplateError
+    from local.preflight import check_deploy
+    from local.stack import shown_path
+    from scripts.sam_deploy import SAMCONFIG, effective_overrides, samconfig_template
+
+    path = template or SAMCONFIG.parent / samconfig_template(SAMCONFIG, config_env)
+    try:
+        overrides = _overrides([shlex.join(effective_overrides(params, SAMCONFIG, config_env))])
+        check_deploy(path, overrides)
+    except (argparse.ArgumentTypeError, TemplateError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        print("Nothing was built or deployed.", file=sys.stderr)
+        return 1
+    given = ", ".join(overrides) or "the defaults"
+    print(f"settings checked ({shown_path(path)}; {given}): nothing a rule or a cold start refuses")
+    return 0
 
 
 def _token(state_file: Path, token_use: str, which: str = "1") -> int:

@@ -13,7 +13,13 @@ table under that name (its ``TableName``, else ``<stack>-<logical id>``).
 A ``Resolver`` either raises ``Unresolvable`` naming where it was found (the
 offline stack: it must not guess a function's environment), or, with
 ``placeholders=True``, stands in a ``ResourceRef`` (the deploy contract
-tests: they check what refers to what).
+tests: they check what refers to what), or, with ``stand_ins=True``, gives a
+user pool or app client the stack creates an id of the form Cognito gives it
+(the check before a deploy: what the parameters say is checked, the ids
+CloudFormation makes are not).
+
+A template's ``Rules`` are evaluated as CloudFormation evaluates them before
+it touches any resource (``rule_failures``).
 """
 
 from __future__ import annotations
@@ -35,6 +41,16 @@ STACK_NAME: Final = "local"
 # The unique part of a stack id (a UUID, as CloudFormation makes it).
 STACK_UUID: Final = "0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d"
 TABLE_TYPE: Final = "AWS::DynamoDB::Table"
+# What !Ref gives for a resource only a deploy creates, in the form AWS gives it:
+# a user pool id is <region>_<id>, an app client id is word characters.
+_STAND_IN_IDS: Final = {
+    "AWS::Cognito::UserPool": lambda logical_id: f"{REGION}_{_alphanumeric(logical_id)}",
+    "AWS::Cognito::UserPoolClient": lambda logical_id: _alphanumeric(logical_id),
+}
+
+
+def _alphanumeric(text: str) -> str:
+    return re.sub(r"[^0-9A-Za-z]", "", text)
 
 
 class _CfnLoader(yaml.SafeLoader):  # type: ignore[misc]
@@ -156,6 +172,7 @@ class Resolver:
         parameters: Mapping[str, Any],
         *,
         placeholders: bool = False,
+        stand_ins: bool = False,
         stack_name: str = STACK_NAME,
         nested: Mapping[str, StackTemplate] | None = None,
     ) -> None:
@@ -174,6 +191,7 @@ class Resolver:
         self._conditions: Mapping[str, Any] = template.get("Conditions") or {}
         self._condition_values: dict[str, bool] = {}
         self._placeholders = placeholders
+        self._stand_ins = stand_ins
         self._stack_name = stack_name
         self._nested: Mapping[str, StackTemplate] = nested or {}
         self._children: dict[str, Resolver] = {}
@@ -192,6 +210,7 @@ class Resolver:
                 nested.template,
                 values,
                 placeholders=self._placeholders,
+                stand_ins=self._stand_ins,
                 stack_name=f"{self._stack_name}-{logical_id}",
                 nested=nested.nested,
             )
@@ -339,6 +358,11 @@ class Resolver:
             and self._resources[logical_id].get("Type") == TABLE_TYPE
         ):
             return self.table_name(logical_id)
+        stand_in = _STAND_IN_IDS.get(self._resources[logical_id].get("Type"))
+        if self._stand_ins and stand_in is not None and attribute is None:
+            if not self.exists(logical_id):
+                raise TemplateError(f"{where}: {logical_id} is not created with these parameters")
+            return stand_in(logical_id)
         if not self._placeholders:
             if attribute is None:
                 raise Unresolvable(
@@ -366,6 +390,31 @@ class Resolver:
             return str(self._ref(name, where))
 
         return _SUB_VARIABLE.sub(replace, str(text)).replace("${!", "${")
+
+
+def rule_failures(stack: StackTemplate, resolver: Resolver, prefix: str = "") -> list[str]:
+    """The template's Rules these values break, each as ``Rule: AssertDescription``, and those
+    of each nested stack it creates (``Stack/Rule: ...``), with the values passed to it.
+
+    CloudFormation evaluates every assertion of a rule whose RuleCondition holds, and
+    refuses the stack before it touches any resource if one is false.
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/rules-section-structure.html
+    """
+    failures = []
+    for name, rule in (stack.template.get("Rules") or {}).items():
+        where = f"rule {prefix}{name}"
+        if "RuleCondition" in rule and not resolver.truth(rule["RuleCondition"], where):
+            continue
+        for assertion in rule.get("Assertions") or []:
+            if not resolver.truth(assertion["Assert"], where):
+                described = assertion.get("AssertDescription", "an assertion is false")
+                failures.append(f"{prefix}{name}: {described}")
+    resources = stack.template.get("Resources") or {}
+    for logical_id, child in stack.nested.items():
+        if logical_id in resources and not resolver.exists(logical_id):
+            continue
+        failures += rule_failures(child, resolver.child(logical_id), f"{prefix}{logical_id}/")
+    return failures
 
 
 def referenced_function(node: Any, stack: StackTemplate) -> str | None:

@@ -17,14 +17,15 @@ from typing import Any, Final
 
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from local.cfn import ACCOUNT_ID, REGION
+from local.cfn import ACCOUNT_ID, REGION, Resolver, parameter_values
 from local.cognito import DUMMY_KEY, LocalCognito, LocalPool, bootstrap, trusted_pools_setting
 from local.console import Console
 from local.dynamodb import create_tables
 from local.exceptions import InvocationError, StartupError, TemplateError
 from local.functions import LambdaFunction
 from local.metrics import MetricsCollector, summary_lines, wsgi_app
-from local.rest import make_emulator
+from local.preflight import check_functions, check_result_caches, check_rules
+from local.rest import make_emulator, rest_route_keys
 from local.sam import Attachment, SamTemplate
 from local.template import ApiModel, load_api
 
@@ -38,6 +39,11 @@ AUTHORIZER_ARN_PARAMETER: Final = "AuthorizerArn"
 AUTHORIZER_APPLICATION: Final = Path(__file__).resolve().parents[1] / "authorizer" / "template.yaml"
 AUTHORIZER_OUTPUT: Final = "AuthorizerArn"
 LOCAL_AUTHORIZER_ARN: Final = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:local-authorizer"
+# Its sign-out function (Revocation=true), for a template that routes POST /signout to it.
+SIGN_OUT_ARN_PARAMETER: Final = "SignOutFunctionArn"
+SIGN_OUT_OUTPUT: Final = "SignOutFunctionArn"
+LOCAL_SIGN_OUT_ARN: Final = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:local-signout"
+_REST_API_TYPES: Final = frozenset({"AWS::Serverless::Api", "AWS::ApiGateway::RestApi"})
 DEFAULT_STATE_FILE: Final = Path(".local-state/stack.json")
 
 
@@ -74,6 +80,8 @@ class OfflineServices:
         self._server_thread: threading.Thread | None = None
         self.metrics = MetricsCollector()
         self.metrics_server: BaseWSGIServer | None = None
+        # What the attached application is given because the template's REST API needs it.
+        self.inferred: dict[str, str] = {}
         # The template's DynamoDB tables, created in moto: their names by logical id.
         self.tables: dict[str, str] = {}
 
@@ -113,7 +121,13 @@ class OfflineServices:
         template = SamTemplate.read(options.template)
         overrides, self.attachments = self._parameters(template)
         transformed = template.transform(overrides, self.attachments)
+        # What a deploy would refuse stops the start before any function runs, with the
+        # rule's or the cold start's own message (local/preflight.py).
+        resolver = transformed.resolver()
+        check_rules(transformed, resolver)
         self.model = load_api(template, overrides, self.attachments, transformed)
+        check_functions(self.model.functions)
+        check_result_caches(transformed, resolver, self.model.functions)
         self.tables = create_tables(transformed, self.cognito.endpoint)
         # With tables to reach, every function gets what Lambda gives it for AWS
         # (credentials, here dummy ones) and the SDK's endpoint setting, so its
@@ -173,24 +187,45 @@ class OfflineServices:
         application attached when the template takes the authorizer by ARN.
 
         Attached, the application takes the pool settings and every override that
-        names one of its parameters rather than one of the template's."""
+        names one of its parameters; one both declare (Revocation,
+        RevocationRefreshSeconds) goes to both, as one setting of both deploys. The
+        application's sign-out function, when it has one, is bound to the template's
+        SignOutFunctionArn; and a REST API's template gets the application set for
+        it, as its deploy must be: ApiType rest, ApiRoutes every method of the API
+        (unless given)."""
         overrides = self.options.parameter_overrides
         declared = template.parameter_names
         if AUTHORIZER_ARN_PARAMETER not in declared or AUTHORIZER_ARN_PARAMETER in overrides:
             return self._with_pools(template, overrides), ()
         application = SamTemplate.read(AUTHORIZER_APPLICATION)
+        theirs = {k: v for k, v in overrides.items() if k in application.parameter_names}
         own = {
             k: v
             for k, v in overrides.items()
             if k in declared or k not in application.parameter_names
         }
-        theirs = {k: v for k, v in overrides.items() if k not in own}
+        parameters = self._with_pools(application, theirs)
+        also: dict[str, tuple[str, str]] = {}
+        if (
+            SIGN_OUT_ARN_PARAMETER in declared
+            and SIGN_OUT_ARN_PARAMETER not in overrides
+            and _creates_output(application, parameters, SIGN_OUT_OUTPUT)
+        ):
+            also[SIGN_OUT_ARN_PARAMETER] = (SIGN_OUT_OUTPUT, LOCAL_SIGN_OUT_ARN)
+        if _declares_rest_api(template):
+            arns = {p: arn for p, (_, arn) in also.items()}
+            arns[AUTHORIZER_ARN_PARAMETER] = LOCAL_AUTHORIZER_ARN
+            routes = rest_route_keys(template.transform({**own, **arns}))
+            inferred = {"ApiType": "rest", "ApiRoutes": ",".join(routes)}
+            self.inferred = {k: v for k, v in inferred.items() if k not in parameters}
+            parameters = {**inferred, **parameters}
         attachment = Attachment(
             parameter=AUTHORIZER_ARN_PARAMETER,
             template=application,
-            parameters=self._with_pools(application, theirs),
+            parameters=parameters,
             output=AUTHORIZER_OUTPUT,
             arn=LOCAL_AUTHORIZER_ARN,
+            also=also,
         )
         return dict(own), (attachment,)
 
@@ -301,10 +336,13 @@ class OfflineServices:
             f"({self.options.template}, {model.api_id})",
         ]
         for attachment in self.attachments:
-            lines.append(
-                f"    {attachment.parameter} = {attachment.arn}: the application in "
-                f"{_shown(attachment.template.path)}"
-            )
+            for parameter, (_, arn) in attachment.bindings.items():
+                lines.append(
+                    f"    {parameter} = {arn}: the application in "
+                    f"{shown_path(attachment.template.path)}"
+                )
+        for name, value in self.inferred.items():
+            lines.append(f"    {name}={value}: for the application, as the REST API needs")
         for route in model.routes:
             if route.authorizer is None:
                 guard = "no authorizer"
@@ -337,7 +375,21 @@ class OfflineServices:
         return "\n".join(lines)
 
 
-def _shown(path: Path) -> str:
+def _creates_output(application: SamTemplate, parameters: Mapping[str, str], output: str) -> bool:
+    """Whether the application, deployed with these values, has the output (its Condition holds)."""
+    condition = ((application.source.get("Outputs") or {}).get(output) or {}).get("Condition")
+    if condition is None:
+        return output in (application.source.get("Outputs") or {})
+    values = parameter_values(application.source, parameters)
+    return Resolver(application.source, values).condition(str(condition))
+
+
+def _declares_rest_api(template: SamTemplate) -> bool:
+    resources = template.source.get("Resources") or {}
+    return any(isinstance(r, dict) and r.get("Type") in _REST_API_TYPES for r in resources.values())
+
+
+def shown_path(path: Path) -> str:
     """A path as a user reads it: relative to where `make run` runs, when it is below."""
     try:
         return str(path.resolve().relative_to(Path.cwd()))

@@ -12,6 +12,7 @@ import http.server
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from local.cfn import load_template
 from tests.deploy.samtemplate import (
     APP_TEMPLATE,
     BUILT_ARTIFACTS,
@@ -154,6 +156,65 @@ def distributions(artifact: Path) -> set[str]:
         p.name.removesuffix(".dist-info").rsplit("-", 1)[0].lower().replace("_", "-")
         for p in artifact.glob("*.dist-info")
     }
+
+
+DEPLOYABLE = [
+    TEMPLATE,
+    ROOT / "template-rest.yaml",
+    APP_TEMPLATE,
+    ROOT / "examples" / "http-api.yaml",
+    ROOT / "examples" / "rest-api.yaml",
+]
+
+
+@pytest.mark.parametrize("template", DEPLOYABLE, ids=lambda p: str(p.relative_to(ROOT)))
+def test_each_function_builds_from_its_package_folder_with_the_root_makefile(
+    template: Path,
+) -> None:
+    """What sam build copies is CodeUri (to a scratch dir, unless built in source): the
+    function's package, never the repository root with its .venv. Its Makefile, where
+    sam build looks for it, is the repository's."""
+    for name, resource in load_template(template)["Resources"].items():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        code = (template.parent / resource["Properties"]["CodeUri"]).resolve()
+        package = resource["Properties"]["Handler"].split(".")[0]
+        assert code == ROOT / package, name
+        assert (code / "__init__.py").is_file()
+        assert resource["Metadata"]["BuildMethod"] == "makefile"
+        included = "include $(dir $(lastword $(MAKEFILE_LIST)))../Makefile\n"
+        assert (code / "Makefile").read_text().endswith(included)
+
+
+def test_the_application_builds_from_a_clone_without_copying_the_root(
+    tmp_path: Path, pool_jwks: str, build_dir: Path
+) -> None:
+    """`sam build -t authorizer/template.yaml` as a clone runs it: no samconfig.toml (so
+    no build in source), each function's CodeUri copied to a scratch dir. What is copied
+    is the authorizer package, a few hundred KB; the artifacts are the usual ones."""
+    build = tmp_path / "build"
+    env = {**offline_aws_env(tmp_path), "BAKE_JWKS_URL": pool_jwks}
+    command = [str(BIN / "sam"), "build", "--template-file", str(APP_TEMPLATE)]
+    result = run_tool([*command, "--build-dir", str(build)], env)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    copied = dict(
+        (found[2], Path(found[1]))
+        for found in re.finditer(r"Building codeuri: (\S+) .* functions: (\w+)", output)
+    )
+    assert copied == {
+        "AuthorizerFunction": ROOT / "authorizer",
+        "SignOutFunction": ROOT / "authorizer",
+    }
+    assert output.count("Running CustomMakeBuilder:CopySource") == 2  # a scratch copy each
+    assert not (ROOT / "authorizer" / ".venv").exists()
+    assert tree_size(ROOT / "authorizer") < 2 * 1024 * 1024
+
+    def files(artifact: Path) -> set[str]:
+        return {str(p.relative_to(artifact)) for p in artifact.rglob("*") if p.is_file()}
+
+    for function in copied:
+        assert files(build / function) == files(artifact_of(build_dir, function))
 
 
 def test_samconfig_builds_in_source_and_deploys_with_sensible_defaults():

@@ -2,8 +2,9 @@
 the DynamoDB client's bounds and what a slow DynamoDB means for decisions, every log line
 of the sign-out function, the offline metrics' revocation row and ``make revoke``'s naming.
 
-The docs' page is one constant, ``REVOCATION_DOCS``: when the section moves, repoint it.
-The tables are read as markdown, so a row added or changed on either side fails here.
+Each fact's page is one constant (``REVOCATION_DOCS``, ``OPERATIONS_DOCS``): when a
+section moves, repoint it. The tables are read as markdown, so a row added or changed on
+either side fails here.
 """
 
 from __future__ import annotations
@@ -44,48 +45,34 @@ from authorizer.tables.revocation import (
 from authorizer.tables.revocation_list import RevocationList, _client, dynamodb_query
 from local.metrics import summary_lines
 from shared.exceptions import ConfigurationError
+from tests.docs.pages import cells, documented, page, table_rows
 from tests.forge import authorizer_event, claims, sign
 from tests.helpers import FakeClock, FakeRevocationTable, make_config, wire_authorizer
 from tests.unit.test_revoke_script import fake_aws
 
 ROOT: Final = Path(__file__).resolve().parents[2]
-# The page that holds "Sign-out and revocation".
-REVOCATION_DOCS: Final = ROOT / "README.md"
+# The pages these facts live on, from the repository root: repoint one when its section moves.
+REVOCATION_DOCS: Final = "docs/revocation.md"  # sign-out and revocation
+OPERATIONS_DOCS: Final = "docs/operations.md"  # the offline metrics summary
 SIGN_OUT_SOURCES: Final = sorted((ROOT / "authorizer" / "signout").glob("*.py"))
 SUB: Final = "0b7e5a3c-1f2d-4c6b-9a8e-7d6c5b4a3f21"
 
 
-def docs() -> str:
-    return REVOCATION_DOCS.read_text(encoding="utf-8")
+def said(*phrases: str, where: str = REVOCATION_DOCS) -> None:
+    """Each phrase is on the page, whatever the line breaks."""
+    documented(*phrases, where=where)
 
 
-def said(*phrases: str) -> None:
-    """Each phrase is in the docs, whatever the line breaks."""
-    text = " ".join(docs().split())
-    for phrase in phrases:
-        assert " ".join(phrase.split()) in text, f"the docs no longer say {phrase!r}"
-
-
-def table(*header: str) -> list[dict[str, str]]:
-    """The rows of the one markdown table whose header is ``header``, by column."""
-    found = []
-    lines = docs().splitlines()
-    for index, line in enumerate(lines):
-        if cells(line) == list(header):
-            rows = []
-            for row in lines[index + 2 :]:
-                if not row.startswith("|"):
-                    break
-                rows.append(dict(zip(header, cells(row), strict=True)))
-            found.append(rows)
-    assert len(found) == 1, f"{len(found)} tables headed {header} in {REVOCATION_DOCS.name}"
-    return found[0]
-
-
-def cells(line: str) -> list[str]:
-    if not line.startswith("|"):
-        return []
-    return [cell.strip() for cell in re.split(r"(?<!\\)\|", line.strip()[1:-1])]
+def table(*header: str, where: str = REVOCATION_DOCS) -> list[dict[str, str]]:
+    """The rows of the one table on the page headed exactly ``header``, by column."""
+    text = page(where)
+    headed = [
+        line for line in text.splitlines() if line.startswith("|") and cells(line) == list(header)
+    ]
+    assert len(headed) == 1, f"{len(headed)} tables headed {header} in {where}"
+    rows = table_rows(text, header[0])
+    assert all(len(row) == len(header) for row in rows), rows
+    return [dict(zip(header, row, strict=True)) for row in rows]
 
 
 def unquoted(cell: str) -> str:
@@ -156,7 +143,9 @@ def test_times_are_whole_epoch_seconds_rounded_down_and_expiry_after_them(
 
 def test_the_cli_example_is_the_item_the_writers_write_and_the_reader_reads() -> None:
     said("2026-01-01T00:00:00Z, for a day and 300 s, with the AWS CLI")
-    [example] = re.findall(r"put-item --table-name \S+ --item '(\{.*?\})'", docs(), re.DOTALL)
+    [example] = re.findall(
+        r"put-item --table-name \S+ --item '(\{.*?\})'", page(REVOCATION_DOCS), re.DOTALL
+    )
     documented = json.loads(example)
     revoked_at = calendar.timegm((2026, 1, 1, 0, 0, 0))
     assert documented == revocation_item(USER, SUB, revoked_at)
@@ -453,7 +442,7 @@ def test_the_offline_revocation_row_is_the_one_make_run_prints() -> None:
         "rejectedLines": 0,
     }
     [line] = [line for line in summary_lines(snapshot) if "revocation" in line]
-    assert line in docs().splitlines()
+    assert line in page(OPERATIONS_DOCS).splitlines()
 
 
 def test_make_revoke_given_pool_and_table_names_no_stack(monkeypatch: pytest.MonkeyPatch) -> None:
