@@ -32,8 +32,11 @@ applies nothing of them: the next one reads them again from the same cursor.
 
 from __future__ import annotations
 
+import gzip
+import json
 import logging
 import math
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -59,6 +62,7 @@ SWEEP_SECONDS: Final = 300
 CONNECT_TIMEOUT_SECONDS: Final = 0.5
 READ_TIMEOUT_SECONDS: Final = 1.0
 MAX_ATTEMPTS: Final = 2
+SERVICE: Final = "dynamodb"
 
 Query = Callable[[str], Iterable[dict[str, Any]]]
 Batch = TypeVar("Batch")
@@ -141,15 +145,17 @@ def dynamodb_query(
 
 def _client(table: str) -> Any:
     # botocore is the SDK in the Lambda runtime that boto3 wraps: its client is
-    # boto3's very client, without importing boto3's resource layer on top
-    # (about a fifth of the SDK's import time). Imported only with a table on.
+    # boto3's very client, without importing boto3's resource layer on top.
+    # Imported only with a table on.
     import botocore.session
     from botocore.config import Config
 
+    session = botocore.session.get_session()
+    _lighten(session.get_component("data_loader"))
     # A table ARN names its region; a table name is in the function's own.
     region = table.split(":")[3] if table.startswith("arn:") else None
-    return botocore.session.get_session().create_client(
-        "dynamodb",
+    return session.create_client(
+        SERVICE,
         region_name=region,
         config=Config(
             connect_timeout=CONNECT_TIMEOUT_SECONDS,
@@ -158,6 +164,51 @@ def _client(table: str) -> Any:
             retries={"total_max_attempts": MAX_ATTEMPTS, "mode": "standard"},
         ),
     )
+
+
+def _lighten(loader: Any) -> None:
+    """Make botocore's data loader cheaper for a session of one client; it reads the same files.
+
+    Making the client is mostly this loader's work, at every cold start:
+
+    - asked for a service, it first lists every service it has data for (over
+      400 directories, each read) to check the name: this session serves one;
+    - it parses its JSON into OrderedDicts, three times slower than into dicts
+      (ordered too), most of it the 1.2 MB endpoints.json every client reads.
+
+    Should botocore rename either, the client is made its own way, only slower.
+    """
+    loader.list_available_services = _only_dynamodb
+    loader.file_loader = _DictFiles(loader.file_loader)
+
+
+def _only_dynamodb(type_name: str) -> list[str]:
+    """The services a table's session knows of, whatever the data type."""
+    return [SERVICE]
+
+
+class _DictFiles:
+    """botocore's JSON file loader (``exists``, ``load_file``), parsing into dicts.
+
+    The same files in the same order as botocore's (``<path>.json``, then
+    ``<path>.json.gz``); a file it keeps in any other form is left to botocore's.
+    """
+
+    def __init__(self, botocores: Any) -> None:
+        self._botocores = botocores
+
+    def exists(self, file_path: str) -> bool:
+        return bool(self._botocores.exists(file_path))
+
+    def load_file(self, file_path: str) -> Any:
+        # Bytes: json reads UTF-8 itself, as botocore's loader decodes them.
+        if os.path.isfile(file_path + ".json"):
+            with open(file_path + ".json", "rb") as file:
+                return json.loads(file.read())
+        if os.path.isfile(file_path + ".json.gz"):
+            with gzip.open(file_path + ".json.gz") as file:
+                return json.loads(file.read())
+        return self._botocores.load_file(file_path)
 
 
 class _Refresh(Generic[Batch]):

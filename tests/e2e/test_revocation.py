@@ -89,6 +89,26 @@ def test_the_api_cache_ttl_is_the_refresh_interval_and_signout_is_a_protected_ro
     assert (refused.status_code, refused.json()) == (401, {"message": "Unauthorized"})
 
 
+def test_the_metrics_show_the_lists_refreshes_as_the_dashboards_revocation_row(
+    offline: StackProcess,
+) -> None:
+    # Each decision past half an interval refreshes the list: two intervals of requests.
+    token = offline.sign_in()["IdToken"]
+    until = time.monotonic() + 2 * REFRESH_SECONDS
+    while time.monotonic() < until:
+        assert hello(offline, token).status_code == 200
+        time.sleep(0.2)
+    served = requests.get(offline.state["metricsUrl"] + "/json", timeout=5).json()["revocation"]
+    assert served["refreshes"] >= 2  # the cold start's read, then at least one refresh
+    assert served["refreshFailures"] == 0
+    assert 0 <= served["listAgeSeconds"]["last"] <= served["listAgeSeconds"]["max"]
+    assert served["listAgeSeconds"]["max"] < REFRESH_SECONDS + SLACK_SECONDS
+    assert served["entries"]["last"] >= 0
+    # The text the stack serves is what it prints when it stops (local/metrics.py).
+    text = requests.get(offline.state["metricsUrl"], timeout=5).text
+    assert f"  revocation      refreshes {served['refreshes']}, failures 0, list age max " in text
+
+
 def test_sign_out_denies_the_same_token_within_the_bound_even_from_api_gateways_cache(
     offline: StackProcess,
 ) -> None:
