@@ -21,6 +21,7 @@ MUTATE_STAMP := $(MUTATE_VENV)/.installed
 
 .PHONY: help install test lint scan format run token revoke bench build deploy destroy fuzz soak mutate \
 	mutate-semantic deploy-authorizer destroy-authorizer package \
+	tenant-add tenant-suspend tenant-resume tenant-delete tenants \
 	build-AuthorizerFunction build-GreeterFunction build-SignOutFunction
 
 help:
@@ -33,6 +34,11 @@ help:
 	@echo "               TEMPLATE=examples/http-api.yaml: a template that names the authorizer by ARN)"
 	@echo "make token     print a fresh token for the demo user (TOKEN_USE=access for an access token)"
 	@echo "make revoke    USER=<username>: sign the user out everywhere and revoke their tokens (OFFLINE=1: make run's)"
+	@echo "make tenants   the tenant registry, as the authorizer reads it (OFFLINE=1: make run's)"
+	@echo "make tenant-add TENANT=<id> POOL_ID=<pool> CLIENTS=<ids>: register a tenant's pool"
+	@echo "make tenant-suspend TENANT=<id>  its tokens are denied; make tenant-resume undoes it"
+	@echo "make tenant-resume TENANT=<id>   the suspended tenant active again"
+	@echo "make tenant-delete TENANT=<id>   the tenant removed: its tokens are a stranger's"
 	@echo "make bench     performance table"
 	@echo "make fuzz      long property-based fuzz of the authorizer (fresh random examples)"
 	@echo "make soak      30,000 mixed requests through the offline stack (about a minute)"
@@ -92,6 +98,8 @@ format: $(STAMP)
 #   make token                 fresh id token for the demo user (last line of output)
 #   TOKEN_USE=access make token  an access token instead
 #   make run POOLS=2            two trusted local pools (UserPools) and one untrusted pool
+#   make run TENANTS=3          three tenants in the tenant registry, each a pool, and one
+#                              pool registered nowhere (make token TENANT=acme, POOL=untrusted)
 #   make token POOL=2           a token from the second pool (POOL=untrusted: one that is denied)
 #   make run API=rest          the REST API variant (template-rest.yaml) instead
 #   make run TEMPLATE=examples/http-api.yaml   a template that names the authorizer by ARN
@@ -116,12 +124,13 @@ endif
 run: $(STAMP)
 	@$(BIN)/python -m local run --template $(API_TEMPLATE) \
 		--api-port $(API_PORT) --cognito-port $(COGNITO_PORT) \
-		--pools $(or $(POOLS),1) \
+		--pools $(or $(POOLS),1) --tenants $(or $(TENANTS),0) \
 		--metrics-port $(METRICS_PORT) \
 		$(if $(RUN_PARAMS),--parameter-overrides "$(RUN_PARAMS)")
 
 token: $(STAMP)
-	@$(BIN)/python -m local token --token-use "$(or $(TOKEN_USE),id)" --pool "$(or $(POOL),1)"
+	@$(BIN)/python -m local token --token-use "$(or $(TOKEN_USE),id)" --pool "$(or $(POOL),1)" \
+		$(if $(TENANT),--tenant "$(TENANT)")
 
 # Incident response (Revocation=true): Cognito signs the user out everywhere
 # (AdminUserGlobalSignOut) and the revocation list denies every token of theirs
@@ -136,6 +145,27 @@ revoke: $(STAMP)
 		$(if $(OFFLINE),--offline,--config-env $(CONFIG_ENV)) \
 		$(if $(STACK),--stack "$(STACK)") $(if $(REGION),--region "$(REGION)") \
 		$(if $(POOL_ID),--user-pool-id "$(POOL_ID)") $(if $(TABLE),--table "$(TABLE)")
+
+# The tenant registry (TenantRegistry=true): a pool per tenant, added without a redeploy.
+# See scripts/tenants.py for the permissions each needs.
+#   make tenant-add TENANT=acme POOL_ID=eu-west-1_AbC CLIENTS=abc123[,def456] \
+#        [TOKEN_USE=access] [REPLICAS=us-west-2] [ATTRS="plan=gold region=eu"]
+#   make tenant-suspend TENANT=acme     its tokens are denied (tenant_suspended)
+#   make tenant-resume TENANT=acme      active again
+#   make tenant-delete TENANT=acme      its tokens are an unknown issuer's
+#   make tenants                        the registry as the authorizer reads it
+# Against the deployed stack (STACK=, REGION=, TABLE=, API=rest), or OFFLINE=1: make run's.
+TENANT_TOOL = $(BIN)/python -m scripts.tenants \
+	$(if $(OFFLINE),--offline,--config-env $(if $(filter rest,$(API)),rest,default)) \
+	$(if $(STACK),--stack "$(STACK)") $(if $(REGION),--region "$(REGION)") \
+	$(if $(TABLE),--table "$(TABLE)")
+tenant-add: $(STAMP)
+	@$(TENANT_TOOL) add --tenant "$(TENANT)" --user-pool-id "$(POOL_ID)" --clients "$(CLIENTS)" \
+		--token-use "$(or $(TOKEN_USE),any)" --replicas "$(REPLICAS)" --attributes "$(ATTRS)"
+tenant-suspend tenant-resume tenant-delete: $(STAMP)
+	@$(TENANT_TOOL) $(patsubst tenant-%,%,$@) --tenant "$(TENANT)"
+tenants: $(STAMP)
+	@$(TENANT_TOOL) list
 
 # ---------------------------------------------------------------------------
 # Deploy: sam build / deploy / delete with the pinned SAM CLI in .venv.

@@ -9,7 +9,7 @@ slow spell of this machine weighs on all of them. The SDK is the runtime's
 - phases: what the authorizer has imported when it reaches the SDK is loaded
   first; then the SDK's import, its DynamoDB client and the first read of the
   list are timed one after the other, as the cold start runs them. The client
-  is made three ways: ours (``authorizer.tables.revocation_list``), botocore's
+  is made three ways: ours (``authorizer.tables.mirror``), botocore's
   session as it comes (what ours was before its data loader was made cheaper),
   and boto3's ``boto3.client``. The same read is then timed again: the difference
   is what the first Query pays once (endpoint rules, shapes, the connection).
@@ -38,7 +38,7 @@ import importlib, json, logging, os, sys, time, traceback
 variant, table = sys.argv[1], os.environ["REVOCATION_TABLE"]
 # Loaded before the SDK on a revocation-on cold start: the authorizer itself.
 import authorizer.api.handler
-from authorizer.tables import revocation_list
+from authorizer.tables import mirror, revocation_list
 from authorizer.tables.revocation import cursor
 marks = [("start", time.perf_counter(), time.process_time())]
 
@@ -51,12 +51,12 @@ import botocore.session
 from botocore.config import Config
 done("import")
 if variant == "ours":
-    client = revocation_list._client(table)
+    client = mirror._client(table)
 else:
     config = Config(
-        connect_timeout=revocation_list.CONNECT_TIMEOUT_SECONDS,
-        read_timeout=revocation_list.READ_TIMEOUT_SECONDS,
-        retries={"total_max_attempts": revocation_list.MAX_ATTEMPTS, "mode": "standard"},
+        connect_timeout=mirror.CONNECT_TIMEOUT_SECONDS,
+        read_timeout=mirror.READ_TIMEOUT_SECONDS,
+        retries={"total_max_attempts": mirror.MAX_ATTEMPTS, "mode": "standard"},
     )
     if variant == "boto3":
         client = boto3.client("dynamodb", config=config)

@@ -38,6 +38,7 @@ from authorizer.verification.config import load_config  # noqa: E402
 from authorizer.verification.verify import check_claims  # noqa: E402
 from bench import coldstart  # noqa: E402
 from bench.revocation import decision_costs, dynamodb_stub, refresh_rows  # noqa: E402
+from bench.tenants import report as tenant_report  # noqa: E402
 from local.lambdalog import install as install_lambda_log_format  # noqa: E402
 from scripts.compile_bytecode import compile_tree  # noqa: E402
 from tests.forge import (  # noqa: E402
@@ -500,6 +501,14 @@ def main() -> int:
         help="revocation list sizes for the list rows (comma-separated)",
     )
     parser.add_argument(
+        "--tenant-sizes",
+        default="10,1000,10000,100000",
+        help="registered tenants for the tenant registry rows (comma-separated)",
+    )
+    parser.add_argument(
+        "--key-sets", type=int, default=1000, help="tenants' key sets held for the memory row"
+    )
+    parser.add_argument(
         "--revocation-entries",
         type=int,
         default=10_000,
@@ -514,6 +523,13 @@ def main() -> int:
     m = micro(args.tokens, args.repeat)
     v = revocation_micro(args.tokens, args.repeat, args.revocation_entries)
     lists = refresh_rows([int(n) for n in args.revocation_sizes.split(",")], ROOT)
+    tenant_rows = tenant_report(
+        [int(n) for n in args.tenant_sizes.split(",")],
+        ROOT,
+        min(args.tokens, 500),
+        args.repeat,
+        args.key_sets,
+    )
     c = cold(args.cold_runs)
     r = memory(args.rss_tokens)
     s = local_stack(args.stack_requests)
@@ -669,6 +685,8 @@ def main() -> int:
         "  (botocore parsing pages of DynamoDB JSON held in memory, our parse and the "
         "dictionaries; network not included)"
     )
+    print()
+    print("\n".join(tenant_rows))
     print()
     print(
         f"RSS of the authorizer process: {r['start']:.1f} MB after import, {r['end']:.1f} MB after "

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from local.exceptions import StartupError
 from local.stack import DEFAULT_STATE_FILE, OfflineOptions, read_state
+from local.tenants import MAX_LOCAL_TENANTS
 
 
 def _port(value: str) -> int:
@@ -61,6 +62,13 @@ def main(argv: list[str] | None = None) -> int:
         help="trusted local user pools (2 or 3 also makes one untrusted pool)",
     )
     run.add_argument(
+        "--tenants",
+        type=int,
+        choices=range(0, MAX_LOCAL_TENANTS + 1),
+        default=int(os.environ.get("TENANTS", "0") or "0"),
+        help="tenants in the tenant registry, each a local pool (also makes one untrusted pool)",
+    )
+    run.add_argument(
         "--parameter-overrides",
         action="append",
         default=[],
@@ -89,6 +97,11 @@ def main(argv: list[str] | None = None) -> int:
         default=os.environ.get("POOL", "1").strip() or "1",
         help="which local pool's demo user: 1, 2, 3 or untrusted",
     )
+    token.add_argument(
+        "--tenant",
+        default=os.environ.get("TENANT", "").strip(),
+        help="a tenant's demo user instead (make run TENANTS=<n>): acme, globex, ...",
+    )
     token.add_argument("--state-file", type=Path, default=default_state, help=state_help)
 
     args = parser.parse_args(argv)
@@ -110,11 +123,12 @@ def main(argv: list[str] | None = None) -> int:
             state_file=args.state_file,
             parameter_overrides=overrides,
             pools=args.pools,
+            tenants=args.tenants,
         )
         return serve_until_interrupted(options)
     if args.command == "check":
         return _check(args.config_env, args.template, os.environ.get("PARAMS", ""))
-    return _token(args.state_file, args.token_use, args.pool)
+    return _token(args.state_file, args.token_use, args.pool, args.tenant)
 
 
 def _check(config_env: str, template: Path | None, params: str) -> int:
@@ -137,7 +151,7 @@ def _check(config_env: str, template: Path | None, params: str) -> int:
     return 0
 
 
-def _token(state_file: Path, token_use: str, which: str = "1") -> int:
+def _token(state_file: Path, token_use: str, which: str = "1", tenant: str = "") -> int:
     from local.cognito import LocalPool, login
 
     if token_use not in ("id", "access"):
@@ -146,7 +160,21 @@ def _token(state_file: Path, token_use: str, which: str = "1") -> int:
     try:
         state = read_state(state_file)
         pools = state.get("pools") or [state["cognito"]]
-        if which == "untrusted":
+        # A tenant's entry is its pool's, with its id and plan beside it.
+        tenants = {
+            entry["tenantId"]: {k: v for k, v in entry.items() if k not in ("tenantId", "plan")}
+            for entry in state.get("tenants") or []
+        }
+        if tenant:
+            chosen = tenants.get(tenant)
+            if chosen is None:
+                names = ", ".join(tenants) or "none: make run TENANTS=3"
+                print(
+                    f"error: TENANT={tenant} is not a tenant of this stack ({names})",
+                    file=sys.stderr,
+                )
+                return 2
+        elif which == "untrusted":
             chosen = state.get("untrusted")
         elif which.isdigit() and 1 <= int(which) <= len(pools):
             chosen = pools[int(which) - 1]

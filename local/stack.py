@@ -28,6 +28,7 @@ from local.preflight import check_functions, check_result_caches, check_rules
 from local.rest import make_emulator, rest_route_keys
 from local.sam import Attachment, SamTemplate
 from local.template import ApiModel, load_api
+from local.tenants import REGISTRY_PARAMETER, LocalTenant, key_url, make_tenants, register
 
 POOL_PARAMETER: Final = "UserPoolId"
 CLIENTS_PARAMETER: Final = "AppClientIds"
@@ -61,6 +62,9 @@ class OfflineOptions:
     # authorizer trusts them through UserPools, and one more pool is made that
     # it does not trust, so a valid token from an untrusted pool can be shown denied.
     pools: int = 1
+    # Tenants (0 to MAX_LOCAL_TENANTS), each a pool of its own in the tenant registry
+    # (TenantRegistry=true), and one more pool registered nowhere, denied until added.
+    tenants: int = 0
 
 
 class OfflineServices:
@@ -73,6 +77,7 @@ class OfflineServices:
         self.pool: LocalPool | None = None
         self.pools: list[LocalPool] = []
         self.untrusted: LocalPool | None = None
+        self.tenants: list[LocalTenant] = []
         self.model: ApiModel | None = None
         self.attachments: tuple[Attachment, ...] = ()
         self.functions: dict[str, LambdaFunction] = {}
@@ -115,8 +120,9 @@ class OfflineServices:
             bootstrap(self.cognito.endpoint, f"offline-pool-{n}")
             for n in range(2, options.pools + 1)
         ]
-        if options.pools > 1:
+        if options.pools > 1 or options.tenants:
             self.untrusted = bootstrap(self.cognito.endpoint, "offline-untrusted")
+        self.tenants = make_tenants(self.cognito.endpoint, options.tenants)
 
         template = SamTemplate.read(options.template)
         overrides, self.attachments = self._parameters(template)
@@ -129,6 +135,8 @@ class OfflineServices:
         check_functions(self.model.functions)
         check_result_caches(transformed, resolver, self.model.functions)
         self.tables = create_tables(transformed, self.cognito.endpoint)
+        if self.tenants:  # registered before any cold start reads the registry
+            register(self.tenants, self.tables, self.cognito.endpoint)
         # With tables to reach, every function gets what Lambda gives it for AWS
         # (credentials, here dummy ones) and the SDK's endpoint setting, so its
         # boto3 calls reach moto; without, no function gets either.
@@ -147,6 +155,8 @@ class OfflineServices:
             # Only the authorizer learns where the local key set is (with several
             # pools, UserPools names each pool's); nothing else changes.
             local_keys = {"JWKS_URL": self.pool.jwks_url} if options.pools == 1 else {}
+            if self.tenants:
+                local_keys["TENANT_JWKS_URL"] = key_url(self.cognito.endpoint)
             extra = {**aws, **(local_keys if name in authorizer_functions else {})}
             code_dirs = [spec.code_dir] + ([template_dir] if template_dir != spec.code_dir else [])
             self.functions[name] = LambdaFunction(
@@ -233,6 +243,10 @@ class OfflineServices:
         """``overrides`` over the local pool settings the template has parameters for."""
         declared = template.parameter_names
         local: dict[str, str] = {}
+        if self.tenants:
+            if REGISTRY_PARAMETER not in declared:
+                raise StartupError(f"{template.path} has no {REGISTRY_PARAMETER} parameter")
+            local[REGISTRY_PARAMETER] = "true"
         if len(self.pools) > 1:
             if POOLS_PARAMETER not in declared:
                 raise StartupError(f"{template.path} has no {POOLS_PARAMETER} parameter")
@@ -266,6 +280,7 @@ class OfflineServices:
             "cognito": self.pool.to_dict(),
             "pools": [pool.to_dict() for pool in self.pools],
             "untrusted": self.untrusted.to_dict() if self.untrusted else None,
+            "tenants": [tenant.to_dict() for tenant in self.tenants],
             "template": str(self.options.template),
             "parameters": self.model.parameters,
             "tables": self.tables,
@@ -324,9 +339,15 @@ class OfflineServices:
                 f"    issuer        {local.issuer}",
                 f"    JWKS          {local.jwks_url}",
             ]
+        for tenant in self.tenants:
+            lines.append(
+                f"    tenant        {tenant.tenant_id:<9} {tenant.pool.user_pool_id}  "
+                f"(plan {tenant.plan}; TENANT={tenant.tenant_id})"
+            )
         if self.untrusted is not None:
             lines.append(
-                f"    not trusted   {self.untrusted.user_pool_id}  (POOL=untrusted: denied)"
+                f"    not trusted   {self.untrusted.user_pool_id}  "
+                f"(app client {self.untrusted.client_id}; POOL=untrusted: denied)"
             )
         for logical_id, table in self.tables.items():
             lines.append(f"  DynamoDB        {table}  ({logical_id}, on {pool.endpoint})")

@@ -1,6 +1,6 @@
 """The IaC security scan of `make lint`: checkov over template.yaml and over what it
 becomes for each operations variant (SnapStart, Tracing and AlarmEmail all off, all on;
-all on with Revocation),
+all on with Revocation, and with the tenant registry too),
 over template-rest.yaml (the REST API variant) and what it becomes, and over the
 authorizer application (authorizer/template.yaml) and what it becomes alone, per variant,
 and over the consumer templates of examples/ and what they become.
@@ -40,6 +40,8 @@ VARIANTS: Final[dict[str, dict[str, str]]] = {
     "operations-on": OPERATIONS_ON,
     # With operations on too: the sign-out function's traces and alarm topic.
     "revocation-on": {**OPERATIONS_ON, **REVOCATION_ON},
+    # Everything on: the tenant registry's table, role statement, alarm and dashboard row.
+    "tenants-on": {**OPERATIONS_ON, **REVOCATION_ON, "TenantRegistry": "true"},
 }
 REST_TEMPLATE: Final = TEMPLATE.with_name("template-rest.yaml")
 EXAMPLES: Final = sorted((TEMPLATE.parent / "examples").glob("*.yaml"))

@@ -39,16 +39,20 @@ def test_the_alarm_table_is_the_applications_alarms() -> None:
 
 def test_the_metric_table_is_every_metric_the_authorizer_writes() -> None:
     listed = first_column(section("docs/reference.md", "Metrics"), "metric")
-    assert sorted(listed) == sorted(metrics.METRIC_NAMES | metrics.REVOCATION_METRIC_NAMES)
+    assert sorted(listed) == sorted(
+        metrics.METRIC_NAMES | metrics.REVOCATION_METRIC_NAMES | metrics.TENANT_METRIC_NAMES
+    )
 
 
 def test_security_names_every_reason_the_authorizer_raises_for() -> None:
-    """Not "in one case only": no key set, a stale revocation list, and a bug."""
+    """Not "in one case only": no key set, a stale table (the revocation list, the tenant
+    registry), and a bug."""
     section_text = section("SECURITY.md", "When it denies, and when it raises")
     [raises] = [p for p in section_text.split("\n\n") if "**raises**" in p]
     named = set(re.findall(r"`([a-z_]+)`", raises))
     errors = {exceptions.JwksFetchError.reason, exceptions.JwksParseError.reason}
-    errors |= {exceptions.RevocationUnavailable.reason, metrics.INTERNAL_REASON}
+    errors |= {table.reason for table in exceptions.TableUnavailable.__subclasses__()}
+    errors |= {metrics.INTERNAL_REASON}
     assert errors == named
     assert "one case only" not in CORPUS
 

@@ -119,11 +119,11 @@ class StackProcess:
         )["AuthenticationResult"]
         return result
 
-    def token(self, token_use: str = "id", pool: str = "1") -> str:
+    def token(self, token_use: str = "id", pool: str = "1", tenant: str = "") -> str:
         result = subprocess.run(
             [sys.executable, "-m", "local", "token", "--state-file", str(self.state_file)],
             cwd=ROOT,
-            env={**os.environ, "TOKEN_USE": token_use, "POOL": pool},
+            env={**os.environ, "TOKEN_USE": token_use, "POOL": pool, "TENANT": tenant},
             capture_output=True,
             text=True,
             timeout=30,
@@ -161,7 +161,11 @@ def _decisions(lines: Iterable[str]) -> list[dict[str, Any]]:
 
 
 def run_command(
-    template: Path, state_file: Path, parameters: Mapping[str, str] | None, pools: int = 1
+    template: Path,
+    state_file: Path,
+    parameters: Mapping[str, str] | None,
+    pools: int = 1,
+    tenants: int = 0,
 ) -> list[str]:
     """`make run` as a command line: free loopback ports, this state file, these RUN_PARAMS."""
     command = [
@@ -181,6 +185,8 @@ def run_command(
         str(state_file),
         "--pools",
         str(pools),
+        "--tenants",
+        str(tenants),
     ]
     if parameters:
         pairs = (f"{name}={shlex.quote(value)}" for name, value in parameters.items())
@@ -194,10 +200,11 @@ def start_stack_process(
     parameters: Mapping[str, str] | None = None,
     extra_env: Mapping[str, str] | None = None,
     pools: int = 1,
+    tenants: int = 0,
 ) -> StackProcess:
     state_file = tmp_dir / "offline.json"
     process = subprocess.Popen(
-        run_command(template, state_file, parameters, pools),
+        run_command(template, state_file, parameters, pools, tenants),
         cwd=ROOT,
         env={**os.environ, **(extra_env or {})},
         stdout=subprocess.PIPE,

@@ -2,7 +2,8 @@
 
 Every deny and error reason is a ``reason`` of a ``TokenError`` or ``JwksError``
 class (``JwksError`` itself is only a base: the authorizer raises its two
-subclasses) or of ``RevocationUnavailable``, plus ``internal`` for a bug; an
+subclasses) or of a ``TableUnavailable`` (the revocation list's, the tenant
+registry's; the base itself is never raised), plus ``internal`` for a bug; an
 allow's reason is ``ok``. The EMF ``Reason`` dimension takes exactly those
 values and folds anything else into ``other``, as the docs state once.
 README.md keeps a compact list of every code, the sign-out function's too,
@@ -21,7 +22,7 @@ from tests.docs.pages import CORPUS, collapsed, page, section, table_rows
 
 REFERENCE: Final = section("docs/reference.md", "Reason codes")
 # Bases whose own reason is never raised.
-ABSTRACT: Final = {exceptions.JwksError, exceptions.SignOutError}
+ABSTRACT: Final = {exceptions.JwksError, exceptions.TableUnavailable, exceptions.SignOutError}
 
 
 def reasons_below(*bases: type[ProductError]) -> set[str]:
@@ -37,7 +38,7 @@ def reasons_below(*bases: type[ProductError]) -> set[str]:
 
 def emitted_reasons() -> set[str]:
     return {metrics.INTERNAL_REASON} | reasons_below(
-        exceptions.TokenError, exceptions.JwksError, exceptions.RevocationUnavailable
+        exceptions.TokenError, exceptions.JwksError, exceptions.TableUnavailable
     )
 
 
@@ -72,7 +73,11 @@ def test_the_readme_names_every_code_the_functions_log() -> None:
         collapsed(page("README.md")),
     )
     named = set(re.findall(r"`([a-z_]+)`", line))
-    bases = {exceptions.JwksError.reason, exceptions.SignOutError.reason}
+    bases = {
+        exceptions.JwksError.reason,
+        exceptions.TableUnavailable.reason,
+        exceptions.SignOutError.reason,
+    }
     assert named == emitted_reasons() | signout_reasons() | bases | {metrics.ALLOW_REASON}
 
 
@@ -84,10 +89,14 @@ def test_every_emitted_reason_is_its_own_emf_dimension_value_and_nothing_else_is
     assert emitter.decision_document("deny", "made_up", 1.0, None)["Reason"] == metrics.OTHER
 
 
-def test_the_abstract_base_is_named_as_never_emitted() -> None:
-    assert f"(`{exceptions.JwksError.reason}` is only the code's common base" in collapsed(
-        REFERENCE
-    )
+def test_the_abstract_bases_are_named_as_never_emitted() -> None:
+    text = collapsed(REFERENCE)
+    assert f"(`{exceptions.JwksError.reason}` is only the code's common base" in text
+    assert f"and `{exceptions.TableUnavailable.reason}` of the two table errors" in text
+    assert {cls.reason for cls in exceptions.TableUnavailable.__subclasses__()} == {
+        "revocation_unavailable",
+        "tenant_registry_unavailable",
+    }
 
 
 def test_the_folding_rule_is_stated_once() -> None:

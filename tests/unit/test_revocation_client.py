@@ -20,9 +20,10 @@ from typing import Any
 import botocore.loaders
 import pytest
 
-from authorizer.tables import revocation_list
+from authorizer.tables import mirror
+from authorizer.tables.mirror import _DictFiles, _lighten
 from authorizer.tables.revocation import FAMILY, USER, cursor, parse_item, revocation_item
-from authorizer.tables.revocation_list import _DictFiles, _lighten, dynamodb_query
+from authorizer.tables.revocation_list import dynamodb_query
 from tests.unit.test_revocation_list import aws  # noqa: F401 - moto's DynamoDB with the table
 
 BOTOCORE_DATA = Path(botocore.loaders.__file__).parent / "data"
@@ -47,7 +48,7 @@ def loaded(monkeypatch: pytest.MonkeyPatch, region: None) -> dict[str, Any]:
         return seen[file_path]
 
     monkeypatch.setattr(_DictFiles, "load_file", recorded)
-    revocation_list._client("revocations")
+    mirror._client("revocations")
     return seen
 
 
@@ -79,7 +80,7 @@ def test_making_the_client_lists_no_other_services_data(
         return listdir(path)
 
     monkeypatch.setattr(os, "listdir", recorded)  # the module botocore.loaders lists with
-    client = revocation_list._client("revocations")
+    client = mirror._client("revocations")
     assert client.meta.service_model.service_name == "dynamodb"
     # Only DynamoDB's directory, for its API versions; never the 400-odd others'.
     assert listed
@@ -132,7 +133,7 @@ def test_data_files_are_read_as_utf8_whatever_the_locale(tmp_path: Path) -> None
     write(tmp_path / "x.json", {"documentation": "Amazon DynamoDB é ü"})
     write(tmp_path / "y.json.gz", {"documentation": "ü"}, compressed=True)
     read = (
-        "import sys; from authorizer.tables.revocation_list import _DictFiles; "
+        "import sys; from authorizer.tables.mirror import _DictFiles; "
         "print(ascii([_DictFiles(None).load_file(p) for p in sys.argv[1:]]))"
     )
     ascii_locale = {"LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0"}

@@ -26,6 +26,7 @@ from botocore.exceptions import ClientError, ReadTimeoutError
 
 from authorizer.exceptions import RevocationUnavailable
 from authorizer.signout.handler import load_settings
+from authorizer.tables.mirror import _client
 from authorizer.tables.revocation import (
     EXPIRES_AT,
     FAMILY,
@@ -42,7 +43,7 @@ from authorizer.tables.revocation import (
     parse_item,
     revocation_item,
 )
-from authorizer.tables.revocation_list import RevocationList, _client, dynamodb_query
+from authorizer.tables.revocation_list import RevocationList, dynamodb_query
 from local.metrics import summary_lines
 from shared.exceptions import ConfigurationError
 from tests.docs.pages import cells, documented, page, table_rows
