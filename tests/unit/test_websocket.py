@@ -1,4 +1,4 @@
-"""WebSocket APIs: ``$connect`` REQUEST events with forged keys, answered with one connection's policy.
+"""WebSocket APIs: ``$connect`` events with forged keys, answered with one connection's policy.
 
 API Gateway evaluates the policy against this connection's ``$connect`` ARN
 (local/policy.py does it as IAM does): an Allow for exactly that ARN lets the
@@ -67,7 +67,7 @@ def effect(answer: dict[str, Any], arn: str = CONNECT_ARN) -> Effect:
 
 
 def unauthorized(handle: Callable[[Any], Any], event: Any) -> None:
-    with pytest.raises(Exception, match="^Unauthorized$"):
+    with pytest.raises(Exception, match=r"^Unauthorized$"):
         handle(event)
 
 
@@ -311,11 +311,13 @@ def test_no_token_shows_in_any_line_whatever_the_decision(
         try:
             handle(event)
         except Exception as err:  # noqa: BLE001 - a 401 is fine here; the log is what is checked
-            assert str(err) == "Unauthorized"
+            raised = str(err)
+            assert raised == "Unauthorized"
     out = capsys.readouterr().out
     assert len(log_records(out)) >= len(tokens)
     assert_clean(out, tokens)
-    assert "token=" not in out and "queryString" not in out
+    assert "token=" not in out
+    assert "queryString" not in out
 
 
 # --- settings ------------------------------------------------------------------------
