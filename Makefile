@@ -21,7 +21,8 @@ MUTATE_STAMP := $(MUTATE_VENV)/.installed
 
 .PHONY: help install test lint scan format run token revoke bench build deploy destroy fuzz soak mutate \
 	mutate-semantic deploy-authorizer destroy-authorizer package \
-	build-AuthorizerFunction build-GreeterFunction build-SignOutFunction
+	build-AuthorizerFunction build-GreeterFunction build-SignOutFunction \
+	build-ConnectionsFunction build-HangUpFunction
 
 help:
 	@echo "make install   create .venv with pinned runtime and dev dependencies"
@@ -249,6 +250,11 @@ build-GreeterFunction:
 # with the authorizer's own item format: authorizer/ and shared/, but none of the
 # authorizer's wheels (it never imports PyJWT; boto3 is the Lambda runtime's).
 build-SignOutFunction:
+	$(call lambda_artifact,authorizer,/dev/null)
+
+# The WebSocket connections and hang-up functions (ApiType=websocket, Revocation=true):
+# the same artifact as the sign-out function's, for the same reason.
+build-ConnectionsFunction build-HangUpFunction:
 	$(call lambda_artifact,authorizer,/dev/null)
 
 # Performance: ratios measured in one run; see bench/run.py.
