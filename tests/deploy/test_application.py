@@ -97,12 +97,14 @@ def test_the_demos_authorizer_resources_come_from_the_one_definition(
 
 # What a demo does not pass to the application, and why: the API's id would be a
 # cycle (the API needs the application's output first), the HTTP demo's API type
-# is the default, the REST demo keeps the operations extras off.
+# is the default, the REST demo keeps the operations extras off, and the
+# WebSocket settings are the WebSocket demo's.
+WEBSOCKET_ONLY = {"WebSocketIdentitySource", "WebSocketApi"}
 NOT_PASSED = {
-    TEMPLATE: {"ApiType", "ApiRoutes", "InvokingApis"},
+    TEMPLATE: {"ApiType", "ApiRoutes", "InvokingApis", *WEBSOCKET_ONLY},
     REST_TEMPLATE: {
         "InvokingApis", "SnapStart", "AuthorizerVersionDigest", "Tracing", "AlarmEmail",
-        "DenySpikeThreshold",
+        "DenySpikeThreshold", *WEBSOCKET_ONLY,
     },
 }  # fmt: skip
 
