@@ -30,6 +30,7 @@ help:
 	@echo "make lint      ruff (lint + format check), mypy and the security scan"
 	@echo "make scan      checkov over template.yaml and its variants, bandit over the Python"
 	@echo "make run       the offline stack: local Cognito + local HTTP API (API=rest: the REST variant;"
+	@echo "               API=websocket: the WebSocket API;"
 	@echo "               TEMPLATE=examples/http-api.yaml: a template that names the authorizer by ARN)"
 	@echo "make token     print a fresh token for the demo user (TOKEN_USE=access for an access token)"
 	@echo "make revoke    USER=<username>: sign the user out everywhere and revoke their tokens (OFFLINE=1: make run's)"
@@ -94,28 +95,35 @@ format: $(STAMP)
 #   make run POOLS=2            two trusted local pools (UserPools) and one untrusted pool
 #   make token POOL=2           a token from the second pool (POOL=untrusted: one that is denied)
 #   make run API=rest          the REST API variant (template-rest.yaml) instead
+#   make run API=websocket RUN_PARAMS="Revocation=true"   the WebSocket API (template-websocket.yaml);
+#                              its connections management API on 127.0.0.1:$(CONNECTIONS_PORT)
 #   make run TEMPLATE=examples/http-api.yaml   a template that names the authorizer by ARN
 #                              (AuthorizerArn): the authorizer application runs beside it
 API_PORT ?= 3000
 COGNITO_PORT ?= 9229
 METRICS_PORT ?= 3001
+CONNECTIONS_PORT ?= 3002
 # API=http (default): template.yaml, an HTTP API. API=rest: template-rest.yaml, a
 # REST API, deployed as its own stack (samconfig.toml's [rest] environment).
+# API=websocket: template-websocket.yaml, a WebSocket API ([websocket] environment).
 API ?= http
 ifeq ($(API),rest)
 API_TEMPLATE := template-rest.yaml
 SAM_CONFIG_ENV := --config-env rest
+else ifeq ($(API),websocket)
+API_TEMPLATE := template-websocket.yaml
+SAM_CONFIG_ENV := --config-env websocket
 else ifeq ($(API),http)
 API_TEMPLATE := $(or $(TEMPLATE),template.yaml)
 SAM_CONFIG_ENV :=
 else
-$(error API must be http or rest, not '$(API)')
+$(error API must be http, rest or websocket, not '$(API)')
 endif
 run: $(STAMP)
 	@$(BIN)/python -m local run --template $(API_TEMPLATE) \
 		--api-port $(API_PORT) --cognito-port $(COGNITO_PORT) \
 		--pools $(or $(POOLS),1) \
-		--metrics-port $(METRICS_PORT) \
+		--metrics-port $(METRICS_PORT) --connections-port $(CONNECTIONS_PORT) \
 		$(if $(RUN_PARAMS),--parameter-overrides "$(RUN_PARAMS)")
 
 token: $(STAMP)
@@ -131,7 +139,7 @@ token: $(STAMP)
 revoke: $(STAMP)
 	@test "$(origin USER)" = "command line" || { echo "error: name the user: make revoke USER=<username>" >&2; exit 2; }
 	@$(BIN)/python -m scripts.revoke --user "$$USER" \
-		$(if $(OFFLINE),--offline,--config-env $(if $(filter rest,$(API)),rest,default)) \
+		$(if $(OFFLINE),--offline,--config-env $(if $(filter rest websocket,$(API)),$(API),default)) \
 		$(if $(STACK),--stack "$(STACK)") $(if $(REGION),--region "$(REGION)") \
 		$(if $(POOL_ID),--user-pool-id "$(POOL_ID)") $(if $(TABLE),--table "$(TABLE)")
 

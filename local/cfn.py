@@ -9,7 +9,8 @@ and one set of pseudo parameters (account 123456789012 in us-east-1).
 What exists only once a stack is deployed (``!Ref`` to a resource,
 ``!GetAtt X.Arn``) has no value offline, except a DynamoDB table's name
 (``!Ref`` to an ``AWS::DynamoDB::Table``): the offline stack creates the
-table under that name (its ``TableName``, else ``<stack>-<logical id>``).
+table under that name (its ``TableName``, else ``<stack>-<logical id>``);
+and a WebSocket API's id, which the offline stack serves it under.
 A ``Resolver`` either raises ``Unresolvable`` naming where it was found (the
 offline stack: it must not guess a function's environment), or, with
 ``placeholders=True``, stands in a ``ResourceRef`` (the deploy contract
@@ -35,6 +36,10 @@ STACK_NAME: Final = "local"
 # The unique part of a stack id (a UUID, as CloudFormation makes it).
 STACK_UUID: Final = "0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d"
 TABLE_TYPE: Final = "AWS::DynamoDB::Table"
+# What !Ref gives a WebSocket API offline (an API id's form: 10 lower-case letters or
+# digits): the id the offline stack serves it under (local/websocket.py).
+WEBSOCKET_API_TYPE: Final = "AWS::ApiGatewayV2::Api"
+OFFLINE_WEBSOCKET_API_ID: Final = "offline0ws"
 
 
 class _CfnLoader(yaml.SafeLoader):  # type: ignore[misc]
@@ -339,6 +344,8 @@ class Resolver:
             and self._resources[logical_id].get("Type") == TABLE_TYPE
         ):
             return self.table_name(logical_id)
+        if not self._placeholders and attribute is None and self._is_websocket_api(logical_id):
+            return OFFLINE_WEBSOCKET_API_ID
         if not self._placeholders:
             if attribute is None:
                 raise Unresolvable(
@@ -349,6 +356,11 @@ class Resolver:
         if not self.exists(logical_id):
             raise TemplateError(f"{where}: {logical_id} is not created with these parameters")
         return ResourceRef(logical_id, attribute)
+
+    def _is_websocket_api(self, logical_id: str) -> bool:
+        resource = self._resources[logical_id]
+        protocol = str(resource.get("Properties", {}).get("ProtocolType", "")).upper()
+        return bool(resource.get("Type") == WEBSOCKET_API_TYPE and protocol == "WEBSOCKET")
 
     def _sub(self, args: Any, where: str) -> str:
         if isinstance(args, list):
