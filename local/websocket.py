@@ -646,12 +646,12 @@ class WebSocketGateway:
             return Response(
                 json.dumps(
                     {
-                        "ConnectedAt": _iso(connection.connected_at),
-                        "Identity": {
-                            "SourceIp": connection.source_ip,
-                            "UserAgent": connection.user_agent,
+                        "connectedAt": _iso(connection.connected_at),
+                        "identity": {
+                            "sourceIp": connection.source_ip,
+                            "userAgent": connection.user_agent,
                         },
-                        "LastActiveAt": _iso(connection.last_active_at),
+                        "lastActiveAt": _iso(connection.last_active_at),
                     }
                 ),
                 200,

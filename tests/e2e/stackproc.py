@@ -163,6 +163,8 @@ def start_stack_process(
         "0",
         "--metrics-port",
         "0",
+        "--connections-port",
+        "0",
         "--state-file",
         str(state_file),
         "--pools",
