@@ -163,7 +163,10 @@ class Resolver:
         placeholders: bool = False,
         stack_name: str = STACK_NAME,
         nested: Mapping[str, StackTemplate] | None = None,
+        offline_ids: bool = True,
     ) -> None:
+        # Whether !Ref gives a WebSocket API the id the offline stack serves it under.
+        self._offline_ids = offline_ids
         self.parameters = {
             "AWS::Region": REGION,
             "AWS::AccountId": ACCOUNT_ID,
@@ -224,7 +227,7 @@ class Resolver:
         """Whether ``node``'s value holds what only a deployed stack knows (placeholders)."""
         if not self._placeholders:
             return False
-        strict = Resolver(self.template, self.parameters, nested=self._nested)
+        strict = Resolver(self.template, self.parameters, nested=self._nested, offline_ids=False)
         try:
             strict.resolve(node)
         except Unresolvable:
@@ -344,7 +347,12 @@ class Resolver:
             and self._resources[logical_id].get("Type") == TABLE_TYPE
         ):
             return self.table_name(logical_id)
-        if not self._placeholders and attribute is None and self._is_websocket_api(logical_id):
+        if (
+            self._offline_ids
+            and not self._placeholders
+            and attribute is None
+            and self._is_websocket_api(logical_id)
+        ):
             return OFFLINE_WEBSOCKET_API_ID
         if not self._placeholders:
             if attribute is None:

@@ -35,6 +35,7 @@ from tests.deploy.scan import APP_ALONE, OPERATIONS_ON
 
 BIN = Path(sys.executable).parent
 REST_TEMPLATE = ROOT / "template-rest.yaml"
+WEBSOCKET_TEMPLATE = ROOT / "template-websocket.yaml"
 EXAMPLES = {
     "http": ROOT / "examples" / "http-api.yaml",
     "rest": ROOT / "examples" / "rest-api.yaml",
@@ -72,8 +73,10 @@ AUTHORIZER_TYPES = {
         (TEMPLATE, {"ApiAccessLogGroup", "GreeterFunction", "GreeterLogGroup",
                     "GreeterFunctionRole", "ApiDashboard"}),
         (REST_TEMPLATE, {"GreeterFunction", "GreeterLogGroup", "GreeterFunctionRole"}),
+        (WEBSOCKET_TEMPLATE, {"ApiAccessLogGroup", "GreeterFunction", "GreeterLogGroup",
+                              "GreeterFunctionRole"}),
     ],
-    ids=["http", "rest"],
+    ids=["http", "rest", "websocket"],
 )  # fmt: skip
 def test_the_demos_authorizer_resources_come_from_the_one_definition(
     template: Path, own: set[str]
@@ -106,10 +109,16 @@ NOT_PASSED = {
         "InvokingApis", "SnapStart", "AuthorizerVersionDigest", "Tracing", "AlarmEmail",
         "DenySpikeThreshold", *WEBSOCKET_ONLY,
     },
+    WEBSOCKET_TEMPLATE: {
+        "ApiRoutes", "InvokingApis", "SnapStart", "AuthorizerVersionDigest", "Tracing",
+        "AlarmEmail", "DenySpikeThreshold",
+    },
 }  # fmt: skip
 
 
-@pytest.mark.parametrize("template", [TEMPLATE, REST_TEMPLATE], ids=["http", "rest"])
+@pytest.mark.parametrize(
+    "template", [TEMPLATE, REST_TEMPLATE, WEBSOCKET_TEMPLATE], ids=["http", "rest", "websocket"]
+)
 def test_a_demo_passes_each_setting_on_as_the_application_declares_it(template: Path) -> None:
     """A parameter added to the application reaches the demos, with the same constraints."""
     source = SamTemplate.read(template).source
@@ -125,7 +134,7 @@ def test_a_demo_passes_each_setting_on_as_the_application_declares_it(template: 
 
 
 def test_no_other_deployable_template_defines_an_authorizer() -> None:
-    templates = [TEMPLATE, REST_TEMPLATE, *EXAMPLES.values()]
+    templates = [TEMPLATE, REST_TEMPLATE, WEBSOCKET_TEMPLATE, *EXAMPLES.values()]
     for template in templates:
         handlers = [
             resource["Properties"].get("Handler")
