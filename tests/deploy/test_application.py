@@ -39,6 +39,7 @@ WEBSOCKET_TEMPLATE = ROOT / "template-websocket.yaml"
 EXAMPLES = {
     "http": ROOT / "examples" / "http-api.yaml",
     "rest": ROOT / "examples" / "rest-api.yaml",
+    "websocket": ROOT / "examples" / "websocket-api.yaml",
 }
 AUTHORIZER_ARN = "arn:aws:lambda:us-east-1:123456789012:function:cognito-jwt-authorizer-fn:live"
 FIVE_APIS = "a1b2c3d4e5,f6g7h8i9j0,k1l2m3n4o5,p6q7r8s9t0,u1v2w3x4y5"
@@ -154,8 +155,9 @@ API_ARN = re.compile(
     r"^arn:aws:execute-api:[a-z]{2}(-[a-z]+)+-[0-9]:[0-9]{12}:(?P<api><\w+>|[a-z0-9]{10})/(?P<rest>.+)$"
 )
 ROUTE = re.compile(
-    r"^[^/]+/(GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS|ANY)/[^*]*$"
-)  # stage/METHOD/path
+    r"^[^/]+/(GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS|ANY)/[^*]*$"  # stage/METHOD/path
+    r"|^[^/*]+/[^/*]+$"  # a WebSocket API's stage/route key
+)
 
 
 def permission_problems(props: dict[str, Any], *, authorizer: bool) -> list[str]:
@@ -194,6 +196,11 @@ DEPLOYS = {
     ),
     "example-http": (EXAMPLES["http"], {"AuthorizerArn": AUTHORIZER_ARN}),
     "example-rest": (EXAMPLES["rest"], {"AuthorizerArn": AUTHORIZER_ARN}),
+    "example-websocket": (EXAMPLES["websocket"], {"AuthorizerArn": AUTHORIZER_ARN}),
+    "websocket-demo": (
+        WEBSOCKET_TEMPLATE,
+        {"UserPoolId": "us-east-1_AbC123xyz", "AppClientIds": "abc", "Revocation": "true"},
+    ),
 }
 
 

@@ -117,7 +117,7 @@ def test_connect_alone_is_authorized_and_hello_answers_on_the_socket() -> None:
 
 def test_the_authorizer_and_greeter_may_be_invoked_by_this_api_only() -> None:
     model = demo()
-    for name in ("AuthorizerPermission", "GreeterPermission"):
+    for name in ("AuthorizerPermission", "GreeterHelloPermission", "GreeterConnectPermission"):
         props = model.properties(name)
         assert props["Principal"] == "apigateway.amazonaws.com"
         assert ":<ChatApi>/" in props["SourceArn"]
