@@ -711,9 +711,14 @@ def test_only_the_revocation_list_module_imports_the_aws_sdk() -> None:
         for path in (ROOT / "authorizer").rglob("*.py")
         if imported_packages(path.read_bytes()) & {"boto3", "botocore"}
     }
-    # signout/ is the sign-out function's (its own Lambda): the authorizer never
-    # imports it (test_signout.py pins that).
-    assert importers == {"tables/revocation_list.py", "signout/handler.py"}
+    # signout/ holds the sign-out, connections and hang-up functions (Lambdas of their
+    # own): the authorizer never imports it (test_signout.py pins that).
+    assert importers == {
+        "tables/revocation_list.py",
+        "signout/handler.py",
+        "signout/connections.py",
+        "signout/hangup.py",
+    }
 
 
 @pytest.mark.parametrize("table_name", ["", "revocations"])
