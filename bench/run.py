@@ -37,6 +37,8 @@ from authorizer.api.handler import Authorizer, build_authorizer  # noqa: E402
 from authorizer.verification.config import load_config  # noqa: E402
 from authorizer.verification.verify import check_claims  # noqa: E402
 from bench.revocation import decision_costs, dynamodb_stub, refresh_rows  # noqa: E402
+from bench.websocket import decision_costs as websocket_costs  # noqa: E402
+from bench.websocket import hang_up_latency  # noqa: E402
 from local.lambdalog import install as install_lambda_log_format  # noqa: E402
 from scripts.compile_bytecode import compile_tree  # noqa: E402
 from tests.forge import (  # noqa: E402
@@ -260,6 +262,17 @@ def micro(tokens: int, repeat: int) -> dict[str, float]:
         }
 
 
+def websocket_micro(tokens: int, repeat: int) -> dict[str, float]:
+    """A $connect decision and an HTTP API decision on the same fresh tokens, interleaved."""
+    key = forged_key()
+    install_lambda_log_format()
+    with tempfile.TemporaryDirectory() as tmp:
+        baked = Path(tmp) / "baked_jwks.json"
+        baked.write_text(baked_file(key))
+        with stdout_to_devnull():
+            return websocket_costs(tokens, repeat, baked, interleaved)
+
+
 def revocation_micro(tokens: int, repeat: int, entries: int) -> dict[str, float]:
     """Whole-handler decisions with revocation off and on (a list of ``entries``)."""
     events = [authorizer_event(sign(claims("id"))) for _ in range(tokens)]
@@ -465,6 +478,12 @@ def main() -> int:
         help="revocation list sizes for the list rows (comma-separated)",
     )
     parser.add_argument(
+        "--hang-up-samples",
+        type=int,
+        default=10,
+        help="revocations timed until their WebSocket connection closes (offline)",
+    )
+    parser.add_argument(
         "--revocation-entries",
         type=int,
         default=10_000,
@@ -479,6 +498,8 @@ def main() -> int:
     m = micro(args.tokens, args.repeat)
     v = revocation_micro(args.tokens, args.repeat, args.revocation_entries)
     lists = refresh_rows([int(n) for n in args.revocation_sizes.split(",")], ROOT)
+    w = websocket_micro(args.tokens, args.repeat)
+    hang_up = hang_up_latency(args.hang_up_samples)
     c = cold(args.cold_runs)
     r = memory(args.rss_tokens)
     s = local_stack(args.stack_requests)
@@ -553,6 +574,19 @@ def main() -> int:
         "of off",
     )
     row("  revocation off, repeated token (same run)", v["repeat_off"], None)
+    row(
+        "WebSocket $connect decision, fresh token",
+        w["connect"],
+        w["connect"] / w["http"],
+        1.1,
+        "of HTTP API",
+    )
+    row("  HTTP API decision, fresh token (same run)", w["http"], None)
+    print(
+        f"revocation to closed WebSocket connection (make run, {hang_up['samples']:.0f} "
+        f"revocations): median {hang_up['median'] * 1000:.0f} ms, "
+        f"max {hang_up['max'] * 1000:.0f} ms (bound: RevocationRefreshSeconds, 10 s by default)"
+    )
     print()
     print(f"| {f'cold start (median of {args.cold_runs} fresh interpreters)':<50} | {'':>12} |")
     row("bare `import jwt`", c["import_jwt"], None)

@@ -67,7 +67,8 @@ def walkthrough(state_file: Path) -> list[str]:
         for message in (HELLO, {"action": "shout"}):
             text = json.dumps(message)
             socket.send(text)
-            shown += [f"> {text}", f"< {socket.recv(timeout=15)}"]
+            answer = socket.recv(timeout=15)
+            shown += [f"> {text}", f"< {answer if isinstance(answer, str) else answer.decode()}"]
         shown += ["# meanwhile, in another terminal:", "$ make -s revoke USER=brian OFFLINE=1"]
         started = time.monotonic()
         done = subprocess.run(

@@ -289,7 +289,7 @@ def test_what_revokes_nothing_closes_nothing(
 
 
 def test_every_page_of_a_user_s_connections_is_read() -> None:
-    pages = [
+    pages: list[dict[str, Any]] = [
         {"Items": [{"connectionId": {"S": "a"}}], "LastEvaluatedKey": {"k": {"S": "1"}}},
         {"Items": [{"connectionId": {"S": "b"}}, {}]},
     ]
