@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -430,3 +431,28 @@ def test_a_setting_for_the_wrong_api_type_stops_the_cold_start_before_any_fetch(
         assert len(mock.calls) == 0
     finally:
         sys.modules.pop("authorizer.app", None)
+
+
+# --- docs/websocket.md says what the code does ------------------------------------------
+
+
+def test_the_page_states_the_code_s_facts() -> None:
+    from pathlib import Path
+
+    from authorizer.tables.connections import MAX_CONNECTION_SECONDS, connection_item
+    from authorizer.verification.rules import CONNECT_ROUTE
+    from local.sam import SamTemplate
+
+    root = Path(__file__).resolve().parents[2]
+    page = " ".join((root / "docs" / "websocket.md").read_text().split())
+    default = SamTemplate.read(root / "authorizer" / "template.yaml").source["Parameters"][
+        "WebSocketIdentitySource"
+    ]["Default"]
+    assert f"`{default}` (the default)" in page
+    assert f"`ROUTE_RULES` takes one key here, `{CONNECT_ROUTE}`" in page
+    assert MAX_CONNECTION_SECONDS == 2 * 3600
+    assert "`expiresAt` is two hours later" in page
+    item = connection_item("c", "s", "f", 0)
+    section = page.split("The connections table's item", 1)[1].split("nothing else", 1)[0]
+    listed = set(re.findall(r"`(\w+)`", section))
+    assert set(item) == listed - {"origin_jti"}
