@@ -173,6 +173,15 @@ def test_a_token_in_the_other_source_is_not_read(wired: WiredAuthorizer) -> None
     # The API declared the query string: a header token is not the identity it checked.
     unauthorized(socket(wired).handle, connect_event(header=f"Bearer {token}"))
     unauthorized(socket(wired, HEADER).handle, connect_event(token))
+    # Nor under the same name in the other place: a "token" header, an "Authorization" parameter.
+    as_header = connect_event()
+    as_header["headers"]["token"] = token
+    as_header["multiValueHeaders"]["token"] = [token]
+    unauthorized(socket(wired).handle, as_header)
+    as_parameter = connect_event()
+    as_parameter["queryStringParameters"] = {"Authorization": f"Bearer {token}"}
+    as_parameter["multiValueQueryStringParameters"] = {"Authorization": [f"Bearer {token}"]}
+    unauthorized(socket(wired, HEADER).handle, as_parameter)
 
 
 @pytest.mark.parametrize("source", [QUERY, HEADER])
