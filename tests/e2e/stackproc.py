@@ -113,6 +113,18 @@ class StackProcess:
         )
         return result.stdout.strip().splitlines()[-1]
 
+    def revoke(self, user: str = "brian") -> subprocess.CompletedProcess[str]:
+        """``make -s revoke USER=<user> OFFLINE=1`` against this stack, as a user types it."""
+        return subprocess.run(
+            ["make", "-s", "revoke", f"USER={user}", "OFFLINE=1"],
+            cwd=ROOT,
+            env={**os.environ, "STATE_FILE": str(self.state_file)},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
     def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         kwargs.setdefault("timeout", 15)
         return requests.request(method, self.url + path, **kwargs)
