@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,10 +21,10 @@ from authorizer.tables.connections import (
 )
 from authorizer.tables.revocation import FAMILY, USER, revocation_item
 from shared.exceptions import ConfigurationError
-from tests.deploy.samtemplate import load_app_template
-from tests.helpers import log_records
+from tests.helpers import log_records, template_source
 
 TABLE = "connections"
+APP_TEMPLATE = Path(__file__).resolve().parents[2] / "authorizer" / "template.yaml"
 SUB = "0b7e5a3c-1f2d-4c6b-9a8e-7d6c5b4a3f21"
 OTHER_SUB = "9f8e7d6c-5b4a-4321-8fed-cba987654321"
 NOW = 1_800_000_000.0
@@ -39,7 +40,7 @@ def dynamodb(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         "AWS_DEFAULT_REGION": "us-east-1",
     }.items():
         monkeypatch.setenv(name, value)
-    properties = load_app_template()["Resources"]["ConnectionsTable"]["Properties"]
+    properties = template_source(APP_TEMPLATE)["Resources"]["ConnectionsTable"]["Properties"]
     with mock_aws():
         import boto3
 
@@ -118,7 +119,7 @@ def test_a_connection_item_names_the_user_the_family_and_its_two_hours() -> None
 
 
 def test_the_template_s_table_and_indexes_are_the_item_format_s() -> None:
-    properties = load_app_template()["Resources"]["ConnectionsTable"]["Properties"]
+    properties = template_source(APP_TEMPLATE)["Resources"]["ConnectionsTable"]["Properties"]
     item = connection_item("c1", SUB, "fam", NOW)
     keys = {a["AttributeName"] for a in properties["AttributeDefinitions"]}
     assert keys <= set(item)

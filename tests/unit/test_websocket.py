@@ -450,11 +450,11 @@ def test_the_page_states_the_code_s_facts() -> None:
 
     from authorizer.tables.connections import MAX_CONNECTION_SECONDS, connection_item
     from authorizer.verification.rules import CONNECT_ROUTE
-    from local.sam import SamTemplate
+    from tests.helpers import template_source
 
     root = Path(__file__).resolve().parents[2]
     page = " ".join((root / "docs" / "websocket.md").read_text().split())
-    default = SamTemplate.read(root / "authorizer" / "template.yaml").source["Parameters"][
+    default = template_source(root / "authorizer" / "template.yaml")["Parameters"][
         "WebSocketIdentitySource"
     ]["Default"]
     assert f"`{default}` (the default)" in page
