@@ -120,7 +120,8 @@ def dynamodb_client() -> Any:
     config = Config(
         connect_timeout=CONNECT_TIMEOUT_SECONDS,
         read_timeout=READ_TIMEOUT_SECONDS,
-        retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS},
+        # total_max_attempts counts the first try: one retry at most.
+        retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
     )
     return boto3.client("dynamodb", config=config)
 

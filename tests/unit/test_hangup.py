@@ -331,3 +331,110 @@ def test_a_missing_or_unusable_setting_stops_the_cold_start(
 def test_the_settings_are_read() -> None:
     env = {"CONNECTIONS_TABLE": "t", "CONNECTIONS_ENDPOINT": "https://x/prod", "LOG_LEVEL": "debug"}
     assert load_settings(env) == HangUpSettings("t", "https://x/prod", "DEBUG")
+
+
+# --- the records and clients, word for word ------------------------------------------
+
+
+def test_the_connections_function_s_lines_say_which_connection_and_who(
+    dynamodb: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    connections = Connections(TABLE, dynamodb, log_level="DEBUG")
+    connections.handle(connect_event())
+    connections.handle(connect_event("DISCONNECT"))
+    recorded, forgotten = log_records(capsys.readouterr().out)
+    joined = {"apiRequestId": "req-1", "connectionId": "conn-1"}
+    assert recorded["logger"] == "connections"
+    assert {k: recorded.get(k) for k in ("message", "level", "routeKey", "sub", *joined)} == {
+        "message": "connection recorded",
+        "level": "INFO",
+        "routeKey": "$connect",
+        "sub": SUB,
+        **joined,
+    }
+    assert {k: forgotten.get(k) for k in ("message", "level", "routeKey", *joined)} == {
+        "message": "connection forgotten",
+        "level": "INFO",
+        "routeKey": "$disconnect",
+        **joined,
+    }
+    assert connections.logger.level == 10  # DEBUG
+
+
+def test_the_refusals_say_why(dynamodb: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    event = connect_event()
+    del event["requestContext"]["authorizer"]
+    connections = Connections(TABLE, dynamodb)
+    assert connections.handle(event) == {
+        "statusCode": 500,
+        "headers": {"content-type": "application/json"},
+        "body": '{"message": "Internal Server Error"}',
+        "isBase64Encoded": False,
+    }
+    assert json.loads(connections.handle({})["body"]) == {"message": "Bad Request"}
+    missing, other = log_records(capsys.readouterr().out)
+    assert (missing["message"], missing["reason"], missing["connectionId"]) == (
+        "$connect reached without an authorizer context: is the route protected?",
+        "missing_auth_context",
+        "conn-1",
+    )
+    assert (other["message"], other["level"]) == ("not a $connect or $disconnect event", "ERROR")
+
+
+def test_the_unrecorded_and_unforgotten_lines(capsys: pytest.CaptureFixture[str]) -> None:
+    class Down:
+        def put_item(self, **request: Any) -> None:
+            assert request["TableName"] == TABLE
+            raise ClientError({"Error": {"Code": "ThrottlingException"}}, "PutItem")
+
+        def delete_item(self, **request: Any) -> None:
+            assert request == {"TableName": TABLE, "Key": {"connectionId": {"S": "conn-1"}}}
+            raise ClientError({"Error": {"Code": "ThrottlingException"}}, "DeleteItem")
+
+    connections = Connections(TABLE, Down())
+    refused = connections.handle(connect_event())
+    assert json.loads(refused["body"]) == {"message": "Bad Gateway"}
+    connections.handle(connect_event("DISCONNECT"))
+    unrecorded, unforgotten = log_records(capsys.readouterr().out)
+    assert (unrecorded["message"], unrecorded["sub"], unrecorded["connectionId"]) == (
+        "connection not recorded: refused, since sign-out could not close it",
+        SUB,
+        "conn-1",
+    )
+    assert (unforgotten["message"], unforgotten["error"], unforgotten["connectionId"]) == (
+        "connection record not removed; its TTL will",
+        "ClientError",
+        "conn-1",
+    )
+
+
+def test_the_clients_have_bounded_timeouts_and_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    from authorizer.signout import connections, hangup
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    recorder = connections.dynamodb_client()
+    settings = HangUpSettings(
+        TABLE, "https://a1b2c3d4e5.execute-api.us-east-1.amazonaws.com/prod", "INFO"
+    )
+    finder, closer = hangup.aws_clients(settings)
+    for client, (connect, read) in ((recorder, (1, 2)), (finder, (1, 2)), (closer, (1, 2))):
+        config = client.meta.config
+        assert (config.connect_timeout, config.read_timeout) == (connect, read)
+        assert config.retries == {"mode": "standard", "total_max_attempts": 2}
+    assert (recorder.meta.service_model.service_name, finder.meta.service_model.service_name) == (
+        "dynamodb",
+        "dynamodb",
+    )
+    assert closer.meta.endpoint_url == settings.endpoint
+
+
+def test_the_functions_are_made_from_their_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from authorizer.signout import connections, hangup
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    recorder = connections.from_environment({"CONNECTIONS_TABLE": "t", "LOG_LEVEL": "warning"})
+    assert (recorder.table, recorder.logger.level) == ("t", 30)
+    env = {"CONNECTIONS_TABLE": "t", "CONNECTIONS_ENDPOINT": "https://x/prod"}
+    closer = hangup.from_environment(env)
+    assert closer.settings == HangUpSettings("t", "https://x/prod", "INFO")
+    assert closer.logger.name == "hangup"
