@@ -30,7 +30,9 @@ UNKNOWN_ACTION: Final = (
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    request_context = event.get("requestContext") if isinstance(event, dict) else None
+    if not isinstance(event, dict):
+        event = {}  # no context in it: refused below
+    request_context = event.get("requestContext")
     if not isinstance(request_context, dict):
         request_context = {}
     route = request_context.get("routeKey")

@@ -100,3 +100,30 @@ def test_a_route_without_our_authorizer_s_context_fails_closed(
 
 def test_a_message_with_no_request_context_fails_closed() -> None:
     assert lambda_handler({}, None)["statusCode"] == 500
+
+
+def test_an_event_that_is_no_object_fails_closed() -> None:
+    assert lambda_handler("not an event", None)["statusCode"] == 500  # type: ignore[arg-type]
+
+
+def test_the_lines_join_the_access_log_and_the_connection(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    lambda_handler(event("hello", {"action": "hello"}), None)
+    lambda_handler(event("hello", authorizer={}), None)
+    bad, missing = log_records(capsys.readouterr().out)
+    joined = {"apiRequestId": "req-1", "routeKey": "hello", "connectionId": "conn-1"}
+    assert {k: bad.get(k) for k in ("message", "reason", "problem", "sub", *joined)} == {
+        "message": "bad request",
+        "reason": "bad_request",
+        "problem": "firstName is required",
+        "sub": SUB,
+        **joined,
+    }
+    assert {k: missing.get(k) for k in ("reason", *joined)} == {
+        "reason": "missing_auth_context",
+        **joined,
+    }
+    assert missing["message"] == (
+        "message reached the greeter without an authorizer context: is $connect protected?"
+    )

@@ -438,3 +438,35 @@ def test_the_functions_are_made_from_their_environment(monkeypatch: pytest.Monke
     closer = hangup.from_environment(env)
     assert closer.settings == HangUpSettings("t", "https://x/prod", "INFO")
     assert closer.logger.name == "hangup"
+
+
+def test_the_settings_errors_word_for_word() -> None:
+    with pytest.raises(ConfigurationError, match=r"^CONNECTIONS_TABLE: is required$"):
+        load_settings({"CONNECTIONS_ENDPOINT": "https://x/prod"})
+    with pytest.raises(ConfigurationError) as raised:
+        load_settings({"CONNECTIONS_TABLE": "t"})
+    assert str(raised.value) == (
+        "CONNECTIONS_ENDPOINT: must be the API's https://<api id>.execute-api.../<stage>"
+    )
+    assert load_settings(
+        {"CONNECTIONS_TABLE": "t", "CONNECTIONS_ENDPOINT": "http://127.0.0.1:3002/prod"}
+    )
+
+
+def test_an_error_without_an_aws_code_is_a_failure_named_by_its_class(
+    dynamodb: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    record(dynamodb, "a", SUB, "fam-1", NOW - 60)
+
+    class Unreachable:
+        def delete_connection(self, ConnectionId: str) -> None:
+            raise ConnectionError("no route to host")
+
+    with pytest.raises(RuntimeError):
+        hang_up(dynamodb, Unreachable()).handle(stream(revocation_item(FAMILY, "fam-1", NOW)))  # type: ignore[arg-type]
+    warning = log_records(capsys.readouterr().out)[0]
+    assert (warning["message"], warning["error"], warning["connectionId"]) == (
+        "connection not closed; the batch will be retried",
+        "ConnectionError",
+        "a",
+    )
