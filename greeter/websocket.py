@@ -29,7 +29,7 @@ UNKNOWN_ACTION: Final = (
 )
 
 
-def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
     if not isinstance(event, dict):
         event = {}  # no context in it: refused below
     request_context = event.get("requestContext")
