@@ -114,7 +114,9 @@ def test_a_connection_item_names_the_user_the_family_and_its_two_hours() -> None
     assert connection_id_of({"connectionId": {"S": ""}}) is None
     assert connection_id_of({}) is None
     for bad in (("", SUB), ("c1", "")):
-        with pytest.raises(ValueError, match="needs a connection id and a sub"):
+        with pytest.raises(
+            ValueError, match=r"^a connection item needs a connection id and a sub$"
+        ):
             connection_item(*bad, None, NOW)
 
 

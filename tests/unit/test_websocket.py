@@ -465,3 +465,147 @@ def test_the_page_states_the_code_s_facts() -> None:
     section = page.split("The connections table's item", 1)[1].split("nothing else", 1)[0]
     listed = set(re.findall(r"`(\w+)`", section))
     assert set(item) == listed - {"origin_jti"}
+
+
+# --- the decision records, word for word ---------------------------------------------
+
+
+RECORD_KEYS = ("decision", "reason", "routeKey", "apiRequestId", "kid", "sub", "connectionId")
+
+
+def records(out: str) -> list[dict[str, Any]]:
+    return [
+        {k: r.get(k) for k in (*RECORD_KEYS, "status", "verifiedTokenCache", "error")}
+        for r in log_records(out)
+        if r.get("message") == "authorization decision"
+    ]
+
+
+def test_each_decision_s_record(wired: WiredAuthorizer, capsys: pytest.CaptureFixture[str]) -> None:
+    handle = socket(wired).handle
+    token = sign(claims())
+    capsys.readouterr()
+    handle(connect_event(token))
+    handle(connect_event(token))  # the verified-token cache answers the second
+    handle(connect_event(sign(claims(), forged_key("key-1", 3072))))
+    unauthorized(handle, connect_event())
+    spoiled = connect_event(token)
+    spoiled["requestContext"]["stage"] = "other"
+    unauthorized(handle, spoiled)
+    twice = connect_event(token)
+    twice["multiValueQueryStringParameters"]["token"] = [token, token]
+    unauthorized(handle, twice)
+    common = {"routeKey": "$connect", "apiRequestId": "R1knPH17NjMFftw=", "error": None}
+    ids = {**common, "connectionId": "R1kmxc2VNjMCFIA="}
+    assert records(capsys.readouterr().out) == [
+        {**ids, "decision": "allow", "reason": "ok", "kid": "key-1", "sub": SUB,
+         "status": None, "verifiedTokenCache": False},
+        {**ids, "decision": "allow", "reason": "ok", "kid": "key-1", "sub": SUB,
+         "status": None, "verifiedTokenCache": True},
+        {**ids, "decision": "deny", "reason": "bad_signature", "kid": "key-1", "sub": None,
+         "status": None, "verifiedTokenCache": None},
+        {**ids, "decision": "deny", "reason": "missing_token", "kid": None, "sub": None,
+         "status": 401, "verifiedTokenCache": None},
+        {**common, "routeKey": None, "decision": "deny", "reason": "unexpected_event",
+         "kid": None, "sub": None, "connectionId": None, "status": 401,
+         "verifiedTokenCache": None},
+        {**ids, "decision": "deny", "reason": "malformed_token", "kid": None, "sub": None,
+         "status": 401, "verifiedTokenCache": None},
+    ]  # fmt: skip
+
+
+def test_a_revoked_token_s_deny_names_who(
+    clock: FakeClock, jwks_endpoint: responses.RequestsMock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    table = FakeRevocationTable()
+    wired = wire_authorizer(
+        make_config(REVOCATION_TABLE="revocations"), clock, warm=True, revocation_query=table
+    )
+    payload = claims()
+    table.put("user", payload["sub"], clock.now)
+    clock.advance(11)
+    capsys.readouterr()
+    socket(wired).handle(connect_event(sign(payload)))
+    [record] = records(capsys.readouterr().out)
+    assert (record["decision"], record["reason"], record["sub"], record["kid"]) == (
+        "deny",
+        "revoked",
+        SUB,
+        "key-1",
+    )
+
+
+def test_no_key_set_is_an_error_the_client_sees_as_500(
+    make_wired: Callable[..., WiredAuthorizer], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from authorizer.exceptions import JwksError, JwksFetchError
+
+    def unreachable(url: str) -> bytes:
+        raise JwksFetchError("no route")
+
+    wired = make_wired(fetch=unreachable)
+    capsys.readouterr()
+    with pytest.raises(JwksError):  # anything but "Unauthorized": API Gateway's 500
+        socket(wired).handle(connect_event(sign(claims())))
+    [record] = records(capsys.readouterr().out)
+    assert (record["decision"], record["reason"], record["routeKey"], record["apiRequestId"]) == (
+        "error",
+        "jwks_fetch_failed",
+        "$connect",
+        "R1knPH17NjMFftw=",
+    )
+
+
+def test_a_time_bound_connect_rule_reads_the_verifier_s_clock(
+    make_wired: Callable[..., WiredAuthorizer], jwks_endpoint: responses.RequestsMock
+) -> None:
+    rules = json.dumps({"$connect": {"maxAuthAgeSeconds": 60}})
+    wired = make_wired(make_config(ROUTE_RULES=rules))
+    handle = socket(wired, rules=rules).handle
+    assert effect(handle(connect_event(sign(claims())))) is Effect.ALLOW
+    old = sign(claims(auth_time=int(wired.clock.now) - 120))
+    assert effect(handle(connect_event(old))) is Effect.EXPLICIT_DENY
+
+
+def test_a_header_given_twice_in_its_multi_values_is_a_401(wired: WiredAuthorizer) -> None:
+    token = sign(claims())
+    event = connect_event(header=f"Bearer {token}")
+    event["multiValueHeaders"]["Authorization"] = [f"Bearer {token}", f"Bearer {token}"]
+    unauthorized(socket(wired, HEADER).handle, event)
+    event["multiValueHeaders"]["Authorization"] = "not a list"
+    unauthorized(socket(wired, HEADER).handle, event)
+
+
+def test_a_token_that_is_not_text_is_no_token(wired: WiredAuthorizer) -> None:
+    event = connect_event()
+    event["queryStringParameters"] = {"token": 12345}
+    unauthorized(socket(wired).handle, event)
+
+
+def test_the_setting_errors_word_for_word() -> None:
+    with pytest.raises(ConfigurationError) as raised:
+        load_identity_source({}, {})
+    assert str(raised.value) == (
+        "WEBSOCKET_IDENTITY_SOURCE: must be the API's identity source: "
+        "route.request.querystring.<name> or route.request.header.<name>"
+    )
+    rules = make_config(
+        ROUTE_RULES=json.dumps({"$default": {"groups": ["a"]}, "GET /x": {"groups": ["b"]}})
+    ).route_rules
+    with pytest.raises(ConfigurationError) as raised:
+        load_identity_source({"WEBSOCKET_IDENTITY_SOURCE": QUERY}, rules)
+    assert (raised.value.variable, str(raised.value)) == (
+        "ROUTE_RULES",
+        "ROUTE_RULES: a WebSocket API's authorizer decides $connect only, not $default, GET /x",
+    )
+
+
+def test_ids_that_are_not_text_are_not_logged(
+    wired: WiredAuthorizer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    event = connect_event(sign(claims()))
+    event["requestContext"].update(requestId=5, connectionId=["x"])
+    capsys.readouterr()
+    socket(wired).handle(event)
+    [record] = records(capsys.readouterr().out)
+    assert (record["apiRequestId"], record["connectionId"]) == (None, None)
