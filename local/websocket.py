@@ -397,6 +397,8 @@ class WebSocketGateway:
             decision, context = self._authorize(
                 spec, connection, request.headers, query, request_id
             )
+            if decision == "unauthorized":
+                return self._refused(_message(401, "Unauthorized"), connection, decision, started)
             if decision == "deny":
                 return self._refused(_message(403, "Forbidden"), connection, decision, started)
             if decision != "allow":
@@ -448,7 +450,7 @@ class WebSocketGateway:
             return "error", None
         if not isinstance(answer, dict) or not isinstance(answer.get("principalId"), str):
             return "error", None
-        context = answer.get("context") or {}
+        context = answer.get("context", {})
         if not isinstance(context, dict):
             return "error", None
         try:

@@ -204,3 +204,7 @@ def test_no_token_shows_in_the_stack_s_output(offline: StackProcess, tokens: lis
     output = offline.wait_for_output("authorization decision")
     assert_clean(output, tokens)
     assert "token=ey" not in output  # a JWT's header always starts so
+
+
+def test_an_unreadable_token_is_a_401_like_none(offline: StackProcess) -> None:
+    assert refused(url(offline, "two%20words")) == (401, {"message": "Unauthorized"})
