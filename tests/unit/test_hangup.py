@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from botocore.exceptions import ClientError
@@ -436,6 +436,7 @@ def test_the_functions_are_made_from_their_environment(monkeypatch: pytest.Monke
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     recorder = connections.from_environment({"CONNECTIONS_TABLE": "t", "LOG_LEVEL": "warning"})
     assert (recorder.table, recorder.logger.level) == ("t", 30)
+    assert recorder._dynamodb.meta.service_model.service_name == "dynamodb"
     env = {"CONNECTIONS_TABLE": "t", "CONNECTIONS_ENDPOINT": "https://x/prod"}
     closer = hangup.from_environment(env)
     assert closer.settings == HangUpSettings("t", "https://x/prod", "INFO")
@@ -472,3 +473,86 @@ def test_an_error_without_an_aws_code_is_a_failure_named_by_its_class(
         "ConnectionError",
         "a",
     )
+
+
+def test_an_event_without_a_connection_id_is_a_400_that_names_what_it_got(
+    dynamodb: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    event = connect_event()
+    del event["requestContext"]["connectionId"]
+    assert Connections(TABLE, dynamodb).handle(event)["statusCode"] == 400
+    message = connect_event()
+    message["requestContext"]["eventType"] = "MESSAGE"
+    assert Connections(TABLE, dynamodb).handle(message)["statusCode"] == 400
+    lines = log_records(capsys.readouterr().out)
+    assert [(line["routeKey"], line.get("connectionId")) for line in lines] == [
+        ("$connect", None),
+        ("$connect", "conn-1"),
+    ]
+    assert dynamodb.scan(TableName=TABLE)["Items"] == []
+
+
+def test_a_batch_adds_up_and_names_the_signed_out_user(
+    dynamodb: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    record(dynamodb, "a", SUB, "fam-1", NOW - 60)
+    record(dynamodb, "b", OTHER_SUB, "fam-2", NOW - 60)
+    record(dynamodb, "g1", SUB, "fam-3", NOW - 60)
+    record(dynamodb, "g2", SUB, "fam-3", NOW - 60)
+    record(dynamodb, "f1", OTHER_SUB, "fam-4", NOW - 60)
+    record(dynamodb, "f2", OTHER_SUB, "fam-4", NOW - 60)
+    management = FakeManagement(gone={"g1", "g2"}, failing={"f1", "f2"})
+    batch = stream(
+        revocation_item(FAMILY, "fam-1", NOW),
+        revocation_item(USER, OTHER_SUB, NOW - 3600),  # before b connected: closes nothing
+        revocation_item(FAMILY, "fam-2", NOW),
+        revocation_item(FAMILY, "fam-3", NOW),
+        revocation_item(FAMILY, "fam-4", NOW),
+    )
+    with pytest.raises(RuntimeError, match=r"^2 connection\(s\) could not be closed$"):
+        hang_up(dynamodb, management).handle(batch)
+    lines = [r for r in log_records(capsys.readouterr().out) if r["message"].startswith("revoc")]
+    assert [
+        (r["kind"], r.get("sub"), r["closed"], r["alreadyGone"], r["failed"]) for r in lines
+    ] == [
+        ("family", None, 1, 0, 0),
+        ("user", OTHER_SUB, 0, 0, 0),
+        ("family", None, 1, 0, 0),
+        ("family", None, 0, 2, 0),
+        ("family", None, 0, 0, 2),
+    ]
+    assert {r["message"] for r in lines} == {"revocation hung up its connections"}
+    management.failing.clear()
+    assert hang_up(dynamodb, FakeManagement()).handle(batch) == {"closed": 6}
+
+
+def test_a_page_without_items_is_an_empty_page() -> None:
+    class Empty:
+        def query(self, **request: Any) -> dict[str, Any]:
+            return {}
+
+    assert hang_up(Empty(), FakeManagement()).handle(stream(revocation_item(USER, SUB, NOW))) == {
+        "closed": 0
+    }
+
+
+def test_an_error_code_that_is_not_text_is_not_named(
+    dynamodb: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    record(dynamodb, "a", SUB, "fam-1", NOW - 60)
+
+    class Odd(Exception):
+        response: ClassVar[dict[str, Any]] = {"Error": {"Code": 5}}
+
+    class Management:
+        def delete_connection(self, ConnectionId: str) -> None:
+            raise Odd
+
+    with pytest.raises(RuntimeError):
+        hang_up(dynamodb, Management()).handle(stream(revocation_item(FAMILY, "fam-1", NOW)))  # type: ignore[arg-type]
+    assert log_records(capsys.readouterr().out)[0]["error"] == "Odd"
+
+
+def test_the_log_level_is_the_setting_s(dynamodb: Any) -> None:
+    settings = HangUpSettings(TABLE, "https://x/prod", "WARNING")
+    assert HangUp(settings, dynamodb, FakeManagement()).logger.level == 30

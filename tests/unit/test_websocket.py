@@ -609,3 +609,11 @@ def test_ids_that_are_not_text_are_not_logged(
     socket(wired).handle(event)
     [record] = records(capsys.readouterr().out)
     assert (record["apiRequestId"], record["connectionId"]) == (None, None)
+
+
+def test_a_header_repeated_in_another_case_is_a_401(wired: WiredAuthorizer) -> None:
+    token = sign(claims())
+    event = connect_event()
+    event["headers"]["authorization"] = f"Bearer {token}"
+    event["multiValueHeaders"]["authorization"] = [f"Bearer {token}", f"Bearer {token}"]
+    unauthorized(socket(wired, HEADER).handle, event)
