@@ -500,7 +500,7 @@ def test_a_batch_adds_up_and_names_the_signed_out_user(
     record(dynamodb, "g1", SUB, "fam-3", NOW - 60)
     record(dynamodb, "g2", SUB, "fam-3", NOW - 60)
     record(dynamodb, "f1", OTHER_SUB, "fam-4", NOW - 60)
-    record(dynamodb, "f2", OTHER_SUB, "fam-4", NOW - 60)
+    record(dynamodb, "f2", OTHER_SUB, "fam-5", NOW - 60)
     management = FakeManagement(gone={"g1", "g2"}, failing={"f1", "f2"})
     batch = stream(
         revocation_item(FAMILY, "fam-1", NOW),
@@ -508,6 +508,7 @@ def test_a_batch_adds_up_and_names_the_signed_out_user(
         revocation_item(FAMILY, "fam-2", NOW),
         revocation_item(FAMILY, "fam-3", NOW),
         revocation_item(FAMILY, "fam-4", NOW),
+        revocation_item(FAMILY, "fam-5", NOW),
     )
     with pytest.raises(RuntimeError, match=r"^2 connection\(s\) could not be closed$"):
         hang_up(dynamodb, management).handle(batch)
@@ -519,7 +520,8 @@ def test_a_batch_adds_up_and_names_the_signed_out_user(
         ("user", OTHER_SUB, 0, 0, 0),
         ("family", None, 1, 0, 0),
         ("family", None, 0, 2, 0),
-        ("family", None, 0, 0, 2),
+        ("family", None, 0, 0, 1),
+        ("family", None, 0, 0, 1),
     ]
     assert {r["message"] for r in lines} == {"revocation hung up its connections"}
     management.failing.clear()
