@@ -22,7 +22,8 @@ MUTATE_STAMP := $(MUTATE_VENV)/.installed
 .PHONY: help install test lint scan format run token revoke bench build deploy destroy fuzz soak mutate \
 	mutate-semantic deploy-authorizer destroy-authorizer package \
 	tenant-add tenant-suspend tenant-resume tenant-delete tenants \
-	build-AuthorizerFunction build-GreeterFunction build-SignOutFunction
+	build-AuthorizerFunction build-GreeterFunction build-SignOutFunction \
+	build-ConnectionsFunction build-HangUpFunction
 
 help:
 	@echo "make install   create .venv with pinned runtime and dev dependencies"
@@ -31,6 +32,7 @@ help:
 	@echo "make format    ruff format, then ruff check --fix"
 	@echo "make scan      checkov over template.yaml and its variants, bandit over the Python"
 	@echo "make run       the offline stack: local Cognito + local HTTP API (API=rest: the REST variant;"
+	@echo "               API=websocket: the WebSocket API;"
 	@echo "               TEMPLATE=examples/http-api.yaml: a template that names the authorizer by ARN)"
 	@echo "make token     print a fresh token for the demo user (TOKEN_USE=access for an access token)"
 	@echo "make revoke    USER=<username>: sign the user out everywhere and revoke their tokens (OFFLINE=1: make run's)"
@@ -102,30 +104,38 @@ format: $(STAMP)
 #                              pool registered nowhere (make token TENANT=acme, POOL=untrusted)
 #   make token POOL=2           a token from the second pool (POOL=untrusted: one that is denied)
 #   make run API=rest          the REST API variant (template-rest.yaml) instead
+#   make run API=websocket RUN_PARAMS="Revocation=true"   the WebSocket API (template-websocket.yaml);
+#                              its connections management API on 127.0.0.1:$(CONNECTIONS_PORT)
 #   make run TEMPLATE=examples/http-api.yaml   a template that names the authorizer by ARN
 #                              (AuthorizerArn): the authorizer application runs beside it
 API_PORT ?= 3000
 COGNITO_PORT ?= 9229
 METRICS_PORT ?= 3001
+CONNECTIONS_PORT ?= 3002
 # API=http (default): template.yaml, an HTTP API. API=rest: template-rest.yaml, a
 # REST API, deployed as its own stack (samconfig.toml's [rest] environment).
+# API=websocket: template-websocket.yaml, a WebSocket API ([websocket] environment).
 API ?= http
 ifeq ($(API),rest)
 API_TEMPLATE := template-rest.yaml
 CONFIG_ENV := rest
 SAM_CONFIG_ENV := --config-env rest
+else ifeq ($(API),websocket)
+API_TEMPLATE := template-websocket.yaml
+CONFIG_ENV := websocket
+SAM_CONFIG_ENV := --config-env websocket
 else ifeq ($(API),http)
 API_TEMPLATE := $(or $(TEMPLATE),template.yaml)
 CONFIG_ENV := default
 SAM_CONFIG_ENV :=
 else
-$(error API must be http or rest, not '$(API)')
+$(error API must be http, rest or websocket, not '$(API)')
 endif
 run: $(STAMP)
 	@$(BIN)/python -m local run --template $(API_TEMPLATE) \
 		--api-port $(API_PORT) --cognito-port $(COGNITO_PORT) \
 		--pools $(or $(POOLS),1) --tenants $(or $(TENANTS),0) \
-		--metrics-port $(METRICS_PORT) \
+		--metrics-port $(METRICS_PORT) --connections-port $(CONNECTIONS_PORT) \
 		$(if $(RUN_PARAMS),--parameter-overrides "$(RUN_PARAMS)")
 
 token: $(STAMP)
@@ -156,7 +166,7 @@ revoke: $(STAMP)
 #   make tenants                        the registry as the authorizer reads it
 # Against the deployed stack (STACK=, REGION=, TABLE=, API=rest), or OFFLINE=1: make run's.
 TENANT_TOOL = $(BIN)/python -m scripts.tenants \
-	$(if $(OFFLINE),--offline,--config-env $(if $(filter rest,$(API)),rest,default)) \
+	$(if $(OFFLINE),--offline,--config-env $(CONFIG_ENV)) \
 	$(if $(STACK),--stack "$(STACK)") $(if $(REGION),--region "$(REGION)") \
 	$(if $(TABLE),--table "$(TABLE)")
 tenant-add: $(STAMP)
@@ -296,6 +306,11 @@ build-GreeterFunction:
 # with the authorizer's own item format: authorizer/ and shared/, but none of the
 # authorizer's wheels (it never imports PyJWT; boto3 is the Lambda runtime's).
 build-SignOutFunction:
+	$(call lambda_artifact,authorizer,/dev/null)
+
+# The WebSocket connections and hang-up functions (ApiType=websocket, Revocation=true):
+# the same artifact as the sign-out function's, for the same reason.
+build-ConnectionsFunction build-HangUpFunction:
 	$(call lambda_artifact,authorizer,/dev/null)
 
 # Performance: ratios measured in one run; see bench/run.py.

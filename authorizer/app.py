@@ -1,8 +1,9 @@
 """Lambda entry point: configuration and key sets are set up once per cold start.
 
 What a deploy does not use is not imported: the REST module only for
-``API_TYPE=rest``, the SnapStart hooks only in a SnapStart init. Every module
-a cold start imports costs it the time to load and run it.
+``API_TYPE=rest``, the WebSocket one only for ``API_TYPE=websocket``, the
+SnapStart hooks only in a SnapStart init. Every module a cold start imports
+costs it the time to load and run it.
 """
 
 from __future__ import annotations
@@ -15,16 +16,20 @@ from authorizer.api.handler import build_authorizer
 from authorizer.api.settings import load_cold_start
 
 # Checked before any key fetch: a setting's mistake stops the cold start at once.
-CONFIG, API_SETTINGS = load_cold_start(os.environ)
+CONFIG, REST, WEBSOCKET = load_cold_start(os.environ)
 AUTHORIZER = build_authorizer(CONFIG)
 HANDLE: Callable[[Any], dict[str, Any]]
-if API_SETTINGS is None:
-    # The HTTP API (the default): payload 2.0, simple responses.
-    HANDLE = AUTHORIZER.handle
-else:
+if WEBSOCKET is not None:
+    from authorizer.api.websocket import WebSocketAuthorizer
+
+    HANDLE = WebSocketAuthorizer(AUTHORIZER, WEBSOCKET, CONFIG.route_rules).handle
+elif REST is not None:
     from authorizer.api.rest import protocol_handler
 
-    HANDLE = protocol_handler(AUTHORIZER, API_SETTINGS, CONFIG.route_rules)
+    HANDLE = protocol_handler(AUTHORIZER, REST, CONFIG.route_rules)
+else:
+    # The HTTP API (the default): payload 2.0, simple responses.
+    HANDLE = AUTHORIZER.handle
 
 # Lambda names the init "snap-start" when it will snapshot it (a reserved variable:
 # https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html); the

@@ -39,6 +39,8 @@ from authorizer.verification.verify import check_claims  # noqa: E402
 from bench import coldstart  # noqa: E402
 from bench.revocation import decision_costs, dynamodb_stub, refresh_rows  # noqa: E402
 from bench.tenants import report as tenant_report  # noqa: E402
+from bench.websocket import decision_costs as websocket_costs  # noqa: E402
+from bench.websocket import hang_up_latency  # noqa: E402
 from local.lambdalog import install as install_lambda_log_format  # noqa: E402
 from scripts.compile_bytecode import compile_tree  # noqa: E402
 from tests.forge import (  # noqa: E402
@@ -260,6 +262,17 @@ def micro(tokens: int, repeat: int) -> dict[str, float]:
             "baseline": per_call(base, tokens, repeat),
             "claims": per_call(claims_only, tokens, repeat),
         }
+
+
+def websocket_micro(tokens: int, repeat: int) -> dict[str, float]:
+    """A $connect decision and an HTTP API decision on the same fresh tokens, interleaved."""
+    key = forged_key()
+    install_lambda_log_format()
+    with tempfile.TemporaryDirectory() as tmp:
+        baked = Path(tmp) / "baked_jwks.json"
+        baked.write_text(baked_file(key))
+        with stdout_to_devnull():
+            return websocket_costs(tokens, repeat, baked, interleaved)
 
 
 def revocation_micro(tokens: int, repeat: int, entries: int) -> dict[str, float]:
@@ -509,6 +522,12 @@ def main() -> int:
         "--key-sets", type=int, default=1000, help="tenants' key sets held for the memory row"
     )
     parser.add_argument(
+        "--hang-up-samples",
+        type=int,
+        default=10,
+        help="revocations timed until their WebSocket connection closes (offline)",
+    )
+    parser.add_argument(
         "--revocation-entries",
         type=int,
         default=10_000,
@@ -530,6 +549,8 @@ def main() -> int:
         args.repeat,
         args.key_sets,
     )
+    w = websocket_micro(args.tokens, args.repeat)
+    hang_up = hang_up_latency(args.hang_up_samples)
     c = cold(args.cold_runs)
     r = memory(args.rss_tokens)
     s = local_stack(args.stack_requests)
@@ -604,6 +625,19 @@ def main() -> int:
         "of off",
     )
     row("  revocation off, repeated token (same run)", v["repeat_off"], None)
+    row(
+        "WebSocket $connect decision, fresh token",
+        w["connect"],
+        w["connect"] / w["http"],
+        1.1,
+        "of HTTP API",
+    )
+    row("  HTTP API decision, fresh token (same run)", w["http"], None)
+    print(
+        f"revocation to closed WebSocket connection (make run, {hang_up['samples']:.0f} "
+        f"revocations): median {hang_up['median'] * 1000:.0f} ms, "
+        f"max {hang_up['max'] * 1000:.0f} ms (bound: RevocationRefreshSeconds, 10 s by default)"
+    )
     print()
     print(f"| {f'cold start (median of {args.cold_runs} fresh interpreters)':<50} | {'':>12} |")
     row("bare `import jwt`", c["import_jwt"], None)

@@ -53,6 +53,12 @@ def main(argv: list[str] | None = None) -> int:
         default=int(os.environ.get("METRICS_PORT", "3001")),
         help="where the functions' metrics are served (GET /, GET /json)",
     )
+    run.add_argument(
+        "--connections-port",
+        type=_port,
+        default=int(os.environ.get("CONNECTIONS_PORT", "3002")),
+        help="a WebSocket API's connections management API (@connections)",
+    )
     run.add_argument("--state-file", type=Path, default=default_state, help=state_help)
     run.add_argument(
         "--pools",
@@ -120,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
             api_port=args.api_port,
             cognito_port=args.cognito_port,
             metrics_port=args.metrics_port,
+            connections_port=args.connections_port,
             state_file=args.state_file,
             parameter_overrides=overrides,
             pools=args.pools,

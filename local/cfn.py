@@ -9,7 +9,8 @@ and one set of pseudo parameters (account 123456789012 in us-east-1).
 What exists only once a stack is deployed (``!Ref`` to a resource,
 ``!GetAtt X.Arn``) has no value offline, except a DynamoDB table's name
 (``!Ref`` to an ``AWS::DynamoDB::Table``): the offline stack creates the
-table under that name (its ``TableName``, else ``<stack>-<logical id>``).
+table under that name (its ``TableName``, else ``<stack>-<logical id>``);
+and a WebSocket API's id, which the offline stack serves it under.
 A ``Resolver`` either raises ``Unresolvable`` naming where it was found (the
 offline stack: it must not guess a function's environment), or, with
 ``placeholders=True``, stands in a ``ResourceRef`` (the deploy contract
@@ -51,6 +52,12 @@ _STAND_IN_IDS: Final = {
 
 def _alphanumeric(text: str) -> str:
     return re.sub(r"[^0-9A-Za-z]", "", text)
+
+
+# What !Ref gives a WebSocket API offline (an API id's form: 10 lower-case letters or
+# digits): the id the offline stack serves it under (local/websocket.py).
+WEBSOCKET_API_TYPE: Final = "AWS::ApiGatewayV2::Api"
+OFFLINE_WEBSOCKET_API_ID: Final = "offline0ws"
 
 
 class _CfnLoader(yaml.SafeLoader):  # type: ignore[misc]
@@ -175,7 +182,10 @@ class Resolver:
         stand_ins: bool = False,
         stack_name: str = STACK_NAME,
         nested: Mapping[str, StackTemplate] | None = None,
+        offline_ids: bool = True,
     ) -> None:
+        # Whether !Ref gives a WebSocket API the id the offline stack serves it under.
+        self._offline_ids = offline_ids
         self.parameters = {
             "AWS::Region": REGION,
             "AWS::AccountId": ACCOUNT_ID,
@@ -238,7 +248,7 @@ class Resolver:
         """Whether ``node``'s value holds what only a deployed stack knows (placeholders)."""
         if not self._placeholders:
             return False
-        strict = Resolver(self.template, self.parameters, nested=self._nested)
+        strict = Resolver(self.template, self.parameters, nested=self._nested, offline_ids=False)
         try:
             strict.resolve(node)
         except Unresolvable:
@@ -363,6 +373,13 @@ class Resolver:
             if not self.exists(logical_id):
                 raise TemplateError(f"{where}: {logical_id} is not created with these parameters")
             return stand_in(logical_id)
+        if (
+            self._offline_ids
+            and not self._placeholders
+            and attribute is None
+            and self._is_websocket_api(logical_id)
+        ):
+            return OFFLINE_WEBSOCKET_API_ID
         if not self._placeholders:
             if attribute is None:
                 raise Unresolvable(
@@ -373,6 +390,11 @@ class Resolver:
         if not self.exists(logical_id):
             raise TemplateError(f"{where}: {logical_id} is not created with these parameters")
         return ResourceRef(logical_id, attribute)
+
+    def _is_websocket_api(self, logical_id: str) -> bool:
+        resource = self._resources[logical_id]
+        protocol = str(resource.get("Properties", {}).get("ProtocolType", "")).upper()
+        return bool(resource.get("Type") == WEBSOCKET_API_TYPE and protocol == "WEBSOCKET")
 
     def _sub(self, args: Any, where: str) -> str:
         if isinstance(args, list):

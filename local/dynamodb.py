@@ -51,6 +51,12 @@ def _create_in(
         properties = resolver.resolve(resource.get("Properties") or {}, logical_id)
         name = resolver.table_name(logical_id)
         arguments = {key: properties[key] for key in _CREATE_ARGUMENTS if key in properties}
+        stream = properties.get("StreamSpecification")
+        if isinstance(stream, dict) and stream.get("StreamViewType"):
+            arguments["StreamSpecification"] = {
+                "StreamEnabled": True,
+                "StreamViewType": stream["StreamViewType"],
+            }
         sse = properties.get("SSESpecification")
         if isinstance(sse, dict):
             arguments["SSESpecification"] = {"Enabled": _true(sse.get("SSEEnabled"))}

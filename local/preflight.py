@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from authorizer.api.settings import load_cold_start
+from authorizer.signout import connections, hangup
 from authorizer.signout.handler import load_settings
 from authorizer.verification.config import load_config
 from local.cfn import Resolver, referenced_function, rule_failures
@@ -43,7 +44,10 @@ from shared.jsonlog import log_level_setting
 COLD_STARTS: Final[Mapping[str, Callable[[Mapping[str, str]], object]]] = {
     "authorizer.app.lambda_handler": load_cold_start,
     "authorizer.signout.app.lambda_handler": load_settings,
+    "authorizer.signout.connections_app.lambda_handler": connections.load_settings,
+    "authorizer.signout.hangup_app.lambda_handler": hangup.load_settings,
     "greeter.app.lambda_handler": log_level_setting,
+    "greeter.websocket.lambda_handler": log_level_setting,
 }
 AUTHORIZER_HANDLER: Final = "authorizer.app.lambda_handler"
 # API Gateway's default authorizer result TTL when the template gives none.

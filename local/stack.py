@@ -27,8 +27,10 @@ from local.metrics import MetricsCollector, summary_lines, wsgi_app
 from local.preflight import check_functions, check_result_caches, check_rules
 from local.rest import make_emulator, rest_route_keys
 from local.sam import Attachment, SamTemplate
+from local.streams import StreamPoller
 from local.template import ApiModel, load_api
 from local.tenants import REGISTRY_PARAMETER, LocalTenant, key_url, make_tenants, register
+from local.websocket import WebSocketGateway, WebSocketModel
 
 POOL_PARAMETER: Final = "UserPoolId"
 CLIENTS_PARAMETER: Final = "AppClientIds"
@@ -46,6 +48,8 @@ SIGN_OUT_OUTPUT: Final = "SignOutFunctionArn"
 LOCAL_SIGN_OUT_ARN: Final = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:local-signout"
 _REST_API_TYPES: Final = frozenset({"AWS::Serverless::Api", "AWS::ApiGateway::RestApi"})
 DEFAULT_STATE_FILE: Final = Path(".local-state/stack.json")
+# The hang-up function's setting naming the connections management API (authorizer/template.yaml).
+CONNECTIONS_ENDPOINT: Final = "CONNECTIONS_ENDPOINT"
 
 
 @dataclass
@@ -56,6 +60,9 @@ class OfflineOptions:
     cognito_port: int = 9229
     # Its own port: a path on the API's port could shadow a route of the template.
     metrics_port: int = 3001
+    # A WebSocket API's connections management API (@connections): the WebSocket
+    # library serves only upgrades, so it has a port of its own.
+    connections_port: int = 3002
     state_file: Path = DEFAULT_STATE_FILE
     parameter_overrides: dict[str, str] = field(default_factory=dict)
     # Trusted local pools (1 to MAX_LOCAL_POOLS). With more than one, the
@@ -89,9 +96,15 @@ class OfflineServices:
         self.inferred: dict[str, str] = {}
         # The template's DynamoDB tables, created in moto: their names by logical id.
         self.tables: dict[str, str] = {}
+        # A WebSocket API (template-websocket.yaml) instead of the HTTP server, and
+        # the stream event source mappings its functions are fed by.
+        self.websocket: WebSocketGateway | None = None
+        self.pollers: list[StreamPoller] = []
 
     @property
     def api_url(self) -> str:
+        if self.websocket is not None:
+            return self.websocket.url
         assert self.server is not None
         return f"http://{self.options.host}:{self.server.server_port}"
 
@@ -149,15 +162,31 @@ class OfflineServices:
             if self.tables
             else {}
         )
+        if isinstance(self.model, WebSocketModel):
+            model = self.model
+            self.websocket = _bind(
+                "local WebSocket API",
+                lambda: WebSocketGateway(
+                    model,
+                    self.functions,
+                    self.console,
+                    options.host,
+                    options.api_port,
+                    options.connections_port,
+                ),
+            )
         template_dir = options.template.resolve().parent
         authorizer_functions = self.model.authorizer_functions()
         for name, spec in self.model.functions.items():
             # Only the authorizer learns where the local key set is (with several
-            # pools, UserPools names each pool's); nothing else changes.
+            # pools, UserPools names each pool's); a function that closes WebSocket
+            # connections, where the local connections API is; nothing else changes.
             local_keys = {"JWKS_URL": self.pool.jwks_url} if options.pools == 1 else {}
             if self.tenants:
                 local_keys["TENANT_JWKS_URL"] = key_url(self.cognito.endpoint)
             extra = {**aws, **(local_keys if name in authorizer_functions else {})}
+            if self.websocket is not None and CONNECTIONS_ENDPOINT in spec.environment:
+                extra[CONNECTIONS_ENDPOINT] = self.websocket.management_url
             code_dirs = [spec.code_dir] + ([template_dir] if template_dir != spec.code_dir else [])
             self.functions[name] = LambdaFunction(
                 spec,
@@ -175,15 +204,30 @@ class OfflineServices:
         if errors:
             raise StartupError("cold start failed: " + "; ".join(errors))
 
-        app = make_emulator(self.model, self.functions, self.console)
-        self.server = _bind(
-            "local HTTP API",
-            lambda: make_server(options.host, options.api_port, app, threaded=True),
-        )
-        self._server_thread = threading.Thread(
-            target=self.server.serve_forever, name="local-http-api", daemon=True
-        )
-        self._server_thread.start()
+        if self.websocket is not None:
+            assert isinstance(self.model, WebSocketModel)
+            for stream in self.model.streams:
+                poller = StreamPoller(
+                    self.cognito.endpoint,
+                    stream.table,
+                    self.functions[stream.function],
+                    self.console,
+                    batch_size=stream.batch_size,
+                    maximum_retry_attempts=stream.maximum_retry_attempts,
+                )
+                poller.start()
+                self.pollers.append(poller)
+            self.websocket.start()
+        else:
+            app = make_emulator(self.model, self.functions, self.console)
+            self.server = _bind(
+                "local HTTP API",
+                lambda: make_server(options.host, options.api_port, app, threaded=True),
+            )
+            self._server_thread = threading.Thread(
+                target=self.server.serve_forever, name="local-http-api", daemon=True
+            )
+            self._server_thread.start()
         self.metrics_server = _bind(
             "local metrics endpoint",
             lambda: make_server(options.host, options.metrics_port, wsgi_app(self.metrics)),
@@ -285,6 +329,8 @@ class OfflineServices:
             "parameters": self.model.parameters,
             "tables": self.tables,
         }
+        if self.websocket is not None:
+            state["connectionsUrl"] = self.websocket.management_url
         path = self.options.state_file
         path.parent.mkdir(parents=True, exist_ok=True)
         # The demo password is for a throwaway local pool; still, only this user reads it:
@@ -302,6 +348,12 @@ class OfflineServices:
             raise
 
     def stop(self) -> None:
+        for poller in self.pollers:
+            poller.stop()
+        self.pollers = []
+        if self.websocket is not None:
+            self.websocket.stop()
+            self.websocket = None
         for server in (self.server, self.metrics_server):
             if server is not None:
                 server.shutdown()
@@ -375,11 +427,27 @@ class OfflineServices:
                     f"TTL {spec.ttl_seconds}s)"
                 )
             lines.append(f"    {route.route_key:<22} -> {route.function:<20} {guard}")
+        if self.websocket is not None:
+            url = f"{self.api_url}{model.base_path}"
+            lines += [
+                f"    @connections          {self.websocket.management_url}/@connections/<id>",
+                "",
+                f"  Metrics         {self.metrics_url}  (the dashboard's numbers; /json as JSON)",
+                "",
+                "  Try it in another terminal (docs/websocket.md, 'Try it offline'):",
+                f"    .venv/bin/python -m websockets {url}   # 401: no token",
+                "    TOKEN=$(make -s token | tail -1)",
+                f'    .venv/bin/python -m websockets "{url}?token=$TOKEN"',
+                '    > {"action": "hello", "firstName": "Brian", "lastName": "Morrison"}',
+                "",
+                "  Below: one 'ws' line per connect, message and disconnect (never the",
+                "  query string or a header), and each function's own log lines.",
+                "",
+            ]
+            return "\n".join(lines)
         lines += [
             "",
             f"  Metrics         {self.metrics_url}  (the dashboard's numbers; /json as JSON)",
-        ]
-        lines += [
             "",
             "  Try it in another terminal (README.md, 'Try it offline'):",
             f"    curl -i {hello}                      # 401: no token",

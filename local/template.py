@@ -117,6 +117,10 @@ def load_api(
         from local.rest import read_rest_api  # the REST API variant (template-rest.yaml)
 
         return read_rest_api(template, transformed)
+    if _has_websocket_api(resources):
+        from local.websocket import read_websocket_api  # template-websocket.yaml
+
+        return read_websocket_api(template, transformed)
     api_name = _the_api(resources, resolver)
     body = resources[api_name]["Properties"]["Body"]
     _check_default_stage(resources, resolver, api_name)
@@ -137,10 +141,12 @@ def api_functions(
     transformed: TransformedTemplate,
     routes: list[Route],
     authorizers: Mapping[str, AuthorizerSpec],
+    others: frozenset[str] = frozenset(),
 ) -> dict[str, FunctionSpec]:
-    """Every function the API's routes and authorizers name, as the template (or the
-    nested application that defines it) defines it, with the values passed to it."""
+    """Every function the API's routes and authorizers name (and ``others``), as the template
+    (or the nested application that defines it) defines it, with the values passed to it."""
     needed = {route.function for route in routes} | {a.function for a in authorizers.values()}
+    needed |= others
     return _functions(template, transformed, transformed.resolver(), sorted(needed))
 
 
@@ -177,6 +183,14 @@ def _functions(
         code_dir = owner.code_dirs.get(name, base_dir)
         functions[name] = function_spec(name, resources, resolver, code_dir)
     return functions
+
+
+def _has_websocket_api(resources: Mapping[str, Any]) -> bool:
+    return any(
+        resource.get("Type") == "AWS::ApiGatewayV2::Api"
+        and str(resource.get("Properties", {}).get("ProtocolType", "")).upper() == "WEBSOCKET"
+        for resource in resources.values()
+    )
 
 
 def _has_only_rest_apis(resources: Mapping[str, Any]) -> bool:

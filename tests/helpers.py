@@ -202,3 +202,21 @@ def cognito_refreshes(endpoint: str, client_id: str, refresh_token: str) -> bool
         "Refresh Token has been revoked",
     )
     return False
+
+
+def template_source(path: os.PathLike[str] | str) -> dict[str, Any]:
+    """A template as written, its intrinsic functions (``!Ref``, ``!Sub``, ...) read as None.
+
+    For the unit tests that read a resource's literal properties (a table's keys):
+    unlike local/cfn.py's reader it needs no samtranslator, which the mutation
+    tester's venv does not have.
+    """
+    import yaml
+
+    class Loader(yaml.SafeLoader):  # type: ignore[misc]
+        pass
+
+    Loader.add_multi_constructor("!", lambda loader, suffix, node: None)
+    with open(path, encoding="utf-8") as file:
+        document: dict[str, Any] = yaml.load(file, Loader=Loader)  # noqa: S506
+    return document

@@ -13,10 +13,11 @@ from authorizer.exceptions import JwksError, MalformedToken, TableUnavailable, T
 from authorizer.operations.metrics import MetricsEmitter
 from authorizer.verification.config import AuthorizerConfig
 from authorizer.verification.jwks import Fetcher, JwksCache, fetch_jwks
-from authorizer.verification.rules import RouteRule, enforce
+from authorizer.verification.rules import CONNECT_ROUTE, RouteRule, enforce
 from authorizer.verification.token import extract_token
 from authorizer.verification.verify import TokenVerifier, Verified, warm_up
 from shared.context import encode_context
+from shared.exceptions import ConfigurationError
 from shared.jsonlog import correlation, get_logger
 
 DENY: Final = {"isAuthorized": False}
@@ -169,6 +170,14 @@ class Authorizer:
             )
         if self._metrics is not None:
             self._metrics.decision(decision, reason, latency_ms, cache_hit)
+
+
+def refuse_connect_rule(route_rules: Mapping[str, RouteRule]) -> None:
+    """An HTTP API never has a ``$connect`` route: such a rule would silently never apply."""
+    if CONNECT_ROUTE in route_rules:
+        raise ConfigurationError(
+            "ROUTE_RULES", f"{CONNECT_ROUTE} is a WebSocket route: for API_TYPE=websocket only"
+        )
 
 
 def enforce_route_rule(rule: RouteRule, verified: Verified, now: float) -> None:

@@ -29,6 +29,9 @@ BUILT_ARTIFACTS = {
     "AuthorizerFunction": "Authorizer/AuthorizerFunction",
     # Built whatever Revocation is (sam build builds every function); deployed only with it.
     "SignOutFunction": "Authorizer/SignOutFunction",
+    # Likewise with Revocation and ApiType websocket: sign-out that hangs up.
+    "ConnectionsFunction": "Authorizer/ConnectionsFunction",
+    "HangUpFunction": "Authorizer/HangUpFunction",
     "GreeterFunction": "GreeterFunction",
 }
 

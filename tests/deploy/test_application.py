@@ -35,9 +35,11 @@ from tests.deploy.scan import APP_ALONE, OPERATIONS_ON
 
 BIN = Path(sys.executable).parent
 REST_TEMPLATE = ROOT / "template-rest.yaml"
+WEBSOCKET_TEMPLATE = ROOT / "template-websocket.yaml"
 EXAMPLES = {
     "http": ROOT / "examples" / "http-api.yaml",
     "rest": ROOT / "examples" / "rest-api.yaml",
+    "websocket": ROOT / "examples" / "websocket-api.yaml",
 }
 AUTHORIZER_ARN = "arn:aws:lambda:us-east-1:123456789012:function:cognito-jwt-authorizer-fn:live"
 FIVE_APIS = "a1b2c3d4e5,f6g7h8i9j0,k1l2m3n4o5,p6q7r8s9t0,u1v2w3x4y5"
@@ -78,8 +80,10 @@ AUTHORIZER_TYPES = {
         (TEMPLATE, {"ApiAccessLogGroup", "GreeterFunction", "GreeterLogGroup",
                     "GreeterFunctionRole", "ApiDashboard"}),
         (REST_TEMPLATE, {"GreeterFunction", "GreeterLogGroup", "GreeterFunctionRole"}),
+        (WEBSOCKET_TEMPLATE, {"ApiAccessLogGroup", "GreeterFunction", "GreeterLogGroup",
+                              "GreeterFunctionRole"}),
     ],
-    ids=["http", "rest"],
+    ids=["http", "rest", "websocket"],
 )  # fmt: skip
 def test_the_demos_authorizer_resources_come_from_the_one_definition(
     template: Path, own: set[str]
@@ -103,17 +107,25 @@ def test_the_demos_authorizer_resources_come_from_the_one_definition(
 
 # What a demo does not pass to the application, and why: the API's id would be a
 # cycle (the API needs the application's output first), the HTTP demo's API type
-# is the default, the REST demo keeps the operations extras off.
+# is the default, the REST demo keeps the operations extras off, and the
+# WebSocket settings are the WebSocket demo's.
+WEBSOCKET_ONLY = {"WebSocketIdentitySource", "WebSocketApi"}
 NOT_PASSED = {
-    TEMPLATE: {"ApiType", "ApiRoutes", "InvokingApis"},
+    TEMPLATE: {"ApiType", "ApiRoutes", "InvokingApis", *WEBSOCKET_ONLY},
     REST_TEMPLATE: {
         "InvokingApis", "SnapStart", "AuthorizerVersionDigest", "Tracing", "AlarmEmail",
-        "DenySpikeThreshold",
+        "DenySpikeThreshold", *WEBSOCKET_ONLY,
+    },
+    WEBSOCKET_TEMPLATE: {
+        "ApiRoutes", "InvokingApis", "SnapStart", "AuthorizerVersionDigest", "Tracing",
+        "AlarmEmail", "DenySpikeThreshold", "TenantRegistry", "TenantRefreshSeconds", "MaxKeySets",
     },
 }  # fmt: skip
 
 
-@pytest.mark.parametrize("template", [TEMPLATE, REST_TEMPLATE], ids=["http", "rest"])
+@pytest.mark.parametrize(
+    "template", [TEMPLATE, REST_TEMPLATE, WEBSOCKET_TEMPLATE], ids=["http", "rest", "websocket"]
+)
 def test_a_demo_passes_each_setting_on_as_the_application_declares_it(template: Path) -> None:
     """A parameter added to the application reaches the demos, with the same constraints."""
     source = SamTemplate.read(template).source
@@ -129,7 +141,7 @@ def test_a_demo_passes_each_setting_on_as_the_application_declares_it(template: 
 
 
 def test_no_other_deployable_template_defines_an_authorizer() -> None:
-    templates = [TEMPLATE, REST_TEMPLATE, *EXAMPLES.values()]
+    templates = [TEMPLATE, REST_TEMPLATE, WEBSOCKET_TEMPLATE, *EXAMPLES.values()]
     for template in templates:
         handlers = [
             resource["Properties"].get("Handler")
@@ -149,8 +161,9 @@ API_ARN = re.compile(
     r"^arn:aws:execute-api:[a-z]{2}(-[a-z]+)+-[0-9]:[0-9]{12}:(?P<api><\w+>|[a-z0-9]{10})/(?P<rest>.+)$"
 )
 ROUTE = re.compile(
-    r"^[^/]+/(GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS|ANY)/[^*]*$"
-)  # stage/METHOD/path
+    r"^[^/]+/(GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS|ANY)/[^*]*$"  # stage/METHOD/path
+    r"|^[^/*]+/[^/*]+$"  # a WebSocket API's stage/route key
+)
 
 
 def permission_problems(props: dict[str, Any], *, authorizer: bool) -> list[str]:
@@ -191,6 +204,11 @@ DEPLOYS = {
     "example-rest": (EXAMPLES["rest"], {"AuthorizerArn": AUTHORIZER_ARN}),
     "example-http-revocation": (EXAMPLES["http"], REVOCATION),
     "example-rest-revocation": (EXAMPLES["rest"], REVOCATION),
+    "example-websocket": (EXAMPLES["websocket"], {"AuthorizerArn": AUTHORIZER_ARN}),
+    "websocket-demo": (
+        WEBSOCKET_TEMPLATE,
+        {"UserPoolId": "us-east-1_AbC123xyz", "AppClientIds": "abc", "Revocation": "true"},
+    ),
 }
 
 

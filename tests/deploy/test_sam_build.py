@@ -202,11 +202,18 @@ def test_the_application_builds_from_a_clone_without_copying_the_root(
         (found[2], Path(found[1]))
         for found in re.finditer(r"Building codeuri: (\S+) .* functions: (\w+)", output)
     )
+    # sam build builds every function, whatever the conditions deploy.
     assert copied == {
-        "AuthorizerFunction": ROOT / "authorizer",
-        "SignOutFunction": ROOT / "authorizer",
+        function: ROOT / "authorizer"
+        for function in (
+            "AuthorizerFunction",
+            "SignOutFunction",
+            "ConnectionsFunction",
+            "HangUpFunction",
+        )
     }
-    assert output.count("Running CustomMakeBuilder:CopySource") == 2  # a scratch copy each
+    # A scratch copy each.
+    assert output.count("Running CustomMakeBuilder:CopySource") == len(copied)
     assert not (ROOT / "authorizer" / ".venv").exists()
     assert tree_size(ROOT / "authorizer") < 2 * 1024 * 1024
 
@@ -252,10 +259,14 @@ def test_the_application_alone_builds_its_authorizer_and_nothing_else(
     tmp_path_factory: pytest.TempPathFactory, pool_jwks: str, build_dir: Path
 ) -> None:
     alone = sam_build(tmp_path_factory.mktemp("sam-app"), APP_TEMPLATE, pool_jwks)
+    # sam build builds every function, whatever its Condition: the sign-out and the
+    # WebSocket connections and hang-up functions too (Revocation, ApiType websocket).
     assert {p.name for p in alone.iterdir()} == {
         "template.yaml",
         "AuthorizerFunction",
         "SignOutFunction",
+        "ConnectionsFunction",
+        "HangUpFunction",
     }
     nested = artifact_of(build_dir, "AuthorizerFunction")
     # the same artifact whether nested or alone (the baked key set has its own fetch time)
@@ -266,7 +277,16 @@ def test_the_application_alone_builds_its_authorizer_and_nothing_else(
     assert files(alone / "AuthorizerFunction") == files(nested)
 
 
-@pytest.mark.parametrize("logical_id", ["AuthorizerFunction", "GreeterFunction", "SignOutFunction"])
+@pytest.mark.parametrize(
+    "logical_id",
+    [
+        "AuthorizerFunction",
+        "GreeterFunction",
+        "SignOutFunction",
+        "ConnectionsFunction",
+        "HangUpFunction",
+    ],
+)
 def test_artifact_holds_its_handler_and_shared(build_dir, logical_id):
     artifact = artifact_of(build_dir, logical_id)
     resources = {**load_sam_template()["Resources"], **load_app_template()["Resources"]}
@@ -323,15 +343,25 @@ def run_from_artifact(artifact: Path, code: str) -> str:
     return result.stdout.strip()
 
 
-def test_the_sign_out_artifact_is_the_authorizers_code_without_its_wheels(build_dir):
-    artifact = artifact_of(build_dir, "SignOutFunction")
+@pytest.mark.parametrize(
+    ("logical_id", "module"),
+    [
+        ("SignOutFunction", "authorizer.signout.handler"),
+        ("ConnectionsFunction", "authorizer.signout.connections"),
+        ("HangUpFunction", "authorizer.signout.hangup"),
+    ],
+)
+def test_the_sign_out_artifacts_are_the_authorizers_code_without_its_wheels(
+    build_dir, logical_id, module
+):
+    artifact = artifact_of(build_dir, logical_id)
     assert top_level(artifact) == {"authorizer", "shared"}
     assert not (artifact / "authorizer" / "requirements.txt").exists()
     # Its handler imports from the artifact alone (boto3 is the Lambda runtime's, and
     # is imported only once the clients are made): never PyJWT, never cryptography.
     printed = run_from_artifact(
         artifact,
-        "import sys; sys.path[:0] = [sys.argv[1]]; import authorizer.signout.handler as m;"
+        f"import sys; sys.path[:0] = [sys.argv[1]]; import {module} as m;"
         " assert m.__file__.startswith(sys.argv[1]);"
         " print(sorted(n for n in ('jwt', 'cryptography', 'requests') if n in sys.modules))",
     )
@@ -354,7 +384,16 @@ def test_authorizer_artifact_holds_its_runtime_dependencies_and_nothing_else(bui
     assert stray == set(), f"unexpected entries: {sorted(stray)}"
 
 
-@pytest.mark.parametrize("logical_id", ["AuthorizerFunction", "GreeterFunction", "SignOutFunction"])
+@pytest.mark.parametrize(
+    "logical_id",
+    [
+        "AuthorizerFunction",
+        "GreeterFunction",
+        "SignOutFunction",
+        "ConnectionsFunction",
+        "HangUpFunction",
+    ],
+)
 def test_no_dev_tools_tests_caches_or_scripts_in_the_artifact(build_dir, logical_id):
     artifact = artifact_of(build_dir, logical_id)
     assert top_level(artifact) & DEV_TOOLS == set()
@@ -379,7 +418,16 @@ def shipped_from(directories: list[Path]) -> dict[bytes, Path]:
     }
 
 
-@pytest.mark.parametrize("logical_id", ["AuthorizerFunction", "GreeterFunction", "SignOutFunction"])
+@pytest.mark.parametrize(
+    "logical_id",
+    [
+        "AuthorizerFunction",
+        "GreeterFunction",
+        "SignOutFunction",
+        "ConnectionsFunction",
+        "HangUpFunction",
+    ],
+)
 def test_no_emulator_or_test_code_in_the_artifact(build_dir, logical_id):
     artifact = artifact_of(build_dir, logical_id)
     assert top_level(artifact) & {"local", "tests"} == set()
@@ -426,7 +474,16 @@ def bytecode_problems(artifact: Path) -> list[str]:
     return problems
 
 
-@pytest.mark.parametrize("logical_id", ["AuthorizerFunction", "GreeterFunction", "SignOutFunction"])
+@pytest.mark.parametrize(
+    "logical_id",
+    [
+        "AuthorizerFunction",
+        "GreeterFunction",
+        "SignOutFunction",
+        "ConnectionsFunction",
+        "HangUpFunction",
+    ],
+)
 def test_every_module_ships_bytecode_for_python313(build_dir, logical_id):
     artifact = artifact_of(build_dir, logical_id)
     if sys.implementation.cache_tag != "cpython-313":

@@ -57,6 +57,7 @@ def test_user_pools_and_user_pool_id_together_are_refused() -> None:
 POOL_TEMPLATES = {
     "http": TEMPLATE,
     "rest": ROOT / "template-rest.yaml",
+    "websocket": ROOT / "template-websocket.yaml",
     "application": APP_TEMPLATE,
 }
 ONE_POOL_SETTINGS = {

@@ -24,9 +24,10 @@ from typing import Any, Final
 
 import pytest
 
-from authorizer.api.rest import load_api_settings
+from authorizer.api.settings import load_cold_start
+from authorizer.signout import connections, hangup
 from authorizer.signout.handler import load_settings
-from authorizer.verification.config import ONE_POOL_VARIABLES, load_config
+from authorizer.verification.config import ONE_POOL_VARIABLES
 from local.cfn import load_template
 from shared.exceptions import ConfigurationError
 from tests.docs.pages import ROOT, page, table_rows
@@ -37,17 +38,26 @@ TEMPLATES: Final = (
     "template.yaml",
     "template-rest.yaml",
     "authorizer/template.yaml",
+    "template-websocket.yaml",
     *sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "examples").glob("*.yaml")),
 )
 APPLICATION: Final = "authorizer/template.yaml"
-# A working environment for both functions, so that one variable's effect shows alone.
+# A working environment for every function, so that one variable's effect shows alone.
 BASE: Final = {
     "USER_POOL_ID": BASE_ENV["USER_POOL_ID"],
     "APP_CLIENT_IDS": BASE_ENV["APP_CLIENT_IDS"],
     "REVOCATION_TABLE": "revocations",
+    "CONNECTIONS_TABLE": "connections",
+    "CONNECTIONS_ENDPOINT": "https://a1b2c3d4e5.execute-api.us-east-1.amazonaws.com/prod",
 }
 # Values that any variable read as a setting reacts to: refused, or taken.
-PROBES: Final = ("!", "100", "x1")
+PROBES: Final = (
+    "!",
+    "100",
+    "x1",
+    "https://a1b2c3d4e5.execute-api.us-east-1.amazonaws.com/prod2",
+    "route.request.header.x",
+)
 NOT_A_VALUE: Final = "not-one-of-them"
 
 
@@ -108,12 +118,15 @@ def test_the_reader_finds_every_form_of_read() -> None:
 Loader = Callable[[Mapping[str, str]], Any]
 
 
-def authorizer(env: Mapping[str, str]) -> Any:
-    config = load_config(env)
-    return config, load_api_settings(env, config.route_rules)
-
-
-LOADERS: Final[dict[str, Loader]] = {"authorizer": authorizer, "sign-out": load_settings}
+# Each function's cold-start loader, by the name the reference's "read by" column uses.
+LOADERS: Final[dict[str, Loader]] = {
+    "authorizer": load_cold_start,
+    "sign-out": load_settings,
+    "connections": connections.load_settings,
+    "hang-up": hangup.load_settings,
+}
+# "both": the authorizer and the sign-out function, which share the revocation list.
+BOTH: Final = frozenset({"authorizer", "sign-out"})
 
 
 def outcome(loader: Loader, env: Mapping[str, str]) -> tuple[str, Any]:
@@ -134,8 +147,9 @@ def without(env: Mapping[str, str], variable: str) -> dict[str, str]:
 
 @cache
 def readers(variable: str) -> frozenset[str]:
-    """The functions whose configuration reacts to the variable."""
-    base = without(BASE, variable)
+    """The functions whose configuration reacts to the variable (in the setting it is
+    required in, when its row names one)."""
+    base = {**without(BASE, variable), **(required_context(variable_rows()[variable][2]) or {})}
     return frozenset(
         name
         for name, loader in LOADERS.items()
@@ -182,13 +196,16 @@ def settings_rows() -> Iterator[tuple[str, list[str]]]:
 def test_every_variable_the_code_reads_has_one_row_and_no_row_is_extra() -> None:
     assert set(variable_rows()) == code_variables()
     assert {"USER_POOL_ID", "REFRESH_TOKEN_VALIDITY_DAYS", "LOG_LEVEL"} <= code_variables()
+    assert {"WEBSOCKET_IDENTITY_SOURCE", "CONNECTIONS_TABLE", "CONNECTIONS_ENDPOINT"} <= (
+        code_variables()
+    )
 
 
 @pytest.mark.parametrize("variable", sorted(name for name, _ in settings_rows()))
 def test_who_reads_each_variable(variable: str) -> None:
     cell = variable_rows()[variable][1]
-    expected = {"authorizer": {"authorizer"}, "sign-out": {"sign-out"}, "both": set(LOADERS)}
-    assert readers(variable) == expected[cell], f"{variable}: {cell}"
+    expected = BOTH if cell == "both" else frozenset(cell.split(", "))
+    assert readers(variable) == expected, f"{variable}: {cell}"
 
 
 def test_the_variables_lambda_sets_are_read_by_no_loader() -> None:
@@ -420,7 +437,12 @@ def test_descriptions_restate_no_other_default_or_range(parameter: str) -> None:
 
 def test_the_variables_no_template_sets_are_named() -> None:
     [sentence] = re.findall(r"No template sets (.*?):", page(REFERENCE), flags=re.S)
-    set_by_templates = set().union(*variables_set().values())
+    app = templates()[APPLICATION]
+    set_by_templates = {
+        variable
+        for resource in app["Resources"].values()
+        for variable in resource.get("Properties", {}).get("Environment", {}).get("Variables", {})
+    }
     users = {name for name, _ in settings_rows()}
     assert set(backticked(sentence)) == users - set_by_templates
 

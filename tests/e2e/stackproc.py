@@ -131,6 +131,18 @@ class StackProcess:
         )
         return result.stdout.strip().splitlines()[-1]
 
+    def revoke(self, user: str = "brian") -> subprocess.CompletedProcess[str]:
+        """``make -s revoke USER=<user> OFFLINE=1`` against this stack, as a user types it."""
+        return subprocess.run(
+            ["make", "-s", "revoke", f"USER={user}", "OFFLINE=1"],
+            cwd=ROOT,
+            env={**os.environ, "STATE_FILE": str(self.state_file)},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
     def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         kwargs.setdefault("timeout", 15)
         return requests.request(method, self.url + path, **kwargs)
@@ -180,6 +192,8 @@ def run_command(
         "--cognito-port",
         "0",
         "--metrics-port",
+        "0",
+        "--connections-port",
         "0",
         "--state-file",
         str(state_file),

@@ -194,15 +194,7 @@ def test_global_sign_out_revokes_every_sign_in_of_the_user(offline: StackProcess
 def test_make_revoke_signs_the_user_out_everywhere(offline: StackProcess) -> None:
     tokens = offline.sign_in()
     assert hello(offline, tokens["IdToken"]).status_code == 200
-    done = subprocess.run(
-        ["make", "-s", "revoke", "USER=brian", "OFFLINE=1"],
-        cwd=ROOT,
-        env={**os.environ, "STATE_FILE": str(offline.state_file)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = offline.revoke()
     since = time.monotonic()
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("revoked brian (sub ")

@@ -51,6 +51,7 @@ KINDS: Final = frozenset(
         "key-lifecycle",  # the key set's state after a fault, a rotation or a bake
         "tenancy",  # which tenant a token belongs to, and in which state, after a change
         "sdk-shortcut",  # a shortcut making the AWS SDK cheaper that changes what it does
+        "scope",  # a policy, a permission, a source or a reach wider than the one it is for
     }
 )
 # Copied nowhere: environments, caches, mutmut's own working copy, build output.

@@ -34,6 +34,8 @@ DEPLOYABLE = [
     ROOT / "authorizer" / "template.yaml",
     ROOT / "examples" / "http-api.yaml",
     ROOT / "examples" / "rest-api.yaml",
+    ROOT / "template-websocket.yaml",
+    ROOT / "examples" / "websocket-api.yaml",
 ]
 POOLS = '[{"userPoolId": "us-east-1_A1", "appClientIds": ["a"]}]'
 

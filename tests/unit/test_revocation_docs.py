@@ -55,7 +55,20 @@ ROOT: Final = Path(__file__).resolve().parents[2]
 # The pages these facts live on, from the repository root: repoint one when its section moves.
 REVOCATION_DOCS: Final = "docs/revocation.md"  # sign-out and revocation
 OPERATIONS_DOCS: Final = "docs/operations.md"  # the offline metrics summary
-SIGN_OUT_SOURCES: Final = sorted((ROOT / "authorizer" / "signout").glob("*.py"))
+SIGN_OUT: Final = ROOT / "authorizer" / "signout"
+# Each function's modules, and the page whose table lists every line they log.
+LOGGING_FUNCTIONS: Final = {
+    "sign-out": ((SIGN_OUT / "handler.py", SIGN_OUT / "app.py"), REVOCATION_DOCS),
+    "websocket": (
+        (
+            SIGN_OUT / "connections.py",
+            SIGN_OUT / "connections_app.py",
+            SIGN_OUT / "hangup.py",
+            SIGN_OUT / "hangup_app.py",
+        ),
+        "docs/websocket.md",
+    ),
+}
 SUB: Final = "0b7e5a3c-1f2d-4c6b-9a8e-7d6c5b4a3f21"
 
 
@@ -331,15 +344,15 @@ def test_a_slow_query_holds_each_request_its_2_s_then_the_list_it_has_decides(
 LOG_METHODS: Final = {"debug", "info", "warning", "error", "exception", "critical"}
 
 
-def logged_lines() -> set[tuple[str, str, frozenset[str]]]:
-    """Every (message, level, extra fields) a logger call in the sign-out function can write.
+def logged_lines(sources: tuple[Path, ...]) -> set[tuple[str, str, frozenset[str]]]:
+    """Every (message, level, extra fields) a logger call in ``sources`` can write.
 
     Read from the source with ``ast``: a message must be fixed text (a string, or a
     choice of strings), and ``extra`` a dict whose ``**`` parts are dicts built in
     the same function, so that nothing it can log escapes this list.
     """
     found = set()
-    for path in SIGN_OUT_SOURCES:
+    for path in sources:
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for function in ast.walk(tree):
             if not isinstance(function, ast.FunctionDef) or mutmuts_variant(function.name):
@@ -362,8 +375,8 @@ def logged_lines() -> set[tuple[str, str, frozenset[str]]]:
                     continue
                 where = f"{path.name}:{call.lineno}"
                 messages = fixed_texts(call.args[0], where)
-                extra = next(k.value for k in call.keywords if k.arg == "extra")
-                fields = dict_keys(extra, local_dicts, where)
+                extras = [k.value for k in call.keywords if k.arg == "extra"]
+                fields = dict_keys(extras[0], local_dicts, where) if extras else frozenset()
                 found |= {(m, call.func.attr.upper(), fields) for m in messages}
     return found
 
@@ -382,6 +395,8 @@ def fixed_texts(node: ast.expr, where: str) -> list[str]:
 
 
 def dict_keys(node: ast.expr, local_dicts: dict[str, ast.Dict], where: str) -> frozenset[str]:
+    if isinstance(node, ast.Name) and node.id in local_dicts:  # a dict built in the function
+        node = local_dicts[node.id]
     assert isinstance(node, ast.Dict), f"{where}: extra must be a dict literal"
     keys: set[str] = set()
     for key, value in zip(node.keys, node.values, strict=True):
@@ -396,16 +411,25 @@ def dict_keys(node: ast.expr, local_dicts: dict[str, ast.Dict], where: str) -> f
     return frozenset(keys)
 
 
-def test_every_line_the_sign_out_function_can_log_is_in_the_docs_and_no_other() -> None:
+def test_every_module_of_signout_is_one_functions() -> None:
+    listed = {path for sources, _ in LOGGING_FUNCTIONS.values() for path in sources}
+    assert listed == set(SIGN_OUT.glob("*.py")) - {SIGN_OUT / "__init__.py"}
+
+
+@pytest.mark.parametrize("function", sorted(LOGGING_FUNCTIONS))
+def test_every_line_each_function_can_log_is_in_the_docs_and_no_other(function: str) -> None:
+    sources, where = LOGGING_FUNCTIONS[function]
     documented = {
         (
             unquoted(row["message"]),
             row["level"],
-            frozenset(unquoted(field) for field in row["fields"].split(", ")),
+            frozenset(
+                unquoted(field.split(" (")[0]) for field in row["fields"].split(", ") if field
+            ),
         )
-        for row in table("message", "level", "when", "fields")
+        for row in table("message", "level", "when", "fields", where=where)
     }
-    written = logged_lines()
+    written = logged_lines(sources)
     assert any("is the route protected?" in message for message, _, _ in written)
     assert documented == written
 

@@ -711,10 +711,15 @@ def test_only_the_revocation_list_module_imports_the_aws_sdk() -> None:
         for path in (ROOT / "authorizer").rglob("*.py")
         if imported_packages(path.read_bytes()) & {"boto3", "botocore"}
     }
-    # mirror.py is every table's mechanism (the revocation list's client is made
-    # there); signout/ is the sign-out function's (its own Lambda): the authorizer
-    # never imports it (test_signout.py pins that).
-    assert importers == {"tables/mirror.py", "signout/handler.py"}
+    # mirror.py is every table's mechanism (the list's DynamoDB client is made there);
+    # signout/ holds the sign-out, connections and hang-up functions (Lambdas of their
+    # own): the authorizer never imports it (test_signout.py pins that).
+    assert importers == {
+        "tables/mirror.py",
+        "signout/handler.py",
+        "signout/connections.py",
+        "signout/hangup.py",
+    }
 
 
 @pytest.mark.parametrize("table_name", ["", "revocations"])
