@@ -31,9 +31,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from authorizer.config import load_config  # noqa: E402 - needs ROOT on sys.path
 from authorizer.exceptions import JwksError  # noqa: E402
-from authorizer.jwks import fetch_jwks, parse_jwks  # noqa: E402
+from authorizer.verification.config import load_config  # noqa: E402 - needs ROOT on sys.path
+from authorizer.verification.jwks import fetch_jwks, parse_jwks  # noqa: E402
 from shared.exceptions import ConfigurationError  # noqa: E402
 
 BAKED_NAME = "baked_jwks.json"

@@ -9,8 +9,8 @@ import jwt
 import pytest
 import responses
 
-from authorizer.config import AuthorizerConfig
-from authorizer.jwks import Fetcher, fetch_jwks
+from authorizer.verification.config import AuthorizerConfig
+from authorizer.verification.jwks import Fetcher, fetch_jwks
 from local.lambdalog import install as install_lambda_log_format
 from tests.forge import JWKS_URL, forged_key, jwks_body
 from tests.helpers import FakeClock, PyJWTDatetime, WiredAuthorizer, make_config, wire_authorizer

@@ -1,6 +1,6 @@
 """An independent oracle for the authorizer's verdict: PyJWT used plainly, then Cognito's rules.
 
-Written out here separately from ``authorizer/verify.py`` (no shared code), so
+Written out here separately from ``authorizer/verification/verify.py`` (no shared code), so
 a test that compares the two catches a rule that drifted on either side.
 """
 
@@ -12,7 +12,7 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
-from authorizer.config import AuthorizerConfig
+from authorizer.verification.config import AuthorizerConfig
 
 MISSING: Any = object()
 

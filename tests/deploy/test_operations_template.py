@@ -1,5 +1,5 @@
 """Operations in template.yaml: Lambda's JSON logs, opt-in SnapStart, X-Ray, alarms and a
-dashboard whose metric names are the ones authorizer/metrics.py writes.
+dashboard whose metric names are the ones authorizer/operations/metrics.py writes.
 
 Each variant is one deploy, transformed as `sam deploy` does and resolved by the
 small evaluator in tests/deploy/samtemplate.py.
@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from authorizer import metrics
+from authorizer.operations import metrics
 from local.cfn import REGION, ResourceRef
 from tests.deploy.samtemplate import ROOT, DeployModel, api_body
 from tests.deploy.scan import (
@@ -411,8 +411,8 @@ def test_cfn_lint_passes_on_each_transformed_variant(variant, tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_the_readmes_sql_query_names_the_default_stacks_log_groups():
-    """Copied as it is, the README's join finds the log groups a default deploy creates."""
+def test_the_docs_sql_query_names_the_default_stacks_log_groups():
+    """Copied as it is, docs/operations.md's join finds the log groups a default deploy creates."""
     stack_name = tomllib.loads((ROOT / "samconfig.toml").read_text())["default"]["global"][
         "parameters"
     ]["stack_name"]
@@ -421,8 +421,8 @@ def test_the_readmes_sql_query_names_the_default_stacks_log_groups():
         model.properties(logical_id)["LogGroupName"]
         for logical_id in model.resources("AWS::Logs::LogGroup")
     }
-    readme = (ROOT / "README.md").read_text()
-    (query,) = re.findall(r"```sql\n(.*?)```", readme, flags=re.S)
+    operations = (ROOT / "docs" / "operations.md").read_text()
+    (query,) = re.findall(r"```sql\n(.*?)```", operations, flags=re.S)
     named = set(re.findall(r"`(/aws/[^`]+)`", query))
     assert len(named) == 2
     assert named <= log_groups, named - log_groups

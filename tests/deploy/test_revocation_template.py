@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from authorizer import metrics
-from authorizer.config import load_config
-from authorizer.revocation import EXPIRES_AT, PARTITION_KEY, SORT_KEY
-from authorizer.signout import load_settings
+from authorizer.operations import metrics
+from authorizer.signout.handler import load_settings
+from authorizer.tables.revocation import EXPIRES_AT, PARTITION_KEY, SORT_KEY
+from authorizer.verification.config import load_config
 from local.cfn import ResourceRef
 from local.sam import SamTemplate
 from tests.deploy.samtemplate import DeployModel, api_body, transform_template
@@ -121,7 +121,7 @@ def test_only_the_sign_out_function_may_write_it_and_it_needs_no_cognito_permiss
 
 def test_the_sign_out_function_is_post_signout_behind_the_authorizer(on: DeployModel) -> None:
     function = on.properties("SignOutFunction")
-    assert function["Handler"] == "authorizer.signout_app.lambda_handler"
+    assert function["Handler"] == "authorizer.signout.app.lambda_handler"
     assert function["Role"] == ResourceRef("SignOutFunctionRole", "Arn")
     env = function["Environment"]["Variables"]
     assert env == {

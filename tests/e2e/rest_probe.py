@@ -3,7 +3,7 @@
 ``exact`` answers the way users often write a REST authorizer: an Allow for
 exactly the methodArn that invoked it. Under API Gateway's result cache that
 policy then refuses every other method for the same token: the pitfall the
-product's own authorizer (authorizer/rest.py) is built to avoid.
+product's own authorizer (authorizer/api/rest.py) is built to avoid.
 """
 
 from __future__ import annotations

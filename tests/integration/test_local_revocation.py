@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from authorizer.revocation import FAMILY, USER, default_expires_at, parse_item
-from authorizer.signout import SignOut, SignOutSettings
+from authorizer.signout.handler import SignOut, SignOutSettings
+from authorizer.tables.revocation import FAMILY, USER, default_expires_at, parse_item
 from local.cognito import LocalCognito, LocalPool, aws_client, bootstrap, cognito_client
 from local.dynamodb import create_tables
 from local.sam import SamTemplate

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from authorizer.config import load_config
-from authorizer.handler import Authorizer, build_authorizer
-from authorizer.rest import load_api_settings, protocol_handler
-from authorizer.rules import parse_route_rules
+from authorizer.api.handler import Authorizer, build_authorizer
+from authorizer.api.rest import load_api_settings, protocol_handler
+from authorizer.verification.config import load_config
+from authorizer.verification.rules import parse_route_rules
 from greeter.app import lambda_handler as greeter
 from local.cognito import LocalCognito, bootstrap, cognito_client
 from tests.forge import authorizer_event, load_event

@@ -49,7 +49,8 @@ KILLED_CODES: Final = frozenset({1, 3, 36, 37, -24, 24, 152, 255, -11, -9})
 SURVIVED_CODES: Final = frozenset({0})
 NO_TESTS_CODES: Final = frozenset({5, 33})
 SKIPPED_CODES: Final = frozenset({34})
-# authorizer.jwks.x_fetch_jwks__mutmut_3, authorizer.jwks.xǁJwksCacheǁget_key__mutmut_12
+# authorizer.verification.jwks.x_fetch_jwks__mutmut_3,
+# authorizer.verification.jwks.xǁJwksCacheǁget_key__mutmut_12
 MANGLED_DEF: Final = re.compile(r"def x[_ǁ]\S*?__mutmut_(?:orig|\d+)")
 MUTANT_NAME: Final = re.compile(r"^(?P<module>.+)\.(?P<function>x[_ǁ].+)__mutmut_(?P<number>\d+)$")
 

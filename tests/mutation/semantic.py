@@ -49,6 +49,9 @@ KINDS: Final = frozenset(
         "size-unit",  # a size counted in the wrong unit
         "prefix-match",  # a prefix match where a whole match is meant, outside the validators
         "key-lifecycle",  # the key set's state after a fault, a rotation or a bake
+        "tenancy",  # which tenant a token belongs to, and in which state, after a change
+        "sdk-shortcut",  # a shortcut making the AWS SDK cheaper that changes what it does
+        "scope",  # a policy, a permission, a source or a reach wider than the one it is for
     }
 )
 # Copied nowhere: environments, caches, mutmut's own working copy, build output.

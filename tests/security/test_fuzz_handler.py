@@ -38,7 +38,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from authorizer.verify import MAX_TOKEN_CHARS
+from authorizer.verification.verify import MAX_TOKEN_CHARS
 from tests.forge import authorizer_event, b64url, b64url_json, claims, forged_key, jwks_body
 from tests.helpers import FakeClock, WiredAuthorizer, make_config, wire_authorizer
 from tests.leakcheck import assert_clean

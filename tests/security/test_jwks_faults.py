@@ -27,7 +27,7 @@ from typing import Any, Final
 import pytest
 
 from authorizer.exceptions import JwksError, JwksFetchError
-from authorizer.jwks import READ_TIMEOUT_SECONDS, USER_AGENT, fetch_jwks
+from authorizer.verification.jwks import READ_TIMEOUT_SECONDS, USER_AGENT, fetch_jwks
 from tests.forge import authorizer_event, claims, forged_key, jwks_body, sign
 from tests.helpers import FakeClock, WiredAuthorizer, log_records, make_config, wire_authorizer
 

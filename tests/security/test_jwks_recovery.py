@@ -22,9 +22,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from jwt.algorithms import RSAAlgorithm
 
+from authorizer.api.handler import build_authorizer
 from authorizer.exceptions import JwksError
-from authorizer.handler import build_authorizer
-from authorizer.jwks import JwksCache, jwks_keys
+from authorizer.verification.jwks import JwksCache, jwks_keys
 from tests.forge import JWKS_URL, authorizer_event, claims, forged_key, jwks_body, sign
 from tests.helpers import FakeClock, make_config
 from tests.security.test_jwks_faults import (

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import responses
 
-from authorizer.handler import build_authorizer
+from authorizer.api.handler import build_authorizer
 from scripts import bake_jwks
 from tests.forge import JWKS_URL, POOL_ID, authorizer_event, claims, forged_key, jwks_body, sign
 from tests.helpers import log_records, make_config

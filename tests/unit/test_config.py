@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from authorizer.config import load_config
+from authorizer.verification.config import load_config
 from shared.exceptions import ConfigurationError
 from tests.helpers import BASE_ENV
 

@@ -15,8 +15,8 @@ from typing import Any, Final
 
 import pytest
 
-from authorizer.jwks import JwksCache
-from authorizer.metrics import MetricsEmitter
+from authorizer.operations.metrics import MetricsEmitter
+from authorizer.verification.jwks import JwksCache
 from shared.context import claims_size, decode_context
 from tests.forge import (
     CLIENT_ID,

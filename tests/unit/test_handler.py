@@ -11,7 +11,7 @@ import pytest
 import responses
 from jwt.algorithms import RSAAlgorithm
 
-import authorizer.verify as verify
+import authorizer.verification.verify as verify
 from shared.exceptions import ConfigurationError
 from tests.forge import (
     JWKS_URL,

@@ -18,7 +18,7 @@ from typing import Any, Final
 
 import pytest
 
-from authorizer.config import load_config
+from authorizer.verification.config import load_config
 from shared.exceptions import ConfigurationError
 from tests.forge import (
     CLIENT_ID,
@@ -291,11 +291,10 @@ def test_a_tokens_reason_never_depends_on_what_the_instance_saw_before(
 
 
 def test_the_docs_state_the_rules_tested_here() -> None:
-    """README and SECURITY.md say what these tests hold (whitespace collapsed)."""
-    from pathlib import Path
+    """SECURITY.md, the one home of what is verified, says what these tests hold."""
+    from tests.docs.pages import collapsed, page
 
-    root = Path(__file__).resolve().parents[2]
-    docs = " ".join(" ".join((root / n).read_text().split()) for n in ("README.md", "SECURITY.md"))
+    docs = collapsed(page("SECURITY.md"))
     for phrase in (
         "`https://cognito-idp.<region>.<suffix>/<pool>`",
         "`https://issuer-cognito-idp.<region>.<suffix>/<pool>`",

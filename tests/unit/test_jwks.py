@@ -11,7 +11,7 @@ import requests
 import responses
 
 from authorizer.exceptions import JwksError, JwksFetchError, JwksParseError
-from authorizer.jwks import MAX_JWKS_BYTES, USER_AGENT, fetch_jwks, parse_jwks
+from authorizer.verification.jwks import MAX_JWKS_BYTES, USER_AGENT, fetch_jwks, parse_jwks
 from tests.forge import JWKS_URL, authorizer_event, claims, forged_key, jwks_body, sign
 from tests.helpers import WiredAuthorizer, log_records, make_config
 

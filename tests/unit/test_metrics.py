@@ -1,4 +1,4 @@
-"""authorizer/metrics.py writes CloudWatch Embedded Metric Format lines that follow the spec.
+"""authorizer/operations/metrics.py writes CloudWatch Embedded Metric Format lines by the spec.
 
 The checks below restate the specification's rules for the members we use:
 https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html
@@ -19,8 +19,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from authorizer import metrics
-from authorizer.metrics import MetricsEmitter
+from authorizer.operations import metrics
+from authorizer.operations.metrics import MetricsEmitter
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -194,7 +194,8 @@ def test_every_reason_the_product_raises_is_a_known_code():
 def test_the_reason_codes_do_not_depend_on_what_was_imported_first():
     """Imported first and alone, the metrics still know every token and key-set reason."""
     probe = (
-        "import json, authorizer.metrics as m, authorizer.exceptions as e, shared.exceptions as s\n"
+        "import json, authorizer.operations.metrics as m, authorizer.exceptions as e\n"
+        "import shared.exceptions as s\n"
         "raised = {c.reason for mod in (e, s) for c in vars(mod).values()\n"
         "          if isinstance(c, type) and issubclass(c, s.ProductError)}\n"
         "print(json.dumps([sorted(raised - m.REASON_CODES), len(raised)]))"

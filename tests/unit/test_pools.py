@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 import responses
 
-from authorizer.config import load_config
+from authorizer.api.handler import Authorizer, build_authorizer
 from authorizer.exceptions import JwksFetchError
-from authorizer.handler import Authorizer, build_authorizer
+from authorizer.verification.config import load_config
 from shared.exceptions import ConfigurationError
 from tests.forge import authorizer_event, claims, forged_key, jwks_body, sign
 

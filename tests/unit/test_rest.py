@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 import responses
 
+from authorizer.api.rest import RestAuthorizer, load_api_settings, protocol_handler
 from authorizer.exceptions import JwksError
-from authorizer.rest import RestAuthorizer, load_api_settings, protocol_handler
 from local.policy import Effect, evaluate
 from shared.context import decode_context
 from shared.exceptions import ConfigurationError

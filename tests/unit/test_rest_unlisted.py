@@ -16,7 +16,7 @@ from typing import Any, Final
 
 import pytest
 
-from authorizer.rest import RestAuthorizer, load_api_settings
+from authorizer.api.rest import RestAuthorizer, load_api_settings
 from local.policy import Effect, evaluate
 from tests.forge import claims, load_event, sign
 from tests.helpers import WiredAuthorizer, make_config
@@ -165,10 +165,8 @@ def test_a_request_below_a_parameter_is_logged_as_an_unknown_route(
 
 
 def test_the_docs_state_the_rules_tested_here() -> None:
-    from pathlib import Path
+    from tests.docs.pages import CORPUS as docs
 
-    root = Path(__file__).resolve().parents[2]
-    docs = " ".join(" ".join((root / n).read_text().split()) for n in ("README.md", "SECURITY.md"))
     for phrase in (
         "A method missing from `API_ROUTES` is denied, below parameters too.",
         "an explicit **Deny** for every region a parameter's `*` could stretch into "

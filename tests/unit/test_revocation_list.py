@@ -19,20 +19,20 @@ from typing import Any
 import pytest
 import responses
 
-from authorizer import revocation_list
-from authorizer.config import AuthorizerConfig
+from authorizer.api.handler import Authorizer
+from authorizer.api.rest import RestAuthorizer, load_api_settings
 from authorizer.exceptions import RevocationUnavailable, Revoked
-from authorizer.handler import Authorizer
-from authorizer.rest import RestAuthorizer, load_api_settings
-from authorizer.revocation import FAMILY, USER, cursor, revocation_item
-from authorizer.revocation_list import (
+from authorizer.tables import mirror, revocation_list
+from authorizer.tables.revocation import FAMILY, USER, cursor, revocation_item
+from authorizer.tables.revocation_list import (
     OVERLAP_SECONDS,
     RETRY_SECONDS,
     SWEEP_SECONDS,
     RevocationList,
     dynamodb_query,
 )
-from authorizer.verify import Verified
+from authorizer.verification.config import AuthorizerConfig
+from authorizer.verification.verify import Verified
 from tests.forge import JWKS_URL, authorizer_event, claims, forged_key, jwks_body, sign
 from tests.helpers import (
     BASE_ENV,
@@ -459,7 +459,7 @@ def test_a_due_refresh_runs_beside_the_request_which_does_not_wait(
 def test_a_refresh_that_hangs_past_the_wait_leaves_the_list_stale_within_the_bound(
     clock: FakeClock, verified: Verified, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(revocation_list, "WAIT_SECONDS", 0.01)
+    monkeypatch.setattr(mirror, "WAIT_SECONDS", 0.01)
     table = GatedTable()
     revocations = background_list(table, clock)
     table.gate.clear()
@@ -468,7 +468,7 @@ def test_a_refresh_that_hangs_past_the_wait_leaves_the_list_stale_within_the_bou
     clock.advance(20)
     revocations.check(verified)  # still hanging, the list 30 s old: within the stale bound
     table.gate.set()
-    monkeypatch.setattr(revocation_list, "WAIT_SECONDS", 10.0)  # time enough to see it end
+    monkeypatch.setattr(mirror, "WAIT_SECONDS", 10.0)  # time enough to see it end
     clock.advance(0.001)
     revocations.check(verified)
     # Its list counts as of when it began, not when it answered.
@@ -478,7 +478,7 @@ def test_a_refresh_that_hangs_past_the_wait_leaves_the_list_stale_within_the_bou
 def test_a_refresh_that_never_finishes_is_given_up_and_another_started(
     clock: FakeClock, verified: Verified, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(revocation_list, "WAIT_SECONDS", 0.01)
+    monkeypatch.setattr(mirror, "WAIT_SECONDS", 0.01)
     table = GatedTable()
     revocations = background_list(table, clock)
     read_at = clock.now
@@ -493,7 +493,7 @@ def test_a_refresh_that_never_finishes_is_given_up_and_another_started(
     assert len(table.began) == 3
     table.put(FAMILY, FAMILY_ID, clock.now - 1)
     table.gate.set()  # the hung Query's answer, whenever it comes, is never read
-    monkeypatch.setattr(revocation_list, "WAIT_SECONDS", 10.0)
+    monkeypatch.setattr(mirror, "WAIT_SECONDS", 10.0)
     clock.now = read_at + MAX_STALE  # at the stale bound it waits for the new Query
     with pytest.raises(Revoked):
         revocations.check(verified)
@@ -628,9 +628,9 @@ def test_the_client_is_made_in_the_table_arn_region_with_bounded_timeouts(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    made = revocation_list._client("arn:aws:dynamodb:eu-west-1:123456789012:table/revocations")
+    made = mirror._client("arn:aws:dynamodb:eu-west-1:123456789012:table/revocations")
     assert made.meta.region_name == "eu-west-1"
-    assert revocation_list._client("revocations").meta.region_name == "us-east-1"
+    assert mirror._client("revocations").meta.region_name == "us-east-1"
     config = made.meta.config
     assert (config.connect_timeout, config.read_timeout) == (0.5, 1.0)
     assert config.retries == {"total_max_attempts": 2, "mode": "standard"}
@@ -707,13 +707,19 @@ def test_a_write_lands_in_the_next_refresh_through_moto(
 
 def test_only_the_revocation_list_module_imports_the_aws_sdk() -> None:
     importers = {
-        path.name
-        for path in (ROOT / "authorizer").glob("*.py")
+        path.relative_to(ROOT / "authorizer").as_posix()
+        for path in (ROOT / "authorizer").rglob("*.py")
         if imported_packages(path.read_bytes()) & {"boto3", "botocore"}
     }
-    # signout.py is the sign-out function's (its own handler, signout_app.py): the
-    # authorizer never imports it (test_signout.py pins that).
-    assert importers == {"revocation_list.py", "signout.py"}
+    # mirror.py is every table's mechanism (the list's DynamoDB client is made there);
+    # signout/ holds the sign-out, connections and hang-up functions (Lambdas of their
+    # own): the authorizer never imports it (test_signout.py pins that).
+    assert importers == {
+        "tables/mirror.py",
+        "signout/handler.py",
+        "signout/connections.py",
+        "signout/hangup.py",
+    }
 
 
 @pytest.mark.parametrize("table_name", ["", "revocations"])
@@ -723,11 +729,11 @@ def test_the_list_module_is_imported_only_with_revocation_on(
     clock: FakeClock,
     jwks_endpoint: responses.RequestsMock,
 ) -> None:
-    monkeypatch.delitem(sys.modules, "authorizer.revocation_list", raising=False)
+    monkeypatch.delitem(sys.modules, "authorizer.tables.revocation_list", raising=False)
     config = make_config(REVOCATION_TABLE=table_name) if table_name else make_config()
     wired = wire_authorizer(config, clock, revocation_query=FakeRevocationTable())
     on = bool(table_name)
-    assert ("authorizer.revocation_list" in sys.modules) is on
+    assert ("authorizer.tables.revocation_list" in sys.modules) is on
     assert (wired.verifier.revocations is not None) is on
 
 

@@ -21,12 +21,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from authorizer.config import load_config
+from authorizer.api.rest import RestAuthorizer, load_api_settings
 from authorizer.exceptions import InvalidClaim, MalformedToken, MissingToken
-from authorizer.rest import RestAuthorizer, load_api_settings
-from authorizer.rules import RouteRule, enforce
-from authorizer.token import extract_token, parse_bearer
-from authorizer.verify import context_claims
+from authorizer.verification.config import load_config
+from authorizer.verification.rules import RouteRule, enforce
+from authorizer.verification.token import extract_token, parse_bearer
+from authorizer.verification.verify import context_claims
 from greeter.app import lambda_handler as greeter
 from shared.context import AuthContext, claims_size, decode_context, encode_context
 from shared.exceptions import ConfigurationError

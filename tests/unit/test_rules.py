@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from authorizer.rules import RouteRule, parse_route_rules
+from authorizer.verification.rules import RouteRule, parse_route_rules
 from shared.exceptions import ConfigurationError
 from tests.forge import authorizer_event, claims, sign
 from tests.helpers import WiredAuthorizer, make_config

@@ -11,8 +11,8 @@ from typing import Any, Final
 
 import pytest
 
-from authorizer.config import load_config
-from authorizer.rules import parse_route_rules
+from authorizer.verification.config import load_config
+from authorizer.verification.rules import parse_route_rules
 from shared.exceptions import ConfigurationError
 
 POOL: Final = {"userPoolId": "us-east-1_TestPool1", "appClientIds": ["testclient123"]}
@@ -99,7 +99,10 @@ CLAIMS_PROBLEM: Final = (
     [
         ("{", "is not valid JSON"),
         ([], "must be a JSON object keyed by route key"),
-        ({"/x": {"groups": ["a"]}}, "'/x' is not a route key like 'GET /hello' or '$default'"),
+        (
+            {"/x": {"groups": ["a"]}},
+            "'/x' is not a route key like 'GET /hello', '$default' or '$connect'",
+        ),
         ({"GET /x": {}}, f"'GET /x' needs an object with keys among {RULE_KEYS}"),
         (
             {"GET /x": {"maxAuthAgeSeconds": 0}},

@@ -1,4 +1,4 @@
-"""POST /signout (authorizer/signout.py) over fakes of Cognito and DynamoDB."""
+"""POST /signout (authorizer/signout/handler.py) over fakes of Cognito and DynamoDB."""
 
 from __future__ import annotations
 
@@ -14,9 +14,11 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
-from authorizer.revocation import FAMILY, USER, default_expires_at, parse_item
-from authorizer.signout import MAX_BODY_BYTES, SignOut, SignOutSettings, load_settings
+from authorizer.signout.handler import MAX_BODY_BYTES, SignOut, SignOutSettings, load_settings
+from authorizer.tables.revocation import FAMILY, USER, default_expires_at, parse_item
 from shared.exceptions import ConfigurationError
+from tests.docs import pages
+from tests.docs.pages import collapsed, page
 from tests.forge import claims, load_event, sign
 from tests.helpers import log_records
 from tests.leakcheck import leaked_piece, log_windows, secrets_of
@@ -371,7 +373,7 @@ def test_the_authorizer_never_imports_the_sign_out_function() -> None:
     root = Path(__file__).resolve().parents[2]
     script = (
         "import sys; from authorizer import app; "
-        "print(sorted(m for m in sys.modules if m.startswith('authorizer.signout')))"
+        "print(sorted(m for m in sys.modules if m.startswith('authorizer.signout.handler')))"
     )
     env = {
         **os.environ,
@@ -390,14 +392,13 @@ def test_the_authorizer_never_imports_the_sign_out_function() -> None:
     assert done.stdout.strip().splitlines()[-1] == "[]", done.stderr
 
 
-# --- what README.md ("Sign-out and revocation") promises -----------------------------------
+# --- what docs/revocation.md ("POST /signout") and docs/configuration.md promise ---------------
 
-README = " ".join((Path(__file__).resolve().parents[2] / "README.md").read_text().split())
+REVOCATION_PAGE = collapsed(page("docs/revocation.md"))
 
 
 def documented(*phrases: str) -> None:
-    for phrase in phrases:
-        assert " ".join(phrase.split()) in README, f"README no longer says {phrase!r}"
+    pages.documented(*phrases, where="docs/revocation.md")
 
 
 def test_a_body_of_at_most_8192_bytes_is_read(wired: Wired) -> None:
@@ -413,9 +414,11 @@ def test_a_body_of_at_most_8192_bytes_is_read(wired: Wired) -> None:
 def test_entries_last_a_day_and_five_minutes_plus_the_refresh_tokens_validity(
     wired: Wired,
 ) -> None:
-    documented(
-        "a day and five minutes, plus `RefreshTokenValidityDays`",
-        "(1 to 3650 days; the created client's is 30)",
+    documented("a day and five minutes, plus `RefreshTokenValidityDays`")
+    pages.documented(
+        "| `RefreshTokenValidityDays` | `30` | 1 to 3650 | `REFRESH_TOKEN_VALIDITY_DAYS` "
+        "| the created client's is 30 |",
+        where="docs/configuration.md",
     )
     wired.post()
     wired.post({"refreshToken": REFRESH})
@@ -436,7 +439,7 @@ def test_the_answers_and_log_reasons_are_the_documented_ones(wired: Wired) -> No
         "`revocation_write_failed`",
         "`signout_failed`",
     )
-    assert json.dumps(wired.post()[1]) in README
+    assert json.dumps(wired.post()[1]) in REVOCATION_PAGE
     wired.cognito.fails_with = client_error("InternalErrorException")
     assert wired.post({"refreshToken": REFRESH})[0] == 502
     wired.cognito.fails_with = None

@@ -16,10 +16,8 @@ from typing import Any
 import pytest
 import responses
 
-from authorizer.config import load_config
 from authorizer.exceptions import JwksFetchError
-from authorizer.jwks import JwksCache
-from authorizer.snapstart import (
+from authorizer.operations.snapstart import (
     Restored,
     SnapshotRecord,
     after_restore,
@@ -28,7 +26,9 @@ from authorizer.snapstart import (
     register_hooks,
     register_verifier_hooks,
 )
-from authorizer.verify import TokenVerifier
+from authorizer.verification.config import load_config
+from authorizer.verification.jwks import JwksCache
+from authorizer.verification.verify import TokenVerifier
 from shared.jsonlog import get_logger
 from tests.forge import (
     CLIENT_ID,
@@ -389,12 +389,12 @@ def test_the_lambda_entry_point_registers_nothing_without_the_runtime(monkeypatc
 @pytest.mark.parametrize("init", ["on-demand", "provisioned-concurrency", None])
 def test_an_init_without_snapstart_imports_no_hooks(monkeypatch, init):
     runtime, _ = importable_runtime(monkeypatch)
-    monkeypatch.delitem(sys.modules, "authorizer.snapstart", raising=False)
-    monkeypatch.delitem(sys.modules, "authorizer.rest", raising=False)
+    monkeypatch.delitem(sys.modules, "authorizer.operations.snapstart", raising=False)
+    monkeypatch.delitem(sys.modules, "authorizer.api.rest", raising=False)
     with cold_start(monkeypatch, init) as (app, _):
         pass
     assert app.SNAPSHOTS == []
     assert (runtime.before, runtime.after) == ([], [])
     # The default HTTP API's cold start compiles neither the hooks nor the REST module.
-    assert "authorizer.snapstart" not in sys.modules
-    assert "authorizer.rest" not in sys.modules
+    assert "authorizer.operations.snapstart" not in sys.modules
+    assert "authorizer.api.rest" not in sys.modules

@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 import responses
 
-from authorizer import metrics
-from authorizer.handler import Authorizer, build_authorizer
-from authorizer.jwks import JwksCache
-from authorizer.metrics import MetricsEmitter
+from authorizer.api.handler import Authorizer, build_authorizer
+from authorizer.operations import metrics
+from authorizer.operations.metrics import MetricsEmitter
+from authorizer.verification.jwks import JwksCache
 from greeter.app import lambda_handler as greeter
 from local.lambdalog import set_request_id
 from tests.forge import (

@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 
 from authorizer.exceptions import MalformedToken, MissingToken
-from authorizer.token import extract_token
+from authorizer.verification.token import extract_token
 
 JWT = "aaa.bbb.ccc"
 

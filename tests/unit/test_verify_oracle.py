@@ -2,7 +2,7 @@
 
 The oracle (tests/oracle.py) is ``jwt.get_unverified_header`` + ``jwt.decode``
 used plainly, then Cognito's rules written out again, independently of
-``authorizer/verify.py``. For random valid and mutated tokens (claims,
+``authorizer/verification/verify.py``. For random valid and mutated tokens (claims,
 headers, signatures, characters, padding, cuts), both must accept the same
 ones and, when they accept, produce the same context.
 """
@@ -18,10 +18,10 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from authorizer.config import AuthorizerConfig
 from authorizer.exceptions import TokenError
-from authorizer.jwks import JwksCache
-from authorizer.verify import TokenVerifier
+from authorizer.verification.config import AuthorizerConfig
+from authorizer.verification.jwks import JwksCache
+from authorizer.verification.verify import TokenVerifier
 from shared.context import encode_context
 from shared.jsonlog import get_logger
 from tests.forge import b64url, b64url_json, claims, forged_key, jwks_body

@@ -1,0 +1,1 @@
+"""Operations: the metrics the authorizer emits and the SnapStart hooks."""

@@ -1,0 +1,1 @@
+"""The sign-out function: a Lambda of its own, shipped beside the authorizer's code."""

@@ -1,0 +1,1 @@
+"""Tables kept in memory: DynamoDB tables read into the authorizer and kept current."""
