@@ -110,7 +110,7 @@ class Connections:
             self.logger.error("not a $connect or $disconnect event", extra=joined)
             return error_response(400, "Bad Request")
         if kind == DISCONNECT:
-            if self._forget(connection_id, joined):
+            if self._forget(joined):
                 self.logger.info("connection forgotten", extra=joined)
             return {"statusCode": 200}
         try:
@@ -152,7 +152,7 @@ class Connections:
                 "revocations not read: refused, since the token may be revoked",
                 extra={"error": type(err).__name__, **who},
             )
-            self._forget(connection_id, joined)
+            self._forget(joined)
             return error_response(502, "Bad Gateway")
         if revoked is not None:
             # A $connect integration's non-2xx answer refuses the connection with that status
@@ -161,7 +161,7 @@ class Connections:
             self.logger.warning(
                 "connection refused: its token was revoked", extra={"kind": revoked, **who}
             )
-            self._forget(connection_id, joined)
+            self._forget(joined)
             return error_response(403, "Forbidden")
         self.logger.info("connection recorded", extra=who)
         return {"statusCode": 200}
@@ -188,8 +188,9 @@ class Connections:
                 return revocation.kind
         return None
 
-    def _forget(self, connection_id: str, joined: dict[str, Any]) -> bool:
-        """Remove the record; False (logged) when DynamoDB refused."""
+    def _forget(self, joined: dict[str, Any]) -> bool:
+        """Remove the record of ``joined``'s connection; False (logged) when DynamoDB refused."""
+        connection_id = joined["connectionId"]
         try:
             self._dynamodb.delete_item(
                 TableName=self.settings.table, Key=connection_key(connection_id)
@@ -197,7 +198,12 @@ class Connections:
         except Exception as err:  # noqa: BLE001 - the item's TTL removes it anyway
             self.logger.warning(
                 "connection record not removed; its TTL will",
-                extra={"error": type(err).__name__, **joined},
+                extra={
+                    "error": type(err).__name__,
+                    "routeKey": joined["routeKey"],
+                    "apiRequestId": joined["apiRequestId"],
+                    "connectionId": connection_id,
+                },
             )
             return False
         return True

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from authorizer.api.websocket import load_identity_source
-from authorizer.signout.hangup import load_settings as hang_up_settings
 from authorizer.signout.connections import load_settings as connections_settings
+from authorizer.signout.hangup import load_settings as hang_up_settings
 from authorizer.tables.connections import (
     CONNECTION_ID,
     EXPIRES_AT,

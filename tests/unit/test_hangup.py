@@ -274,8 +274,8 @@ def revoke(
     return item
 
 
-def recorded(dynamodb: Any) -> list[str | None]:
-    return sorted(connection_id_of(item) for item in dynamodb.scan(TableName=TABLE)["Items"])
+def recorded(dynamodb: Any) -> list[str]:
+    return sorted(item["connectionId"]["S"] for item in dynamodb.scan(TableName=TABLE)["Items"])
 
 
 class Recording:
