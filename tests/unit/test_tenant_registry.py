@@ -18,7 +18,7 @@ import pytest
 from authorizer.api.handler import Authorizer, build_authorizer
 from authorizer.exceptions import JwksFetchError, TenantRegistryUnavailable
 from authorizer.operations import metrics
-from authorizer.tables.registry import TenantLedger, dynamodb_query
+from authorizer.tables.registry import TenantLedger, TenantRegistry, dynamodb_query
 from authorizer.tables.tenants import READ_ATTRIBUTES, tenant_item, tenant_sort_key
 from authorizer.verification.config import (
     default_jwks_url,
@@ -575,6 +575,11 @@ def test_the_registry_alone_needs_no_configured_pool() -> None:
             {"TENANT_JWKS_URL": "http://keys.example/{userPoolId}/jwks.json"},
             "^TENANT_JWKS_URL: must use https",
         ),
+        (  # checked as it would be for a sample pool, which the message shows
+            {"TENANT_JWKS_URL": "/keys/{userPoolId}/jwks.json"},
+            "^TENANT_JWKS_URL: must be an absolute https URL, "
+            r"got '/keys/us-east-1_pool/jwks.json'$",
+        ),
     ],
 )
 def test_each_registry_setting_is_refused_by_name(env: dict[str, str], message: str) -> None:
@@ -731,6 +736,32 @@ def test_a_refresh_runs_beside_the_requests_not_in_them(clock: FakeClock) -> Non
     assert threads[0] is main
     assert len(threads) >= 2
     assert all(thread is not main for thread in threads[1:])
+
+
+def test_a_registry_built_for_one_thread_refreshes_on_the_request_itself(clock: FakeClock) -> None:
+    # background=False (the benches, the tenant tool) reads the table inline when a
+    # refresh is due, so a change is seen by the very request that found it due.
+    table = FakeTenantTable()
+    threads: list[threading.Thread] = []
+
+    def query(after: str) -> list[dict[str, Any]]:
+        threads.append(threading.current_thread())
+        return table(after)
+
+    registry = TenantRegistry(
+        query,
+        key_url=lambda region, pool: f"https://keys.example/{pool}",
+        refresh_seconds=REFRESH,
+        max_stale_seconds=REFRESH * 12,
+        logger=logging.getLogger("test"),
+        clock=clock,
+        background=False,
+    )
+    assert registry.load()
+    ACME.register(table, clock.now)
+    clock.advance(REFRESH / 2)  # due, and not yet needed
+    assert registry.tenant_of_pool(ACME.user_pool_id) is not None
+    assert threads == [threading.current_thread()] * 2
 
 
 def test_a_third_live_tenant_on_a_contested_pool_changes_nothing_until_two_leave(
