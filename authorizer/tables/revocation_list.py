@@ -80,6 +80,10 @@ MAX_ATTEMPTS: Final = 2
 Query = Callable[[str], Iterable[dict[str, Any]]]
 
 
+class MalformedAnswer(ValueError):
+    """DynamoDB's answer to a Query is not one: a failed read (fixed text, no values)."""
+
+
 def dynamodb_query(table: str, client: Any = None) -> Query:
     """``changes_since(cursor)``: every item with ``sk > cursor``, all pages of one Query.
 
@@ -109,7 +113,14 @@ def dynamodb_query(table: str, client: Any = None) -> Query:
         }
         while True:
             page = clients[0].query(**request)
-            yield from page.get("Items", ())  # page by page: one page in memory at a time
+            items = page.get("Items")
+            # Every answer to a Query has Items. botocore reads a body that is not
+            # DynamoDB's JSON (empty, cut short, a proxy's HTML page) as one without
+            # them: a failed read, never an empty one, which would move the cursor
+            # past what it never read.
+            if not isinstance(items, list):
+                raise MalformedAnswer("DynamoDB's answer to a Query has no Items list")
+            yield from items  # page by page: one page in memory at a time
             last = page.get("LastEvaluatedKey")
             if not last:
                 return
