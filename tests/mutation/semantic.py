@@ -49,6 +49,12 @@ KINDS: Final = frozenset(
         "size-unit",  # a size counted in the wrong unit
         "prefix-match",  # a prefix match where a whole match is meant, outside the validators
         "key-lifecycle",  # the key set's state after a fault, a rotation or a bake
+        "list-refresh",  # the revocation list's cursor, a failed, partial or hung read, its bounds
+        "entry-bound",  # a revocation entry's edge: its expiry, the issued-at it covers, its time
+        "sign-out",  # the sign-out's order (Cognito first), its time stamp, what it refuses
+        "one-answer",  # a token's answer depending on the path (the fast path, a re-derived deny)
+        "partial-match",  # a key matched on part of itself (a REST route by its resource alone)
+        "template-grant",  # a template's promise loosened: a permission, a role, a coupling, a unit
     }
 )
 # Copied nowhere: environments, caches, mutmut's own working copy, build output.

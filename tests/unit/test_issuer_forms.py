@@ -290,6 +290,38 @@ def test_a_tokens_reason_never_depends_on_what_the_instance_saw_before(
     assert cold["trusted iss, bad signature"] == "bad_signature"
 
 
+def named(
+    authorizer: WiredAuthorizer, token: str, capsys: pytest.CaptureFixture[str]
+) -> tuple[str, str | None, str | None]:
+    """A decision's reason, and the kid and sub its log line names."""
+    capsys.readouterr()
+    authorizer.handle(authorizer_event(token))
+    [record] = [r for r in log_records(capsys.readouterr().out) if "decision" in r]
+    return str(record["reason"]), record.get("kid"), record.get("sub")
+
+
+@pytest.mark.parametrize("pools", ["one", "two"])
+def test_what_a_deny_names_never_depends_on_what_the_instance_saw_before(
+    pools: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A deny re-derived after the fast path names what a first sight names: no sub that
+    only the fast path's key (another pool's) vouched for."""
+    tokens = {name: make() for name, make in HISTORY_SENSITIVE.items()}
+
+    def logged(*, warm_first: bool) -> dict[str, tuple[str, str | None, str | None]]:
+        authorizer = two_pools() if pools == "two" else wired()
+        if warm_first:
+            assert outcome(authorizer, token(ORIGINAL), capsys) == "ok"
+            if pools == "two":
+                assert outcome(authorizer, token(OTHER_ORIGINAL, OTHER_KEY), capsys) == "ok"
+        return {name: named(authorizer, tokens[name], capsys) for name in sorted(tokens)}
+
+    cold = logged(warm_first=False)
+    assert logged(warm_first=True) == cold
+    # The pool its iss names holds no such key: nothing signed says who it is.
+    assert cold["pool A's iss, pool B's key"][2] is None
+
+
 def test_the_docs_state_the_rules_tested_here() -> None:
     """README and SECURITY.md say what these tests hold (whitespace collapsed)."""
     from pathlib import Path

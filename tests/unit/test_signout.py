@@ -5,12 +5,13 @@ from __future__ import annotations
 import base64
 import importlib
 import json
+import math
 import os
 import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
@@ -27,7 +28,7 @@ from authorizer.signout.handler import (
 from authorizer.tables.revocation import FAMILY, USER, default_expires_at, parse_item
 from shared.exceptions import ConfigurationError
 from tests.forge import claims, load_event, sign
-from tests.helpers import log_records
+from tests.helpers import FakeClock, log_records
 from tests.leakcheck import leaked_piece, log_windows, secrets_of
 
 NOW = 1_800_000_000.25
@@ -670,3 +671,91 @@ def test_the_lambda_entry_point_signs_out_into_dynamodb(monkeypatch: pytest.Monk
     assert (entry.kind, entry.value) == (FAMILY, FAMILY_ID)
     # The day's validity from the environment: a day, five minutes and the day.
     assert entry.expires_at - entry.revoked_at in range(2 * 86400 + 300, 2 * 86400 + 302)
+
+
+# --- the sign-out's time stamp: after Cognito answered ----------------------------------------
+
+
+class SlowCognito(FakeCognito):
+    """Cognito taking ``seconds`` to answer, on the sign-out function's clock."""
+
+    def __init__(self, clock: FakeClock, seconds: float) -> None:
+        super().__init__()
+        self.clock, self.seconds = clock, seconds
+
+    def _call(self, name: str, arguments: dict[str, str]) -> dict[str, Any]:
+        self.clock.advance(self.seconds)
+        return super()._call(name, arguments)
+
+
+@pytest.mark.parametrize(
+    ("body", "token_use", "kind"),
+    [({"global": True}, "access", USER), ({"refreshToken": "r"}, "id", FAMILY)],
+    ids=["global", "session"],
+)
+def test_the_sign_out_time_is_when_cognito_answered(
+    body: dict[str, Any], token_use: str, kind: str
+) -> None:
+    clock = FakeClock(1_800_000_000.5)
+    table = FakeTable()
+    signout = SignOut(SETTINGS, SlowCognito(clock, 5), table, clock=clock)
+    access = sign(claims("access"))
+    answer = signout.handle(signout_event(body, token_use=token_use, token=access))
+    assert answer["statusCode"] == 200
+    [item] = table.items
+    entry = parse_item(item)
+    assert entry.kind == kind
+    assert entry.revoked_at == int(clock.now)  # 5 s after the request began
+    if kind == FAMILY:
+        assert entry.expires_at == math.ceil(clock.now) + 86400 + 300
+
+
+# --- which Cognito errors are the caller's, and which are worth a retry -----------------------
+
+REFUSED: Final = (
+    "NotAuthorizedException",
+    "UnauthorizedException",
+    "InvalidParameterException",
+    "UnsupportedTokenTypeException",
+    "UnsupportedOperationException",
+    "ForbiddenException",
+    "UserNotFoundException",
+    "PasswordResetRequiredException",
+    "UserNotConfirmedException",
+)
+RETRIED: Final = (
+    ("TooManyRequestsException", 400),
+    ("LimitExceededException", 400),
+    ("InternalErrorException", 500),
+    ("ServiceUnavailable", 503),
+)
+
+
+def cognito_error(code: str, status: int) -> ClientError:
+    response: Any = {
+        "Error": {"Code": code, "Message": "as Cognito says it"},
+        "ResponseMetadata": {"HTTPStatusCode": status},
+    }
+    return ClientError(response, "GlobalSignOut")
+
+
+def sign_out_answer(failure: Exception) -> int:
+    table = FakeTable()
+    cognito = FakeCognito(fails_with=failure)
+    signout = SignOut(SETTINGS, cognito, table, clock=lambda: 1_800_000_000.0)
+    event = signout_event({"global": True}, token_use="access", token=sign(claims("access")))
+    status: int = signout.handle(event)["statusCode"]
+    assert table.items == []  # nothing revoked, whatever the answer
+    return status
+
+
+@pytest.mark.parametrize("code", REFUSED)
+def test_a_token_or_user_cognito_refuses_is_a_400(code: str) -> None:
+    assert sign_out_answer(cognito_error(code, 400)) == 400
+
+
+@pytest.mark.parametrize(("code", "status"), RETRIED, ids=[code for code, _ in RETRIED])
+def test_a_throttle_or_an_outage_is_a_502_to_retry_even_when_cognito_says_400(
+    code: str, status: int
+) -> None:
+    assert sign_out_answer(cognito_error(code, status)) == 502

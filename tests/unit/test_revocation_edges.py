@@ -1,0 +1,352 @@
+"""Revocation at its edges: each rule the docs state, tested where a plausible bug would break it.
+
+Each test here kills one or more semantic mutants (tests/mutation/semantic.toml):
+the list's cursor (where a refresh reads from, and its rounding), a read that
+fails after some pages, an item no reader can take, a refresh given up as
+hung, the stale bound whatever happened before, the total wait of a request,
+and the entries' bounds (the issued-at a sign-out covers, the expiry with the
+leeway). The sign-out's own edges are in test_signout.py.
+
+The list is driven directly (``RevocationList.check``) with tokens verified by
+a real verifier; the table is the writers' own items behind a fake Query.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from typing import Any, Final
+
+import pytest
+
+from authorizer.exceptions import RevocationUnavailable, Revoked
+from authorizer.tables import revocation_list
+from authorizer.tables.revocation import FAMILY, USER, cursor, parse_item, revocation_item
+from authorizer.tables.revocation_list import (
+    ABANDON_SECONDS,
+    RETRY_SECONDS,
+    MalformedAnswer,
+    RevocationList,
+    dynamodb_query,
+)
+from authorizer.verification.verify import Verified
+from shared.jsonlog import get_logger
+from tests.forge import authorizer_event, claims, sign
+from tests.helpers import (
+    FakeClock,
+    FakeRevocationTable,
+    WiredAuthorizer,
+    log_records,
+    make_config,
+    wire_authorizer,
+)
+
+SUB: Final = "0b7e5a3c-1f2d-4c6b-9a8e-7d6c5b4a3f21"
+FAMILY_ID: Final = "5c3f0b8e-8a1d-4c2e-9f7a-2b6d4e8c1a90"
+REFRESH: Final = 10
+MAX_STALE: Final = 120
+OUTAGE: Final = ConnectionError("DynamoDB is unreachable")
+
+
+class Table(FakeRevocationTable):
+    """A fake Query whose answers the test can hold back or fail, one Query at a time.
+
+    ``plan`` holds, for each Query in turn, what it does before answering: None
+    answers at once; an Event is waited for (then it answers, or raises
+    ``failing`` if set by then). ``answered`` is set once a Query has answered.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.plan: list[threading.Event | None] = []
+        self.answered = threading.Event()
+        self.released: list[threading.Event] = []
+
+    def __call__(self, after: str) -> list[dict[str, Any]]:
+        step = self.plan.pop(0) if self.plan else None
+        if step is not None:
+            self.released.append(step)
+            step.wait(10)
+        try:
+            return super().__call__(after)
+        finally:
+            self.answered.set()
+
+    def release_all(self) -> None:
+        for event in [*self.plan, *self.released]:
+            if event is not None:
+                event.set()
+
+
+def listing(table: Table, clock: FakeClock, *, load: bool = True) -> RevocationList:
+    revocations = RevocationList(
+        table,
+        refresh_seconds=REFRESH,
+        max_stale_seconds=MAX_STALE,
+        logger=get_logger("authorizer", "INFO"),
+        clock=clock,
+    )
+    if load:
+        assert revocations.load()
+    return revocations
+
+
+@pytest.fixture
+def table() -> Any:
+    made = Table()
+    yield made
+    made.release_all()  # no thread of a test outlives it waiting
+
+
+def verified_as(
+    wired: WiredAuthorizer, *, sub: str = SUB, family: str | None = FAMILY_ID, iat: float
+) -> Verified:
+    token = sign(claims(now=iat, sub=sub, origin_jti=family))
+    return wired.verifier.verify(token)[0]
+
+
+def allowed(revocations: RevocationList, verified: Verified) -> bool:
+    """True when the list lets the token through; False when it is revoked (raises the rest)."""
+    try:
+        revocations.check(verified)
+    except Revoked:
+        return False
+    return True
+
+
+# --- the cursor: where each refresh reads from -------------------------------------------
+
+
+def test_a_refresh_collected_long_after_it_ran_reads_on_from_when_it_began(
+    wired: WiredAuthorizer, clock: FakeClock, table: Table
+) -> None:
+    revocations = listing(table, clock)
+    token = verified_as(wired, iat=clock.now)
+    started = clock.now
+    clock.advance(REFRESH / 2 + 1)
+    table.answered.clear()
+    assert allowed(revocations, token)  # starts a refresh beside the request
+    assert table.answered.wait(10)
+    # Written after that refresh read the table; no request for ten minutes.
+    table.put(FAMILY, FAMILY_ID, clock.now + 1)
+    clock.now = started + 600
+    assert not allowed(revocations, token)
+    assert table.queries[-1] == cursor(started + REFRESH / 2 + 1 - 60)
+
+
+def test_after_an_outage_longer_than_the_overlap_what_it_hid_is_read(
+    wired: WiredAuthorizer, clock: FakeClock, table: Table
+) -> None:
+    revocations = listing(table, clock)
+    read_at = clock.now
+    token = verified_as(wired, iat=clock.now)
+    table.put(FAMILY, FAMILY_ID, clock.now + 1)
+    table.failing = OUTAGE
+    for at in (REFRESH, 40, 80, MAX_STALE - 10):  # failed refreshes, minutes apart
+        clock.now = read_at + at
+        revocations.check(token)
+    table.failing = None
+    clock.advance(RETRY_SECONDS)
+    assert not allowed(revocations, token)
+    clock.advance(600)
+    assert not allowed(revocations, token)
+
+
+def test_a_sign_out_in_a_seconds_last_millisecond_names_that_second() -> None:
+    second = 1_800_000_000
+    item = revocation_item(USER, SUB, second + 0.9996)
+    assert item["revokedAt"] == {"N": str(second)}
+    milliseconds = f"{second}999".zfill(15)
+    assert item["sk"]["S"].startswith(f"{milliseconds}#")
+    assert cursor(second + 0.9996) == milliseconds
+    assert parse_item(item).revoked_at == second
+
+
+def test_a_token_issued_the_second_after_a_sign_out_is_not_covered(
+    wired: WiredAuthorizer, clock: FakeClock, table: Table
+) -> None:
+    second = math.floor(clock.now) + 1
+    table.put(USER, SUB, second + 0.9996)
+    clock.now = second + 2
+    revocations = listing(table, clock)
+    assert not allowed(revocations, verified_as(wired, family=None, iat=second))
+    assert allowed(revocations, verified_as(wired, family=None, iat=second + 1))
+
+
+# --- reads that fail or hold what no reader can take ----------------------------------------
+
+
+class PagedClient:
+    """A DynamoDB client: pages in turn, each a page or an error to raise."""
+
+    def __init__(self, *pages: dict[str, Any] | Exception) -> None:
+        self.pages = list(pages)
+
+    def query(self, **request: Any) -> dict[str, Any]:
+        page = self.pages.pop(0)
+        if isinstance(page, Exception):
+            raise page
+        return page
+
+
+def page(*items: dict[str, Any], more: bool = False) -> dict[str, Any]:
+    answer: dict[str, Any] = {"Items": list(items), "Count": len(items)}
+    if more:
+        answer["LastEvaluatedKey"] = {"pk": {"S": "revoked"}, "sk": items[-1]["sk"]}
+    return answer
+
+
+def test_a_query_that_fails_on_a_later_page_fails_whole() -> None:
+    first = revocation_item(FAMILY, "family-1", 1_800_000_000)
+    client = PagedClient(page(first, more=True), TimeoutError("read timeout"))
+    read = dynamodb_query("revocations", client)("0")
+    with pytest.raises(TimeoutError):
+        list(read)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [{}, {"Count": 0, "ScannedCount": 0}, {"message": "<html>"}, {"Items": None}],
+    ids=["empty", "no-items", "not-dynamodb", "items-null"],
+)
+def test_an_answer_without_items_is_a_failed_read_not_an_empty_one(answer: dict[str, Any]) -> None:
+    with pytest.raises(MalformedAnswer):
+        list(dynamodb_query("revocations", PagedClient(answer))("0"))
+
+
+def test_an_item_no_reader_can_take_is_skipped_and_the_read_goes_on(
+    wired: WiredAuthorizer, clock: FakeClock, table: Table, capsys: pytest.CaptureFixture[str]
+) -> None:
+    broken = revocation_item(USER, "someone", clock.now - 2)
+    broken["kind"] = {"S": "session"}  # disagrees with its sort key
+    table.items[broken["sk"]["S"]] = broken  # sorts before the revocation below
+    table.put(FAMILY, FAMILY_ID, clock.now - 1)
+    capsys.readouterr()
+    revocations = listing(table, clock)
+    assert not allowed(revocations, verified_as(wired, iat=clock.now - 5))
+    [warning] = [r for r in log_records(capsys.readouterr().out) if r["level"] == "WARNING"]
+    assert (warning["message"], warning["invalidItems"]) == (
+        "revocation list has items it cannot read; ignored",
+        1,
+    )
+
+
+# --- a refresh given up as hung, and the stale bound whatever came before ---------------------
+
+
+@pytest.fixture
+def short_wait(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(revocation_list, "WAIT_SECONDS", 0.01)
+
+
+@pytest.mark.usefixtures("short_wait")
+def test_a_refresh_given_up_as_hung_leaves_the_list_as_old_as_it_was(
+    wired: WiredAuthorizer, clock: FakeClock, table: Table
+) -> None:
+    revocations = listing(table, clock)
+    read_at = clock.now
+    token = verified_as(wired, iat=clock.now)
+    table.put(FAMILY, FAMILY_ID, clock.now + 5)
+    table.plan = [threading.Event() for _ in range(10)]  # every later Query hangs
+    clock.now = read_at + REFRESH
+    assert allowed(revocations, token)  # the refresh hangs; the list it has is used
+    clock.now = read_at + REFRESH + ABANDON_SECONDS
+    assert allowed(revocations, token)  # given up as failed: another begins, and hangs
+    clock.now = read_at + MAX_STALE - 0.001
+    assert allowed(revocations, token)  # still within the bound
+    clock.now = read_at + MAX_STALE  # the list is as old as its last read, whatever began since
+    with pytest.raises(RevocationUnavailable):
+        revocations.check(token)
+
+
+@pytest.mark.usefixtures("short_wait")
+def test_a_thawed_instance_whose_refresh_hangs_never_decides_with_its_old_list(
+    wired: WiredAuthorizer, clock: FakeClock, table: Table
+) -> None:
+    revocations = listing(table, clock)
+    token = verified_as(wired, iat=clock.now)
+    table.put(FAMILY, FAMILY_ID, clock.now + 1)
+    table.plan = [threading.Event()]
+    clock.advance(3600)  # frozen for an hour; its first refresh hangs past the wait
+    with pytest.raises(RevocationUnavailable, match="3600 s old"):
+        revocations.check(token)
+
+
+@pytest.mark.usefixtures("short_wait")
+def test_a_list_never_read_never_decides_while_its_first_read_hangs(
+    wired: WiredAuthorizer, clock: FakeClock, table: Table
+) -> None:
+    table.put(FAMILY, FAMILY_ID, clock.now - 1)
+    table.plan = [threading.Event()]
+    revocations = listing(table, clock, load=False)
+    with pytest.raises(RevocationUnavailable, match="has not been read yet"):
+        revocations.check(verified_as(wired, iat=clock.now - 10))
+
+
+def test_a_request_waits_at_most_the_wait_bound_in_all(
+    wired: WiredAuthorizer, clock: FakeClock, table: Table, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A refresh it waits for that fails, then the retry it starts: one bound for both."""
+    bound = 1.0
+    monkeypatch.setattr(revocation_list, "WAIT_SECONDS", bound)
+    revocations = listing(table, clock)
+    token = verified_as(wired, iat=clock.now)
+    fails_later, hangs = threading.Event(), threading.Event()
+    table.plan = [fails_later, hangs]
+    clock.advance(REFRESH / 2 + 1)
+    assert allowed(revocations, token)  # starts the first refresh beside the request
+    table.failing = OUTAGE
+    clock.advance(REFRESH)  # now it must wait for it (and retry it: it began long ago)
+    threading.Timer(0.7 * bound, fails_later.set).start()
+    started = time.monotonic()
+    assert allowed(revocations, token)  # gave up waiting; the list it has is within the bound
+    waited = time.monotonic() - started
+    assert len(table.released) == 2  # the retry began
+    assert 0.9 * bound <= waited < 1.35 * bound
+
+
+# --- what an entry covers, and until when ------------------------------------------------------
+
+
+def test_a_user_entry_covers_a_token_issued_in_the_very_second_of_the_sign_out(
+    wired: WiredAuthorizer, clock: FakeClock, table: Table
+) -> None:
+    second = math.floor(clock.now) - 10
+    table.put(USER, SUB, second + 0.5)  # revokedAt: that second
+    revocations = listing(table, clock)
+    assert not allowed(revocations, verified_as(wired, family=None, iat=second + 0.2))
+    assert allowed(revocations, verified_as(wired, family=None, iat=second + 1))
+
+
+def test_a_user_signed_out_twice_is_covered_up_to_the_later_sign_out(
+    wired: WiredAuthorizer, clock: FakeClock, table: Table
+) -> None:
+    first = math.floor(clock.now) - 100
+    table.put(USER, SUB, first)
+    table.put(USER, SUB, first + 50)
+    revocations = listing(table, clock)
+    between = verified_as(wired, family=None, iat=first + 20)
+    assert not allowed(revocations, between)
+    # The same, the second sign-out read by a later refresh.
+    fresh = Table()
+    fresh.put(USER, SUB, first)
+    again = listing(fresh, clock)
+    assert allowed(again, between)
+    fresh.put(USER, SUB, first + 50)
+    clock.advance(REFRESH)
+    assert not allowed(again, between)
+
+
+@pytest.mark.usefixtures("jwks_endpoint")
+def test_a_revoked_token_inside_its_leeway_is_still_denied(table: Table) -> None:
+    """The longest-lived token (a day) accepted LEEWAY_SECONDS past its exp: still revoked."""
+    clock = FakeClock(1_800_000_000.0)
+    issued = clock.now
+    table.put(USER, SUB, issued)
+    jwt = sign(claims(now=issued, exp=int(issued) + 86400, origin_jti=None))
+    config = make_config(REVOCATION_TABLE="revocations", LEEWAY_SECONDS="300")
+    wired = wire_authorizer(config, clock, warm=True, revocation_query=table)
+    for after_exp in (-1, 1, 299):
+        clock.now = issued + 86400 + after_exp
+        assert wired.handle(authorizer_event(jwt))["isAuthorized"] is False, after_exp
