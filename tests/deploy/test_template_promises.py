@@ -136,24 +136,22 @@ def test_the_writers_put_the_expiry_where_the_tables_ttl_reads_it() -> None:
     assert attribute["Enabled"] is True
     name = attribute["AttributeName"]
 
-    class Table:
-        items: list[dict[str, Any]] = []
+    written: list[dict[str, Any]] = []
 
+    class Table:
         def put_item(self, *, TableName: str, Item: dict[str, Any]) -> None:
-            self.items.append(Item)
+            written.append(Item)
 
     class Cognito:
         def revoke_token(self, **_: str) -> None:
             pass
-
-    from tests.forge import load_event
 
     event = load_event("greeter_post.json")
     event["requestContext"]["authorizer"]["lambda"]["originJti"] = "family-1"
     event["body"] = None  # no body: this sign-in's family, for the refresh token's validity
     settings = SignOutSettings("table", 86400, "INFO")
     assert SignOut(settings, Cognito(), Table()).handle(event)["statusCode"] == 200
-    written = [*Table.items, revocation_item(USER, "sub-1", 1_800_000_000.5)]
+    written.append(revocation_item(USER, "sub-1", 1_800_000_000.5))
     for item in written:
         # DynamoDB's TTL takes a Number of epoch seconds, and deletes after it.
         assert set(item[name]) == {"N"}
