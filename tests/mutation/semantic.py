@@ -72,6 +72,8 @@ NOT_COPIED: Final = (
     "node_modules",
 )
 TIMEOUT_SECONDS: Final = 180
+# The baseline runs every test any selected mutant names, once, in one run.
+BASELINE_TIMEOUT_SECONDS: Final = 1200
 # pytest's exit codes: 1 a test failed, 2 interrupted (a collection error: the
 # mutant broke an import), 3 internal error; 0 all passed; 4 usage, 5 no tests.
 KILLED_CODES: Final = frozenset({1, 2, 3})
@@ -149,7 +151,9 @@ def scratch_copy(destination: Path) -> Path:
     return tree
 
 
-def pytest_in(tree: Path, tests: Sequence[str]) -> tuple[int | None, str, str | None]:
+def pytest_in(
+    tree: Path, tests: Sequence[str], timeout: float = TIMEOUT_SECONDS
+) -> tuple[int | None, str, str | None]:
     """Run ``tests`` in ``tree`` up to the first failure: (exit code, summary, failed test)."""
     command = [sys.executable, "-m", "pytest", "-x", "-q", "-rf", "-p", "no:cacheprovider"]
     command += ["-m", "not slow", *tests]
@@ -157,10 +161,10 @@ def pytest_in(tree: Path, tests: Sequence[str]) -> tuple[int | None, str, str | 
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     try:
         completed = subprocess.run(  # nosec B603 - a fixed pytest command line
-            command, cwd=tree, env=env, capture_output=True, text=True, timeout=TIMEOUT_SECONDS
+            command, cwd=tree, env=env, capture_output=True, text=True, timeout=timeout
         )
     except subprocess.TimeoutExpired:
-        return None, f"timed out after {TIMEOUT_SECONDS} s", None
+        return None, f"timed out after {timeout:.0f} s", None
     lines = completed.stdout.strip().splitlines()
     # -rf: "FAILED <node id> - <message>"; a parametrized id may hold spaces itself.
     failed = next(
@@ -213,7 +217,7 @@ class BaselineError(RuntimeError):
 def baseline(mutants: Sequence[SemanticMutant], tree: Path) -> None:
     """Every test a mutant will run passes on the unmutated copy, or nothing is scored."""
     tests = list(dict.fromkeys(test for mutant in mutants for test in selected(mutant, tree)))
-    code, summary, _ = pytest_in(tree, tests)
+    code, summary, _ = pytest_in(tree, tests, BASELINE_TIMEOUT_SECONDS)
     if code != 0:
         raise BaselineError(f"the tests fail without any mutant ({summary}): fix them first")
     print(f"baseline  unmutated copy: {summary}", flush=True)
