@@ -52,7 +52,6 @@ from authorizer.tables.revocation import (
     SORT_KEY,
     USER,
     InvalidRevocation,
-    Revocation,
     cursor,
     parse_item,
 )
@@ -174,7 +173,9 @@ class _Refresh:
         self.expired: list[tuple[str, str]] = []
         self.invalid = 0
         self.error: Exception | None = None
-        self.thread: threading.Thread | None = None
+        # Set when run() has ended, its result complete (a thread is still alive a
+        # moment after its target returns).
+        self.finished = threading.Event()
 
     def run(self) -> None:
         try:
@@ -184,25 +185,32 @@ class _Refresh:
                 except InvalidRevocation:
                     self.invalid += 1
                     continue
-                if revocation.expires_at > self.started:  # else it covers nothing any more
-                    remember(self.families, self.users, revocation)
+                if revocation.expires_at <= self.started:
+                    continue  # it covers nothing any more
+                if revocation.kind == FAMILY:
+                    _remember_family(self.families, revocation.value, revocation.expires_at)
+                else:
+                    _remember_user(
+                        self.users, revocation.value, revocation.revoked_at, revocation.expires_at
+                    )
             if self.sweep is not None:
                 self.expired = self.sweep()
         except Exception as err:  # noqa: BLE001 - whatever the client raises: stale, never wrong
             self.error = err
+        finally:
+            self.finished.set()
 
     def start(self) -> None:
-        self.thread = threading.Thread(target=self.run, name="revocation-refresh", daemon=True)
-        self.thread.start()
+        # A daemon: one a hung Query holds never keeps the process from exiting.
+        threading.Thread(target=self.run, name="revocation-refresh", daemon=True).start()
 
     @property
     def done(self) -> bool:
-        return self.thread is None or not self.thread.is_alive()
+        return self.finished.is_set()
 
     def wait(self, seconds: float) -> bool:
-        if self.thread is not None:
-            self.thread.join(seconds)
-        return self.done
+        """Whether it is done, waiting at most ``seconds`` for it (none, if not positive)."""
+        return self.finished.wait(seconds)
 
 
 class RevocationList:
@@ -234,7 +242,8 @@ class RevocationList:
         # The first Query reads every item (DynamoDB refuses "" in a key condition).
         self._cursor = cursor(0)
         self._as_of = -math.inf  # never read yet: older than any bound
-        # Until then a request only compares the clock with it (see check).
+        # Until half a refresh interval after the last read began, a request only
+        # compares the clock with it (see check); the list is not due for anything.
         self._next_look = -math.inf
         self._in_flight: _Refresh | None = None
         self._failing = False
@@ -257,7 +266,6 @@ class RevocationList:
         now = self._clock()
         refresh = self._start(now, inline=True)
         self._collect(refresh, now)
-        self._next_look = now
         return not self._failing
 
     def check(self, verified: Verified) -> None:
@@ -308,15 +316,11 @@ class RevocationList:
                 break
         age = self._scheduling_age(now)
         if age >= self._max_stale_seconds:
-            self._next_look = now
             raise RevocationUnavailable(
                 f"revocation list is {age:.0f} s old (limit {self._max_stale_seconds:g} s)"
                 if math.isfinite(age)
                 else "revocation list has not been read yet"
             )
-        fresh = in_flight is None and not self._failing and age < self._refresh_seconds / 2
-        # While fresh, nothing to do before the next refresh is due; else look every request.
-        self._next_look = self._as_of + self._refresh_seconds / 2 if fresh else now
 
     def _scheduling_age(self, now: float) -> float:
         age = self.age(now)
@@ -365,9 +369,12 @@ class RevocationList:
             )
             self._emit(ok=False, age=age)
             return
-        self._apply(refresh, now)
+        self._apply(refresh)
         self._failing = False
         self._as_of = refresh.started
+        # A refresh starts (and a failing one is retried) only from then on: until
+        # then no request has anything to do but look the token up.
+        self._next_look = refresh.started + self._refresh_seconds / 2
         self._cursor = max(self._cursor, cursor(max(0.0, refresh.started - OVERLAP_SECONDS)))
         if refresh.invalid:
             self._logger.warning(
@@ -376,40 +383,42 @@ class RevocationList:
             )
         self._emit(ok=True, age=self.age(now))
 
-    def _apply(self, refresh: _Refresh, now: float) -> None:
+    def _apply(self, refresh: _Refresh) -> None:
         families, users = self._families, self._users
+        # Expired as of the refresh's start: only the request's thread changes the
+        # dictionaries, and it has not since (one refresh in flight at a time); what
+        # the refresh read again is added back below.
         for kind, value in refresh.expired:
-            held: dict[str, Any] = families if kind == FAMILY else users
-            entry = held.get(value)
-            # Swept as of the snapshot; a change since may have extended it.
-            if entry is not None and (entry if kind == FAMILY else entry[1]) <= now:
-                del held[value]
+            (families if kind == FAMILY else users).pop(value, None)
         if not families and not users:  # a cold start's whole list: adopted, not copied
             self._families, self._users = refresh.families, refresh.users
             return
         for value, expires_at in refresh.families.items():
-            remember(families, users, Revocation("", FAMILY, value, 0, expires_at))
+            _remember_family(families, value, expires_at)
         for value, (revoked_at, expires_at) in refresh.users.items():
-            remember(families, users, Revocation("", USER, value, revoked_at, expires_at))
+            _remember_user(users, value, revoked_at, expires_at)
 
     def _emit(self, *, ok: bool, age: float) -> None:
         if self._metrics is not None:
             self._metrics.revocation_refresh(ok=ok, age_seconds=age, entries=len(self))
 
 
-def remember(
-    families: dict[str, int], users: dict[str, tuple[int, int]], revocation: Revocation
+def _remember_family(families: dict[str, int], value: str, expires_at: int) -> None:
+    """A family named twice keeps the later of the two expiries."""
+    held = families.get(value)
+    families[value] = expires_at if held is None else max(held, expires_at)
+
+
+def _remember_user(
+    users: dict[str, tuple[int, int]], value: str, revoked_at: int, expires_at: int
 ) -> None:
-    """Add one revocation; a family or user named twice keeps the widest of the two."""
-    value = revocation.value
-    if revocation.kind == FAMILY:
-        families[value] = max(families.get(value, 0), revocation.expires_at)
-    else:
-        revoked_at, expires_at = users.get(value, (0, 0))
-        users[value] = (
-            max(revoked_at, revocation.revoked_at),
-            max(expires_at, revocation.expires_at),
-        )
+    """A user named twice keeps the later sign-out and the later expiry."""
+    held = users.get(value)
+    users[value] = (
+        (revoked_at, expires_at)
+        if held is None
+        else (max(held[0], revoked_at), max(held[1], expires_at))
+    )
 
 
 def _revoked(verified: Verified, message: str) -> Revoked:

@@ -29,7 +29,8 @@ from authorizer.operations.metrics import REVOCATION_LIST_AGE, MetricsEmitter
 from authorizer.signout.handler import SignOut, SignOutSettings, load_settings
 from authorizer.tables.revocation import FAMILY, USER, parse_item, revocation_item
 from authorizer.verification.config import load_config
-from local.cfn import ResourceRef, TemplateError, parameter_values
+from local.cfn import ResourceRef, parameter_values
+from local.exceptions import TemplateError
 from local.sam import SamTemplate
 from shared.exceptions import ConfigurationError
 from tests.deploy.samtemplate import APP_TEMPLATE, ROOT, TEMPLATE, DeployModel, load_app_template
@@ -386,12 +387,12 @@ def test_what_the_template_takes_the_cold_start_takes_and_at_a_numbers_ends_no_m
     starts = STARTS[function]
     if "MinValue" in spec or "MaxValue" in spec:
         low, high = int(spec["MinValue"]), int(spec["MaxValue"])
-        for value in (low - 1, low, high, high + 1):
-            takes = template_takes(parameter, str(value))
-            assert takes is (low <= value <= high)
-            assert starts(variable, str(value)) is takes, (parameter, value)
-    for value in spec.get("AllowedValues", []):
-        assert starts(variable, str(value)), (parameter, value)
+        for number in (low - 1, low, high, high + 1):
+            takes = template_takes(parameter, str(number))
+            assert takes is (low <= number <= high)
+            assert starts(variable, str(number)) is takes, (parameter, number)
+    for allowed in spec.get("AllowedValues", []):
+        assert starts(variable, str(allowed)), (parameter, allowed)
     if "AllowedPattern" in spec:
         for value, taken in PATTERN_SAMPLES[parameter]:
             assert template_takes(parameter, value) is taken, (parameter, value)
