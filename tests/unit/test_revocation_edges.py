@@ -13,14 +13,17 @@ a real verifier; the table is the writers' own items behind a fake Query.
 
 from __future__ import annotations
 
+import json
 import math
 import threading
 import time
 from typing import Any, Final
 
 import pytest
+from botocore.exceptions import ClientError
 
 from authorizer.exceptions import RevocationUnavailable, Revoked
+from authorizer.operations.metrics import MetricsEmitter
 from authorizer.tables import revocation_list
 from authorizer.tables.revocation import FAMILY, USER, cursor, parse_item, revocation_item
 from authorizer.tables.revocation_list import (
@@ -356,3 +359,343 @@ def test_a_revoked_token_inside_its_leeway_is_still_denied(table: Table) -> None
     for after_exp in (-1, 1, 299):
         clock.now = issued + 86400 + after_exp
         assert wired.handle(authorizer_event(jwt))["isAuthorized"] is False, after_exp
+
+
+# --- its settings, its metric lines and its log lines ---------------------------------------
+
+
+def test_the_refresh_interval_must_be_positive_and_at_most_the_stale_bound() -> None:
+    def made(refresh: float, max_stale: float) -> RevocationList:
+        return RevocationList(
+            Table(),
+            refresh_seconds=refresh,
+            max_stale_seconds=max_stale,
+            logger=get_logger("authorizer", "INFO"),
+            clock=FakeClock(),
+        )
+
+    assert made(120, 120) is not None
+    assert made(0.5, 120) is not None
+    for refresh, max_stale in ((0, 120), (-1, 120), (121, 120)):
+        with pytest.raises(ValueError, match=r"^0 < refresh_seconds <= max_stale_seconds$"):
+            made(refresh, max_stale)
+
+
+class Lines:
+    """The metric and log lines a list writes, by kind."""
+
+    def __init__(self) -> None:
+        self.written: list[str] = []
+
+    def metrics(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.written]
+
+
+def measured(table: Table, clock: FakeClock, lines: Lines) -> RevocationList:
+    revocations = RevocationList(
+        table,
+        refresh_seconds=REFRESH,
+        max_stale_seconds=MAX_STALE,
+        logger=get_logger("authorizer", "INFO"),
+        metrics=MetricsEmitter("authorizer", write=lines.written.append, clock=clock),
+        clock=clock,
+    )
+    revocations.load()
+    return revocations
+
+
+def test_each_refresh_writes_one_metric_line_with_its_outcome_age_and_size(
+    wired: WiredAuthorizer, table: Table, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clock = FakeClock(1_800_000_000.0)
+    table.put(FAMILY, FAMILY_ID, clock.now - 1)
+    lines = Lines()
+    revocations = measured(table, clock, lines)
+    token = verified_as(wired, iat=clock.now - 5)
+    table.failing = OUTAGE
+    clock.advance(REFRESH + 0.12345)
+    capsys.readouterr()
+    assert not allowed(revocations, token)
+    [warning] = [r for r in log_records(capsys.readouterr().out) if r["level"] == "WARNING"]
+    assert warning == {
+        **{k: warning[k] for k in ("timestamp", "logger", "requestId")},
+        "level": "WARNING",
+        "message": "revocation list refresh failed; using the list it has",
+        "error": "ConnectionError",
+        "listAgeSeconds": 10.123,
+        "maxStaleSeconds": 120,
+    }
+    table.failing = None
+    clock.advance(RETRY_SECONDS)
+    assert not allowed(revocations, token)
+    outcomes = [
+        (m["RevocationRefreshes"], m["RevocationRefreshFailures"], m["RevocationListEntries"])
+        for m in lines.metrics()
+    ]
+    assert outcomes == [(1, 0, 1), (1, 1, 1), (1, 0, 1)]
+    assert [m["RevocationListAge"] for m in lines.metrics()] == [0.0, 10.123, 0.0]
+
+
+def test_a_list_never_read_logs_no_age(
+    wired: WiredAuthorizer, clock: FakeClock, table: Table, capsys: pytest.CaptureFixture[str]
+) -> None:
+    table.failing = OUTAGE
+    capsys.readouterr()
+    revocations = listing(table, clock, load=False)
+    assert revocations.load() is False
+    [warning] = [r for r in log_records(capsys.readouterr().out) if r["level"] == "WARNING"]
+    assert "listAgeSeconds" not in warning  # infinite: left out, never a made-up number
+    assert warning["maxStaleSeconds"] == MAX_STALE
+
+
+class AwsError(Exception):
+    def __init__(self, response: Any) -> None:
+        super().__init__("text that is never logged")
+        self.response = response
+
+
+THROTTLED: Final = "ProvisionedThroughputExceededException"
+
+
+@pytest.mark.parametrize(
+    ("error", "logged"),
+    [
+        (ClientError({"Error": {"Code": THROTTLED}}, "Query"), f"ClientError:{THROTTLED}"),
+        (AwsError({"Error": {"Code": "ThrottlingException"}}), "AwsError:ThrottlingException"),
+        (AwsError({"Error": {"Code": "not an identifier"}}), "AwsError"),
+        (AwsError({"Error": {"Code": 503}}), "AwsError"),
+        (AwsError({"Error": "Throttling"}), "AwsError"),
+        (AwsError("Throttling"), "AwsError"),
+        (TimeoutError("read timeout"), "TimeoutError"),
+    ],
+)
+def test_a_failed_refresh_logs_the_errors_class_and_aws_code_never_its_text(
+    clock: FakeClock,
+    table: Table,
+    capsys: pytest.CaptureFixture[str],
+    error: Exception,
+    logged: str,
+) -> None:
+    table.failing = error
+    capsys.readouterr()
+    listing(table, clock, load=False).load()
+    out = capsys.readouterr().out
+    [warning] = [r for r in log_records(out) if r["level"] == "WARNING"]
+    assert warning["error"] == logged
+    assert "never logged" not in out
+
+
+def test_items_no_reader_can_take_are_counted_one_by_one(
+    clock: FakeClock, table: Table, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for n in range(3):
+        broken = revocation_item(USER, f"someone-{n}", clock.now - 2)
+        broken["kind"] = {"S": "session"}
+        table.items[broken["sk"]["S"]] = broken
+    capsys.readouterr()
+    listing(table, clock)
+    [warning] = [r for r in log_records(capsys.readouterr().out) if r["level"] == "WARNING"]
+    assert (warning["message"], warning["invalidItems"]) == (
+        "revocation list has items it cannot read; ignored",
+        3,
+    )
+
+
+# --- when a refresh starts, and who waits for it --------------------------------------------
+
+
+def test_a_refresh_starts_at_half_the_interval_and_not_before(
+    wired: WiredAuthorizer, table: Table
+) -> None:
+    clock = FakeClock(1_800_000_000.0)
+    revocations = listing(table, clock)
+    token = verified_as(wired, iat=clock.now - 5)
+    clock.advance(REFRESH / 2 - 0.001)
+    assert allowed(revocations, token)
+    refreshes_finish()
+    assert len(table.queries) == 1
+    clock.advance(0.001)
+    assert allowed(revocations, token)
+    refreshes_finish()
+    assert len(table.queries) == 2
+
+
+def test_without_a_background_thread_the_request_reads_the_list_itself(
+    wired: WiredAuthorizer, clock: FakeClock, table: Table
+) -> None:
+    revocations = RevocationList(
+        table,
+        refresh_seconds=REFRESH,
+        max_stale_seconds=MAX_STALE,
+        logger=get_logger("authorizer", "INFO"),
+        clock=clock,
+        background=False,
+    )
+    revocations.load()
+    token = verified_as(wired, iat=clock.now)
+    table.put(FAMILY, FAMILY_ID, clock.now)
+    clock.advance(REFRESH / 2)  # due, not yet needed: read inline all the same
+    assert not allowed(revocations, token)
+    assert [t for t in threading.enumerate() if t.name == "revocation-refresh"] == []
+
+
+def test_a_due_refresh_runs_on_a_daemon_thread_and_the_request_does_not_wait_for_it(
+    wired: WiredAuthorizer, clock: FakeClock, table: Table, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(revocation_list, "WAIT_SECONDS", 30.0)
+    revocations = listing(table, clock)
+    token = verified_as(wired, iat=clock.now)
+    table.plan = [threading.Event()]  # the Query hangs
+    clock.advance(REFRESH - 0.001)
+    started = time.monotonic()
+    assert allowed(revocations, token)
+    assert time.monotonic() - started < 5  # did not wait for the hung Query
+    [thread] = [t for t in threading.enumerate() if t.name == "revocation-refresh"]
+    assert thread.daemon
+
+
+def test_after_a_failure_only_the_request_that_starts_the_retry_waits_for_it(
+    wired: WiredAuthorizer, clock: FakeClock, table: Table, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(revocation_list, "WAIT_SECONDS", 0.2)
+    revocations = listing(table, clock)
+    token = verified_as(wired, iat=clock.now)
+    table.put(FAMILY, FAMILY_ID, clock.now + 1)
+    table.failing = OUTAGE
+    clock.advance(REFRESH)
+    assert allowed(revocations, token)  # failed; the list it has
+    table.failing = None
+    slow = threading.Event()
+    table.plan = [slow]
+    clock.advance(RETRY_SECONDS)
+    assert allowed(revocations, token)  # starts the retry, waits 0.2 s for it, decides
+    threading.Timer(0.05, slow.set).start()
+    monkeypatch.setattr(revocation_list, "WAIT_SECONDS", 5.0)
+    started = time.monotonic()
+    assert allowed(revocations, token)  # another request: decides at once, no waiting
+    assert time.monotonic() - started < 0.05
+    refreshes_finish()
+    assert not allowed(revocations, token)  # the retry's list, once it answered
+
+
+def test_at_the_stale_bound_a_request_waits_for_the_retry_in_flight(
+    wired: WiredAuthorizer, clock: FakeClock, table: Table, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(revocation_list, "WAIT_SECONDS", 0.01)
+    revocations = listing(table, clock)
+    read_at = clock.now
+    token = verified_as(wired, iat=clock.now)
+    table.put(FAMILY, FAMILY_ID, clock.now + 1)
+    table.failing = OUTAGE
+    clock.advance(REFRESH)
+    assert allowed(revocations, token)
+    table.failing = None
+    slow = threading.Event()
+    table.plan = [slow]
+    clock.now = read_at + MAX_STALE - 1
+    assert allowed(revocations, token)  # starts the retry; it hangs past the short wait
+    monkeypatch.setattr(revocation_list, "WAIT_SECONDS", 5.0)
+    threading.Timer(0.05, slow.set).start()
+    clock.now = read_at + MAX_STALE  # the alternative is to raise: it waits, and decides
+    assert not allowed(revocations, token)
+
+
+class Slow(Table):
+    """A Query that takes ``seconds`` of the list's clock, and fails while ``failing``."""
+
+    def __init__(self, clock: FakeClock, seconds: float) -> None:
+        super().__init__()
+        self.clock, self.seconds = clock, seconds
+
+    def __call__(self, after: str) -> list[dict[str, Any]]:
+        self.clock.advance(self.seconds)
+        return super().__call__(after)
+
+
+def test_a_request_retries_a_failed_refresh_once_whatever_time_its_waits_took(
+    wired: WiredAuthorizer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(revocation_list, "WAIT_SECONDS", 5.0)
+    clock = FakeClock(1_800_000_000.0)
+    table = Slow(clock, 0)
+    revocations = listing(table, clock)
+    token = verified_as(wired, iat=clock.now - 5)
+    gate = threading.Event()
+    table.plan = [gate]
+    clock.advance(REFRESH / 2)
+    assert allowed(revocations, token)  # a refresh begins, and hangs
+    table.failing, table.seconds = OUTAGE, 1.5  # each Query now takes 1.5 s, and fails
+    clock.advance(REFRESH)
+    before = len(table.queries)  # the hung one not yet among them: it answers once let go
+    gate.set()
+    assert allowed(revocations, token)  # waited for it (failed), retried once (failed)
+    assert len(table.queries) == before + 2
+
+
+# --- what an entry is kept for ----------------------------------------------------------------
+
+
+def test_a_sweep_at_an_entrys_very_expiry_drops_it(wired: WiredAuthorizer, table: Table) -> None:
+    clock = FakeClock(1_800_000_000.0)
+    lines = Lines()
+    table.put(FAMILY, FAMILY_ID, clock.now - 10, clock.now + revocation_list.SWEEP_SECONDS)
+    table.put(FAMILY, "expires-now", clock.now - 10, clock.now + REFRESH)
+    revocations = measured(table, clock, lines)
+    assert len(revocations) == 2
+    clock.advance(REFRESH)  # "expires-now" expires now: the refresh it is read again by skips it
+    revocations.check(verified_as(wired, iat=clock.now - 20, family="someone"))
+    refreshes_finish()
+    clock.advance(
+        revocation_list.SWEEP_SECONDS - REFRESH
+    )  # the sweep is due, and FAMILY_ID expires
+    revocations.check(verified_as(wired, iat=clock.now - 20, family="someone"))
+    refreshes_finish()
+    assert [m["RevocationListEntries"] for m in lines.metrics()][-1] == 0
+
+
+def test_an_item_that_expires_as_the_read_begins_is_not_held(table: Table) -> None:
+    clock = FakeClock(1_800_000_000.0)
+    table.put(FAMILY, FAMILY_ID, clock.now - 10, clock.now)
+    table.put(USER, SUB, clock.now - 10, clock.now + 1)
+    assert len(listing(table, clock)) == 1
+
+
+def test_a_refresh_that_brings_families_keeps_the_users_held(
+    wired: WiredAuthorizer, clock: FakeClock, table: Table
+) -> None:
+    table.put(USER, SUB, clock.now - 10)
+    revocations = listing(table, clock)
+    user_token = verified_as(wired, family=None, iat=clock.now - 20)
+    table.put(FAMILY, "another-family", clock.now)
+    clock.advance(REFRESH)
+    assert not allowed(revocations, user_token)
+    assert len(revocations) == 2
+
+
+@pytest.mark.parametrize("later_read", [False, True], ids=["one-read", "two-reads"])
+def test_a_family_or_user_named_twice_keeps_the_widest_of_the_two(
+    wired: WiredAuthorizer, table: Table, later_read: bool
+) -> None:
+    clock = FakeClock(1_800_000_000.0)
+    first, second = clock.now - 100, clock.now - 50
+    # The first entries last longer than the second ones (custom expiries).
+    table.put(FAMILY, FAMILY_ID, first, clock.now + 1000)
+    table.put(USER, SUB, first, clock.now + 1000)
+    later = [(FAMILY, FAMILY_ID, second, clock.now + 500), (USER, SUB, second, clock.now + 500)]
+    if not later_read:
+        for entry in later:
+            table.put(*entry)
+    revocations = listing(table, clock)
+    if later_read:
+        for entry in later:
+            table.put(*entry)
+        clock.advance(REFRESH)
+        revocations.check(verified_as(wired, iat=clock.now, family="someone"))
+        refreshes_finish()
+    between = verified_as(wired, family=None, iat=second - 10)
+    family_token = verified_as(wired, iat=first - 10)
+    clock.now = 1_800_000_000.0 + 700  # past the second entries' expiry, not the first's
+    assert not allowed(revocations, between)  # the later sign-out, the later expiry
+    assert not allowed(revocations, family_token)
+    # A token issued after the later sign-out is the user's own again.
+    assert allowed(revocations, verified_as(wired, family=None, iat=second + 1))
