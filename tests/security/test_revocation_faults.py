@@ -96,8 +96,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.wfile.flush()
 
     def pause(self, seconds: float) -> bool:
-        """Sleep unless the server is stopping; True if it is."""
-        return self.server.owner.stopping.wait(seconds)
+        """Sleep unless the fault ends (or the server stops) meanwhile; True if it did."""
+        return self.server.owner.waking.wait(seconds)
 
 
 class DynamoDbHttpServer(http.server.ThreadingHTTPServer):
@@ -118,7 +118,7 @@ class LocalDynamoDb:
     items: dict[str, dict[str, Any]] = field(default_factory=dict)
     fault: Fault | None = None
     requests: list[tuple[str, bool]] = field(default_factory=list)
-    stopping: threading.Event = field(default_factory=threading.Event)
+    waking: threading.Event = field(default_factory=threading.Event)  # ends every pause
     port: int = 0
     _server: DynamoDbHttpServer | None = None
     _thread: threading.Thread | None = None
@@ -175,7 +175,7 @@ class LocalDynamoDb:
         self._held.append(filler)
 
     def stop(self) -> None:
-        self.stopping.set()  # wakes any handler that is still pausing
+        self.waking.set()
         self._release()
 
     def _bound(self) -> socket.socket:
@@ -227,6 +227,7 @@ class Fault:
     pages: str = "every"  # which pages it hits: every, first or later
     port: str = "serve"  # serve, refuse or hang
     bad_items: bool = False  # the table holds items of the wrong shape; reads succeed
+    logged: str = ""  # what the failed refresh's warning names as its error
 
     def __str__(self) -> str:
         return self.name
@@ -239,25 +240,45 @@ class Fault:
         return not self.bad_items
 
 
+PTE: Final = "ProvisionedThroughputExceededException"
+ISE: Final = "InternalServerError"
+# botocore raises a modelled AWS error as its own class (named as its code), any other
+# as ClientError: the log line names the class, then the code.
 FAULTS: Final = [
-    Fault("connection-refused", port="refuse"),
-    Fault("connect-timeout", port="hang"),
-    Fault("read-timeout", silent),
-    Fault("throttled", aws_error(400, DYNAMODB + "ProvisionedThroughputExceededException")),
+    Fault("connection-refused", port="refuse", logged="EndpointConnectionError"),
+    Fault("connect-timeout", port="hang", logged="ConnectTimeoutError"),
+    Fault("read-timeout", silent, logged="ReadTimeoutError"),
+    Fault("throttled", aws_error(400, DYNAMODB + PTE), logged=f"{PTE}:{PTE}"),
     Fault(
-        "throttling-exception", aws_error(400, "com.amazon.coral.availability#ThrottlingException")
+        "throttling-exception",
+        aws_error(400, "com.amazon.coral.availability#ThrottlingException"),
+        logged="ThrottlingException:ThrottlingException",
     ),
-    Fault("http-500", aws_error(500, DYNAMODB + "InternalServerError")),
-    Fault("http-503", aws_error(503, "com.amazon.coral.availability#ServiceUnavailableException")),
-    Fault("not-json", body(b"<html>captive portal</html>")),
-    Fault("empty-body", body(b"")),
-    Fault("no-items-member", body(b'{"Count": 0, "ScannedCount": 0}')),
-    Fault("items-not-a-list", body(b'{"Items": {"sk": {"S": "x"}}, "Count": 1}')),
-    Fault("truncated-body", body(b'{"Items": [], "Cou', length=64)),
-    Fault("first-page-fails", aws_error(500, DYNAMODB + "InternalServerError"), pages="first"),
-    Fault("later-page-fails", aws_error(500, DYNAMODB + "InternalServerError"), pages="later"),
-    Fault("later-page-throttled", aws_error(400, DYNAMODB + "ThrottlingException"), pages="later"),
-    Fault("later-page-past-read-timeout", silent, pages="later"),
+    Fault("http-500", aws_error(500, DYNAMODB + ISE), logged=f"{ISE}:{ISE}"),
+    Fault(
+        "http-503",
+        aws_error(503, "com.amazon.coral.availability#ServiceUnavailableException"),
+        logged="ClientError:ServiceUnavailableException",
+    ),
+    Fault("not-json", body(b"<html>captive portal</html>"), logged="MalformedAnswer"),
+    Fault("empty-body", body(b""), logged="MalformedAnswer"),
+    Fault("no-items-member", body(b'{"Count": 0, "ScannedCount": 0}'), logged="MalformedAnswer"),
+    # botocore's own parser fails on it.
+    Fault(
+        "items-not-a-list",
+        body(b'{"Items": {"sk": {"S": "x"}}, "Count": 1}'),
+        logged="AttributeError",
+    ),
+    Fault("truncated-body", body(b'{"Items": [], "Cou', length=64), logged="MalformedAnswer"),
+    Fault("first-page-fails", aws_error(500, DYNAMODB + ISE), pages="first", logged=f"{ISE}:{ISE}"),
+    Fault("later-page-fails", aws_error(500, DYNAMODB + ISE), pages="later", logged=f"{ISE}:{ISE}"),
+    Fault(
+        "later-page-throttled",
+        aws_error(400, DYNAMODB + "ThrottlingException"),
+        pages="later",
+        logged="ThrottlingException:ThrottlingException",
+    ),
+    Fault("later-page-past-read-timeout", silent, pages="later", logged="ReadTimeoutError"),
     Fault("items-of-the-wrong-shape", bad_items=True),
 ]
 # A cold start meets the same faults the same way (its read fails whole, or it does
@@ -319,6 +340,7 @@ class Rig:
             for item in bad_items(self.clock.now):
                 self.table.put(item)
         self.table.fault = fault
+        self.table.waking.clear()
         if fault.port == "refuse":
             self.table.refuse()
         elif fault.port == "hang":
@@ -326,6 +348,7 @@ class Rig:
 
     def recover(self) -> None:
         self.table.fault = None
+        self.table.waking.set()  # a request the fault holds is let go (unanswered)
         if self.table._server is None:
             self.table.serve()
 
@@ -446,11 +469,12 @@ def test_a_warm_instance_keeps_its_list_within_the_bound_then_fails_closed_then_
     assert {w["message"] for w in failed} == {
         "revocation list refresh failed; using the list it has"
     }
+    assert failed[0]["error"] == fault.logged  # the error's class and AWS code: never its text
 
     # At the bound: every decision raises, whatever the token.
     rig.clock.now = rig.last_read + MAX_STALE
-    for token in [since[-1], old[0]]:
-        assert rig.decide(token) == "unavailable"
+    assert rig.decide(since[-1]) == "unavailable"
+    assert rig.decide(old[0]) == "unavailable"
 
     # DynamoDB answers again: every revocation is there, the one on the failed page too.
     rig.recover()
