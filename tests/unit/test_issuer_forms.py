@@ -322,6 +322,33 @@ def test_what_a_deny_names_never_depends_on_what_the_instance_saw_before(
     assert cold["pool A's iss, pool B's key"][2] is None
 
 
+@pytest.mark.parametrize("seen_first", [False, True], ids=["first-sight", "after-pool-a"])
+def test_a_kid_two_pools_share_is_decided_by_the_tokens_issuer(
+    seen_first: bool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two pools publish the same kid with different keys. Once pool A's key set is held
+    and the header known, the fast path tries A's key on a token of B: its deny is
+    re-derived by the issuer, and B's key (fetched then) allows it."""
+    key_a, key_b = forged_key("shared"), forged_key("shared", 2048 + 32)
+    pools = [
+        {"userPoolId": POOL, "appClientIds": [CLIENT_ID]},
+        {"userPoolId": OTHER_POOL, "appClientIds": [CLIENT_ID]},
+    ]
+    authorizer = wired(
+        {POOL: key_a, OTHER_POOL: key_b},
+        USER_POOL_ID="",
+        APP_CLIENT_IDS="",
+        USER_POOLS=json.dumps(pools),
+    )
+    mine, theirs = token(ORIGINAL, key_a), token(OTHER_ORIGINAL, key_b)
+    assert mine.partition(".")[0] == theirs.partition(".")[0]  # one header: one fast path
+    if seen_first:
+        assert outcome(authorizer, mine, capsys) == "ok"
+    assert outcome(authorizer, theirs, capsys) == "ok"
+    assert outcome(authorizer, mine, capsys) == "ok"
+    assert outcome(authorizer, token(OTHER_ORIGINAL, key_a), capsys) == "bad_signature"
+
+
 def test_the_docs_state_the_rules_tested_here() -> None:
     """README and SECURITY.md say what these tests hold (whitespace collapsed)."""
     from pathlib import Path

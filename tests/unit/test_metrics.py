@@ -386,6 +386,9 @@ def test_revocation_list_age_is_a_finite_number_of_seconds(
     document = emitter.revocation_refresh_document(ok=True, age_seconds=age, entries=0)
     assert document["RevocationListAge"] == reported
     assert document["RevocationListEntries"] == 0
-    assert emitter.revocation_refresh_document(ok=True, age_seconds=1, entries=-3)[
-        "RevocationListEntries"
-    ] == 0
+    assert (
+        emitter.revocation_refresh_document(ok=True, age_seconds=1, entries=-3)[
+            "RevocationListEntries"
+        ]
+        == 0
+    )

@@ -135,8 +135,11 @@ def test_a_refresh_collected_long_after_it_ran_reads_on_from_when_it_began(
     token = verified_as(wired, iat=clock.now)
     started = clock.now
     clock.advance(REFRESH / 2 + 1)
-    assert allowed(revocations, token)  # starts a refresh beside the request
-    refreshes_finish()
+    answer = threading.Event()
+    table.plan = [answer]
+    assert allowed(revocations, token)  # starts a refresh beside the request, not waited for
+    answer.set()
+    refreshes_finish()  # it ends after the request: collected by the next one
     # Written after that refresh read the table; no request for ten minutes.
     table.put(FAMILY, FAMILY_ID, clock.now + 1)
     clock.now = started + 600
