@@ -36,6 +36,7 @@ from shared.exceptions import ConfigurationError
 from tests.deploy.samtemplate import APP_TEMPLATE, ROOT, TEMPLATE, DeployModel, load_app_template
 from tests.deploy.scan import APP_ALONE
 from tests.forge import load_event
+from tests.helpers import AUTHORIZER_TIMEOUT_SECONDS, SIGN_OUT_TIMEOUT_SECONDS
 
 IDS: Final = ("a1b2c3d4e5", "f6g7h8i9j0", "k1l2m3n4o5", "p6q7r8s9t0", "u1v2w3x4y5")
 # Five APIs elsewhere: other regions, other accounts, another partition.
@@ -103,6 +104,13 @@ def test_only_the_slots_given_are_granted(count: int) -> None:
     model = app({"InvokingApis": ",".join(ARNS[:count])})
     expected = [f"InvokingApi{slot}Permission" for slot in range(1, count + 1)]
     assert sorted(model.resources("AWS::Lambda::Permission")) == expected
+
+
+def test_the_functions_timeouts_are_the_ones_the_tests_hold_them_to() -> None:
+    """The fault matrix and the sign-out tests bound a request by these."""
+    resources = app_source()["Resources"]
+    assert resources["AuthorizerFunction"]["Properties"]["Timeout"] == AUTHORIZER_TIMEOUT_SECONDS
+    assert resources["SignOutFunction"]["Properties"]["Timeout"] == SIGN_OUT_TIMEOUT_SECONDS
 
 
 # --- the revocation list's roles and its TTL ----------------------------------------------
