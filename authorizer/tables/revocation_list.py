@@ -296,7 +296,9 @@ class RevocationList:
         for _ in range(2):
             age = self._scheduling_age(now)
             started_here = False
-            if in_flight is None and age >= self._refresh_seconds / 2 and now >= self._retry_after:
+            # A refresh is due: a request gets here only once the list is half a refresh
+            # interval old (or was never read, or the clock stepped back).
+            if in_flight is None and now >= self._retry_after:
                 in_flight = self._start(now, inline=not self._background)
                 started_here = True
             # Wait for the refresh the bound needs. After a failure, only the request

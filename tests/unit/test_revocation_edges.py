@@ -64,8 +64,10 @@ class Table(FakeRevocationTable):
         super().__init__()
         self.plan: list[threading.Event | None] = []
         self.released: list[threading.Event] = []
+        self.threads: list[threading.Thread] = []  # each Query's
 
     def __call__(self, after: str) -> list[dict[str, Any]]:
+        self.threads.append(threading.current_thread())
         step = self.plan.pop(0) if self.plan else None
         if step is not None:
             self.released.append(step)
@@ -223,7 +225,7 @@ def test_a_query_that_fails_on_a_later_page_fails_whole() -> None:
     ids=["empty", "no-items", "not-dynamodb", "items-null"],
 )
 def test_an_answer_without_items_is_a_failed_read_not_an_empty_one(answer: dict[str, Any]) -> None:
-    with pytest.raises(MalformedAnswer):
+    with pytest.raises(MalformedAnswer, match=r"^DynamoDB's answer to a Query has no Items list$"):
         list(dynamodb_query("revocations", PagedClient(answer))("0"))
 
 
@@ -281,7 +283,9 @@ def test_a_thawed_instance_whose_refresh_hangs_never_decides_with_its_old_list(
     table.put(FAMILY, FAMILY_ID, clock.now + 1)
     table.plan = [threading.Event()]
     clock.advance(3600)  # frozen for an hour; its first refresh hangs past the wait
-    with pytest.raises(RevocationUnavailable, match="3600 s old"):
+    with pytest.raises(
+        RevocationUnavailable, match=r"^revocation list is 3600 s old \(limit 120 s\)$"
+    ):
         revocations.check(token)
 
 
@@ -292,7 +296,7 @@ def test_a_list_never_read_never_decides_while_its_first_read_hangs(
     table.put(FAMILY, FAMILY_ID, clock.now - 1)
     table.plan = [threading.Event()]
     revocations = listing(table, clock, load=False)
-    with pytest.raises(RevocationUnavailable, match="has not been read yet"):
+    with pytest.raises(RevocationUnavailable, match=r"^revocation list has not been read yet$"):
         revocations.check(verified_as(wired, iat=clock.now - 10))
 
 
@@ -513,6 +517,7 @@ def test_a_refresh_starts_at_half_the_interval_and_not_before(
     clock = FakeClock(1_800_000_000.0)
     revocations = listing(table, clock)
     token = verified_as(wired, iat=clock.now - 5)
+    assert allowed(revocations, token)  # the very instant the read began: nothing due
     clock.advance(REFRESH / 2 - 0.001)
     assert allowed(revocations, token)
     refreshes_finish()
@@ -539,7 +544,7 @@ def test_without_a_background_thread_the_request_reads_the_list_itself(
     table.put(FAMILY, FAMILY_ID, clock.now)
     clock.advance(REFRESH / 2)  # due, not yet needed: read inline all the same
     assert not allowed(revocations, token)
-    assert [t for t in threading.enumerate() if t.name == "revocation-refresh"] == []
+    assert table.threads == [threading.current_thread()] * 2
 
 
 def test_a_due_refresh_runs_on_a_daemon_thread_and_the_request_does_not_wait_for_it(
@@ -642,16 +647,17 @@ def test_a_sweep_at_an_entrys_very_expiry_drops_it(wired: WiredAuthorizer, table
     clock = FakeClock(1_800_000_000.0)
     lines = Lines()
     table.put(FAMILY, FAMILY_ID, clock.now - 10, clock.now + revocation_list.SWEEP_SECONDS)
+    table.put(USER, SUB, clock.now - 10, clock.now + revocation_list.SWEEP_SECONDS)
     table.put(FAMILY, "expires-now", clock.now - 10, clock.now + REFRESH)
     revocations = measured(table, clock, lines)
-    assert len(revocations) == 2
+    assert len(revocations) == 3
     clock.advance(REFRESH)  # "expires-now" expires now: the refresh it is read again by skips it
-    revocations.check(verified_as(wired, iat=clock.now - 20, family="someone"))
+    bystander = verified_as(wired, sub="someone", iat=clock.now - 20, family="someone")
+    revocations.check(bystander)
     refreshes_finish()
-    clock.advance(
-        revocation_list.SWEEP_SECONDS - REFRESH
-    )  # the sweep is due, and FAMILY_ID expires
-    revocations.check(verified_as(wired, iat=clock.now - 20, family="someone"))
+    # The sweep is due, and the family and the user expire.
+    clock.advance(revocation_list.SWEEP_SECONDS - REFRESH)
+    revocations.check(bystander)
     refreshes_finish()
     assert [m["RevocationListEntries"] for m in lines.metrics()][-1] == 0
 
@@ -696,9 +702,54 @@ def test_a_family_or_user_named_twice_keeps_the_widest_of_the_two(
         revocations.check(verified_as(wired, iat=clock.now, family="someone"))
         refreshes_finish()
     between = verified_as(wired, family=None, iat=second - 10)
-    family_token = verified_as(wired, iat=first - 10)
+    family_token = verified_as(wired, sub="someone-else", iat=first - 10)  # the family alone
     clock.now = 1_800_000_000.0 + 700  # past the second entries' expiry, not the first's
     assert not allowed(revocations, between)  # the later sign-out, the later expiry
     assert not allowed(revocations, family_token)
     # A token issued after the later sign-out is the user's own again.
     assert allowed(revocations, verified_as(wired, family=None, iat=second + 1))
+
+
+def test_with_a_one_second_interval_a_refresh_due_at_half_of_it_is_not_waited_for(
+    wired: WiredAuthorizer, table: Table, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(revocation_list, "WAIT_SECONDS", 5.0)
+    clock = FakeClock(1_800_000_000.0)
+    revocations = RevocationList(
+        table,
+        refresh_seconds=1,
+        max_stale_seconds=MAX_STALE,
+        logger=get_logger("authorizer", "INFO"),
+        clock=clock,
+    )
+    revocations.load()
+    token = verified_as(wired, iat=clock.now - 5)
+    table.put(FAMILY, FAMILY_ID, clock.now)
+    answer = threading.Event()
+    table.plan = [answer]
+    threading.Timer(0.1, answer.set).start()
+    clock.advance(0.6)  # due, not needed: the request goes on with the list it has
+    assert allowed(revocations, token)
+    refreshes_finish()
+    clock.advance(0.5)  # needed now: it is read (the refresh already in hand)
+    assert not allowed(revocations, token)
+
+
+@pytest.mark.parametrize("background", [False, True])
+def test_a_refresh_interval_equal_to_the_stale_bound_decides_right_after_each_read(
+    wired: WiredAuthorizer, table: Table, background: bool
+) -> None:
+    clock = FakeClock(1_800_000_000.0)
+    revocations = RevocationList(
+        table,
+        refresh_seconds=MAX_STALE,
+        max_stale_seconds=MAX_STALE,
+        logger=get_logger("authorizer", "INFO"),
+        clock=clock,
+        background=background,
+    )
+    revocations.load()
+    token = verified_as(wired, iat=clock.now - 5)
+    table.put(FAMILY, FAMILY_ID, clock.now)
+    clock.advance(MAX_STALE)  # read again now, and decided with: the list is 0 s old
+    assert not allowed(revocations, token)
