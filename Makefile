@@ -21,25 +21,34 @@ MUTATE_STAMP := $(MUTATE_VENV)/.installed
 
 .PHONY: help install test lint scan format run token revoke bench build deploy destroy fuzz soak mutate \
 	mutate-semantic deploy-authorizer destroy-authorizer package \
-	build-AuthorizerFunction build-GreeterFunction build-SignOutFunction
+	tenant-add tenant-suspend tenant-resume tenant-delete tenants \
+	build-AuthorizerFunction build-GreeterFunction build-SignOutFunction \
+	build-ConnectionsFunction build-HangUpFunction
 
 help:
 	@echo "make install   create .venv with pinned runtime and dev dependencies"
 	@echo "make test      run the whole test suite (bootstraps .venv)"
 	@echo "make lint      ruff (lint + format check), mypy and the security scan"
+	@echo "make format    ruff format, then ruff check --fix"
 	@echo "make scan      checkov over template.yaml and its variants, bandit over the Python"
 	@echo "make run       the offline stack: local Cognito + local HTTP API (API=rest: the REST variant;"
+	@echo "               API=websocket: the WebSocket API;"
 	@echo "               TEMPLATE=examples/http-api.yaml: a template that names the authorizer by ARN)"
 	@echo "make token     print a fresh token for the demo user (TOKEN_USE=access for an access token)"
 	@echo "make revoke    USER=<username>: sign the user out everywhere and revoke their tokens (OFFLINE=1: make run's)"
+	@echo "make tenants   the tenant registry, as the authorizer reads it (OFFLINE=1: make run's)"
+	@echo "make tenant-add TENANT=<id> POOL_ID=<pool> CLIENTS=<ids>: register a tenant's pool"
+	@echo "make tenant-suspend TENANT=<id>  its tokens are denied; make tenant-resume undoes it"
+	@echo "make tenant-resume TENANT=<id>   the suspended tenant active again"
+	@echo "make tenant-delete TENANT=<id>   the tenant removed: its tokens are a stranger's"
 	@echo "make bench     performance table"
 	@echo "make fuzz      long property-based fuzz of the authorizer (fresh random examples)"
 	@echo "make soak      30,000 mixed requests through the offline stack (about a minute)"
-	@echo "make mutate    mutation testing of authorizer/, greeter/, shared/ (9 to 14 minutes on 2 cores)"
-	@echo "make mutate-semantic  only the hand-written semantic mutants (about 3 minutes)"
+	@echo "make mutate    mutation testing of authorizer/, greeter/, shared/ (slow: see CONTRIBUTING.md)"
+	@echo "make mutate-semantic  only the hand-written semantic mutants"
 	@echo "make build     sam build (arm64 artifacts)"
-	@echo "make deploy    sam build + sam deploy (API=rest: template-rest.yaml, its own stack)"
-	@echo "make deploy-authorizer  the authorizer application alone (attach it to your API by ARN)"
+	@echo "make deploy    settings checked, then sam build + sam deploy (API=rest: template-rest.yaml, its own stack)"
+	@echo "make deploy-authorizer  the authorizer application alone, settings checked first (attach it by ARN)"
 	@echo "make destroy-authorizer sam delete of that stack"
 	@echo "make package   the authorizer application packaged for sam publish (PACKAGE_BUCKET=...)"
 	@echo "make destroy   sam delete"
@@ -91,34 +100,47 @@ format: $(STAMP)
 #   make token                 fresh id token for the demo user (last line of output)
 #   TOKEN_USE=access make token  an access token instead
 #   make run POOLS=2            two trusted local pools (UserPools) and one untrusted pool
+#   make run TENANTS=3          three tenants in the tenant registry, each a pool, and one
+#                              pool registered nowhere (make token TENANT=acme, POOL=untrusted)
 #   make token POOL=2           a token from the second pool (POOL=untrusted: one that is denied)
 #   make run API=rest          the REST API variant (template-rest.yaml) instead
+#   make run API=websocket RUN_PARAMS="Revocation=true"   the WebSocket API (template-websocket.yaml);
+#                              its connections management API on 127.0.0.1:$(CONNECTIONS_PORT)
 #   make run TEMPLATE=examples/http-api.yaml   a template that names the authorizer by ARN
 #                              (AuthorizerArn): the authorizer application runs beside it
 API_PORT ?= 3000
 COGNITO_PORT ?= 9229
 METRICS_PORT ?= 3001
+CONNECTIONS_PORT ?= 3002
 # API=http (default): template.yaml, an HTTP API. API=rest: template-rest.yaml, a
 # REST API, deployed as its own stack (samconfig.toml's [rest] environment).
+# API=websocket: template-websocket.yaml, a WebSocket API ([websocket] environment).
 API ?= http
 ifeq ($(API),rest)
 API_TEMPLATE := template-rest.yaml
+CONFIG_ENV := rest
 SAM_CONFIG_ENV := --config-env rest
+else ifeq ($(API),websocket)
+API_TEMPLATE := template-websocket.yaml
+CONFIG_ENV := websocket
+SAM_CONFIG_ENV := --config-env websocket
 else ifeq ($(API),http)
 API_TEMPLATE := $(or $(TEMPLATE),template.yaml)
+CONFIG_ENV := default
 SAM_CONFIG_ENV :=
 else
-$(error API must be http or rest, not '$(API)')
+$(error API must be http, rest or websocket, not '$(API)')
 endif
 run: $(STAMP)
 	@$(BIN)/python -m local run --template $(API_TEMPLATE) \
 		--api-port $(API_PORT) --cognito-port $(COGNITO_PORT) \
-		--pools $(or $(POOLS),1) \
-		--metrics-port $(METRICS_PORT) \
+		--pools $(or $(POOLS),1) --tenants $(or $(TENANTS),0) \
+		--metrics-port $(METRICS_PORT) --connections-port $(CONNECTIONS_PORT) \
 		$(if $(RUN_PARAMS),--parameter-overrides "$(RUN_PARAMS)")
 
 token: $(STAMP)
-	@$(BIN)/python -m local token --token-use "$(or $(TOKEN_USE),id)" --pool "$(or $(POOL),1)"
+	@$(BIN)/python -m local token --token-use "$(or $(TOKEN_USE),id)" --pool "$(or $(POOL),1)" \
+		$(if $(TENANT),--tenant "$(TENANT)")
 
 # Incident response (Revocation=true): Cognito signs the user out everywhere
 # (AdminUserGlobalSignOut) and the revocation list denies every token of theirs
@@ -130,9 +152,30 @@ token: $(STAMP)
 revoke: $(STAMP)
 	@test "$(origin USER)" = "command line" || { echo "error: name the user: make revoke USER=<username>" >&2; exit 2; }
 	@$(BIN)/python -m scripts.revoke --user "$$USER" \
-		$(if $(OFFLINE),--offline,--config-env $(if $(filter rest,$(API)),rest,default)) \
+		$(if $(OFFLINE),--offline,--config-env $(CONFIG_ENV)) \
 		$(if $(STACK),--stack "$(STACK)") $(if $(REGION),--region "$(REGION)") \
 		$(if $(POOL_ID),--user-pool-id "$(POOL_ID)") $(if $(TABLE),--table "$(TABLE)")
+
+# The tenant registry (TenantRegistry=true): a pool per tenant, added without a redeploy.
+# See scripts/tenants.py for the permissions each needs.
+#   make tenant-add TENANT=acme POOL_ID=eu-west-1_AbC CLIENTS=abc123[,def456] \
+#        [TOKEN_USE=access] [REPLICAS=us-west-2] [ATTRS="plan=gold region=eu"]
+#   make tenant-suspend TENANT=acme     its tokens are denied (tenant_suspended)
+#   make tenant-resume TENANT=acme      active again
+#   make tenant-delete TENANT=acme      its tokens are an unknown issuer's
+#   make tenants                        the registry as the authorizer reads it
+# Against the deployed stack (STACK=, REGION=, TABLE=, API=rest), or OFFLINE=1: make run's.
+TENANT_TOOL = $(BIN)/python -m scripts.tenants \
+	$(if $(OFFLINE),--offline,--config-env $(CONFIG_ENV)) \
+	$(if $(STACK),--stack "$(STACK)") $(if $(REGION),--region "$(REGION)") \
+	$(if $(TABLE),--table "$(TABLE)")
+tenant-add: $(STAMP)
+	@$(TENANT_TOOL) add --tenant "$(TENANT)" --user-pool-id "$(POOL_ID)" --clients "$(CLIENTS)" \
+		--token-use "$(or $(TOKEN_USE),any)" --replicas "$(REPLICAS)" --attributes "$(ATTRS)"
+tenant-suspend tenant-resume tenant-delete: $(STAMP)
+	@$(TENANT_TOOL) $(patsubst tenant-%,%,$@) --tenant "$(TENANT)"
+tenants: $(STAMP)
+	@$(TENANT_TOOL) list
 
 # ---------------------------------------------------------------------------
 # Deploy: sam build / deploy / delete with the pinned SAM CLI in .venv.
@@ -142,7 +185,7 @@ revoke: $(STAMP)
 #   make deploy REGION=eu-west-1        another region (also for destroy)
 #   make destroy                        delete the stack (asks first)
 #   make deploy API=rest                the REST API variant (template-rest.yaml), its own stack
-#   make deploy-authorizer PARAMS="UserPoolId=... AppClientIds=... InvokingApiIds=..."
+#   make deploy-authorizer PARAMS="UserPoolId=... AppClientIds=... InvokingApis=..."
 #                                       the authorizer application alone (authorizer/template.yaml)
 #   make package PACKAGE_BUCKET=my-bucket   the application packaged for `sam publish`
 SAM := $(BIN)/sam
@@ -153,13 +196,25 @@ SAM_REGION := $(if $(REGION),--region $(REGION))
 # PARAMS reaches the artifact build so scripts/bake_jwks.py can find UserPoolId,
 # and scripts/sam_deploy.py; exported as given, so quotes in it need no escaping.
 export PARAMS
+SAM_BUILD = $(SAM_ENV) $(SAM) build $(SAM_CONFIG_ENV) $(SAM_REGION)
 build: $(STAMP)
-	$(SAM_ENV) $(SAM) build $(SAM_CONFIG_ENV) $(SAM_REGION)
+	$(SAM_BUILD)
+
+# Before anything is built: the parameters (PARAMS, else samconfig.toml's) checked
+# against the template's constraints and rules, and each function's environment
+# read by its own cold start's configuration loader (local/preflight.py). A mistake
+# stops here with the rule's or the cold start's message, and never reaches AWS.
+# GUIDED=1: sam asks for the parameters afterwards, so there is nothing to check yet.
+#   $(call check_settings,<samconfig.toml environment>)
+check_settings = $(if $(GUIDED),@echo "GUIDED=1: the parameters sam asks for are checked by CloudFormation's rules and the cold start only",\
+	$(BIN)/python -m local check --config-env $(1))
 
 # scripts/sam_deploy.py passes PARAMS (else samconfig.toml's overrides) on to
 # sam deploy, with the digest that makes a settings-only change publish a new
 # version for the SnapStart alias.
-deploy: build
+deploy: $(STAMP)
+	$(call check_settings,$(CONFIG_ENV))
+	$(SAM_BUILD)
 	$(SAM_ENV) $(BIN)/python scripts/sam_deploy.py .aws-sam/build -- \
 		$(SAM) deploy $(SAM_CONFIG_ENV) $(SAM_REGION) $(if $(GUIDED),--guided) $(DEPLOY_ARGS)
 
@@ -169,10 +224,10 @@ destroy: $(STAMP)
 # The authorizer application alone (samconfig.toml's [authorizer] environment: its
 # template, its own stack), deployed as make deploy deploys the demo. The SAM CLI
 # looks for samconfig.toml beside the template (authorizer/): named here, it is
-# the repository's, which builds in source (a scratch copy would drag .venv along;
-# "=": ROOT is set further down).
+# the repository's ("=": ROOT is set further down).
 SAM_AUTHORIZER = --config-file "$(ROOT)/samconfig.toml" --config-env authorizer
 deploy-authorizer: $(STAMP)
+	$(call check_settings,authorizer)
 	$(SAM_ENV) $(SAM) build $(SAM_AUTHORIZER) $(SAM_REGION)
 	$(SAM_ENV) $(BIN)/python scripts/sam_deploy.py .aws-sam/build -- \
 		$(SAM) deploy $(SAM_AUTHORIZER) $(SAM_REGION) $(if $(GUIDED),--guided) $(DEPLOY_ARGS)
@@ -180,9 +235,9 @@ deploy-authorizer: $(STAMP)
 destroy-authorizer: $(STAMP)
 	$(SAM_ENV) $(SAM) delete $(SAM_AUTHORIZER) $(SAM_REGION) $(DESTROY_ARGS)
 
-# What `sam publish` takes: the application built, its code, README and LICENSE
+# What `sam publish` takes: the application built, its code, readme page and LICENSE
 # uploaded to PACKAGE_BUCKET (which the Serverless Application Repository must be
-# allowed to read; see the README, "Publish to SAR") and the template rewritten
+# allowed to read; see docs/your-api.md, "Publish to SAR") and the template rewritten
 # to name them there: $(PACKAGE_DIR)/packaged-authorizer.yaml.
 PACKAGE_DIR ?= .aws-sam/package
 package: $(STAMP)
@@ -196,9 +251,10 @@ package: $(STAMP)
 
 # ---------------------------------------------------------------------------
 # Lambda artifacts. `sam build` (BuildMethod: makefile) runs build-<LogicalId>
-# with ARTIFACTS_DIR set. samconfig.toml builds in source, so make runs here
-# and .venv is never copied; the recipes still work from a scratch copy because
-# every path is taken from ROOT, the directory of this Makefile.
+# with ARTIFACTS_DIR set, through the Makefile of the function's CodeUri, its
+# package folder (authorizer/Makefile, greeter/Makefile include this one), in
+# that folder or a scratch copy of it: never the root with its .venv. Every
+# path is taken from ROOT, the directory of this Makefile, wherever make runs.
 ROOT := $(patsubst %/,%,$(dir $(abspath $(lastword $(MAKEFILE_LIST)))))
 # The .venv's Python when there is one (a clean clone via `make build` has it):
 # its pip only downloads here, and it writes the bytecode, which takes a
@@ -216,8 +272,8 @@ LAMBDA_PIP_FLAGS := --disable-pip-version-check --no-input --quiet --no-compile 
 
 # $(call lambda_artifact,<package dir>[,<requirements>]): the package, shared/, its
 # runtime requirements (those of the second argument instead: /dev/null for none),
-# and nothing else (no caches, no scripts, no requirements files, no template:
-# authorizer/template.yaml is the application that deploys it).
+# and nothing else (no caches, no scripts, no requirements files, no Makefile, no
+# template: authorizer/template.yaml is the application that deploys it).
 define lambda_artifact
 	@test -n "$(ARTIFACTS_DIR)" || { echo "error: ARTIFACTS_DIR is not set; run 'make build' (sam build)" >&2; exit 1; }
 	mkdir -p "$(ARTIFACTS_DIR)"
@@ -227,7 +283,8 @@ define lambda_artifact
 		$(LAMBDA_PIP) install $(LAMBDA_PIP_FLAGS) -r "$(ROOT)/$(1)/requirements.txt" \
 			--target "$(ARTIFACTS_DIR)" || exit 1; \
 	fi
-	rm -rf "$(ARTIFACTS_DIR)/bin" "$(ARTIFACTS_DIR)/$(1)/requirements.txt" "$(ARTIFACTS_DIR)/$(1)/template.yaml"
+	rm -rf "$(ARTIFACTS_DIR)/bin" "$(ARTIFACTS_DIR)/$(1)/requirements.txt" "$(ARTIFACTS_DIR)/$(1)/template.yaml" \
+		"$(ARTIFACTS_DIR)/$(1)/Makefile"
 	@# Test suites some wheels ship inside their package (certifi/tests): never imported.
 	rm -rf "$(ARTIFACTS_DIR)"/*/tests "$(ARTIFACTS_DIR)"/*/test
 	find "$(ARTIFACTS_DIR)" -depth \( -name __pycache__ -o -name '*.pyc' \) -exec rm -rf {} +
@@ -251,6 +308,11 @@ build-GreeterFunction:
 build-SignOutFunction:
 	$(call lambda_artifact,authorizer,/dev/null)
 
+# The WebSocket connections and hang-up functions (ApiType=websocket, Revocation=true):
+# the same artifact as the sign-out function's, for the same reason.
+build-ConnectionsFunction build-HangUpFunction:
+	$(call lambda_artifact,authorizer,/dev/null)
+
 # Performance: ratios measured in one run; see bench/run.py.
 bench: $(STAMP)
 	@$(BIN)/python bench/run.py $(BENCH_ARGS)
@@ -269,8 +331,7 @@ soak: $(STAMP)
 # authorizer/, greeter/ and shared/ one at a time and runs the fast tests that
 # reach each; then the score, and every survivor not triaged as equivalent in
 # tests/mutation/triage.toml. A fresh run each time (the code and the tests
-# move together). Not part of make test: 8.5 minutes on an idle 2-core
-# machine, up to 13.5 with other work beside it.
+# move together). Not part of make test; how long it takes: CONTRIBUTING.md.
 #   make mutate MUTATE_CHILDREN=4        more parallel workers
 #   .venv-mutate/bin/mutmut show <name>  the diff of one mutant afterwards
 MUTATE_CHILDREN ?= 2
@@ -282,7 +343,7 @@ mutate: $(MUTATE_STAMP) $(STAMP)
 	$(BIN)/python -m tests.mutation.semantic --jobs $(MUTATE_CHILDREN)
 	$(MUTATE_BIN)/python -m tests.mutation.report
 
-# The semantic mutants alone (tests/mutation/semantic.toml): about 3 minutes on 2 cores.
+# The semantic mutants alone (tests/mutation/semantic.toml).
 mutate-semantic: $(STAMP)
 	$(BIN)/python -m tests.mutation.semantic --jobs $(MUTATE_CHILDREN)
 	$(BIN)/python -m tests.mutation.report --semantic-only

@@ -1,8 +1,9 @@
 """Lambda entry point: configuration and key sets are set up once per cold start.
 
 What a deploy does not use is not imported: the REST module only for
-``API_TYPE=rest``, the SnapStart hooks only in a SnapStart init. Every module
-a cold start imports costs it the time to load and run it.
+``API_TYPE=rest``, the WebSocket one only for ``API_TYPE=websocket``, the
+SnapStart hooks only in a SnapStart init. Every module a cold start imports
+costs it the time to load and run it.
 """
 
 from __future__ import annotations
@@ -12,24 +13,23 @@ from collections.abc import Callable
 from typing import Any
 
 from authorizer.api.handler import build_authorizer
-from authorizer.verification.config import load_config
+from authorizer.api.settings import load_cold_start
 
-CONFIG = load_config(os.environ)
+# Checked before any key fetch: a setting's mistake stops the cold start at once.
+CONFIG, REST, WEBSOCKET = load_cold_start(os.environ)
+AUTHORIZER = build_authorizer(CONFIG)
 HANDLE: Callable[[Any], dict[str, Any]]
-if (
-    os.environ.get("API_TYPE", "").strip().lower() in ("", "http")
-    and not os.environ.get("API_ROUTES", "").strip()
-):
-    # The HTTP API (the default): payload 2.0, simple responses.
-    AUTHORIZER = build_authorizer(CONFIG)
-    HANDLE = AUTHORIZER.handle
-else:
-    from authorizer.api.rest import load_api_settings, protocol_handler
+if WEBSOCKET is not None:
+    from authorizer.api.websocket import WebSocketAuthorizer
 
-    # Checked before any key fetch: a REST setting's mistake stops the cold start at once.
-    API_SETTINGS = load_api_settings(os.environ, CONFIG.route_rules)
-    AUTHORIZER = build_authorizer(CONFIG)
-    HANDLE = protocol_handler(AUTHORIZER, API_SETTINGS, CONFIG.route_rules)
+    HANDLE = WebSocketAuthorizer(AUTHORIZER, WEBSOCKET, CONFIG.route_rules).handle
+elif REST is not None:
+    from authorizer.api.rest import protocol_handler
+
+    HANDLE = protocol_handler(AUTHORIZER, REST, CONFIG.route_rules)
+else:
+    # The HTTP API (the default): payload 2.0, simple responses.
+    HANDLE = AUTHORIZER.handle
 
 # Lambda names the init "snap-start" when it will snapshot it (a reserved variable:
 # https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html); the

@@ -16,12 +16,13 @@ from shared.exceptions import ProductError
 class TokenError(ProductError):
     """The request's token cannot be trusted: the authorizer denies.
 
-    ``kid`` and ``sub`` are filled in when known, for the decision log.
+    ``kid``, ``sub`` and ``tenant_id`` are filled in when known, for the decision log.
     """
 
     reason = "invalid_token"
     kid: str | None = None
     sub: str | None = None
+    tenant_id: str | None = None
 
 
 class MissingToken(TokenError):
@@ -150,6 +151,12 @@ class Revoked(TokenError):
     reason = "revoked"
 
 
+class TenantSuspended(TokenError):
+    """The token's user pool belongs to a tenant the registry marks suspended (TENANT_TABLE)."""
+
+    reason = "tenant_suspended"
+
+
 class UnknownRoute(TokenError):
     """REST: the request's route is not in API_ROUTES, so the policy names no Allow for it."""
 
@@ -183,13 +190,25 @@ class JwksParseError(JwksError):
     reason = "jwks_invalid"
 
 
-# --- revocation list problems: the authorizer cannot decide and raises ------
+# --- tables kept in memory: the authorizer cannot decide and raises ---------
 
 
-class RevocationUnavailable(ProductError):
+class TableUnavailable(ProductError):
+    """A table the authorizer must check has not been read within its maximum staleness."""
+
+    reason = "table_unavailable"
+
+
+class RevocationUnavailable(TableUnavailable):
     """The revocation list could not be read for longer than REVOCATION_MAX_STALE_SECONDS."""
 
     reason = "revocation_unavailable"
+
+
+class TenantRegistryUnavailable(TableUnavailable):
+    """The tenant registry could not be read for longer than TENANT_MAX_STALE_SECONDS."""
+
+    reason = "tenant_registry_unavailable"
 
 
 # --- sign-out problems (authorizer/signout/handler.py): answered with an HTTP status ---

@@ -23,6 +23,7 @@ from typing import Any
 
 from authorizer.tables.revocation import FAMILY, USER, sort_key
 
+EMPTY_PAGE = b'{"Items":[],"Count":0,"ScannedCount":0}'
 # DynamoDB stops a Query page at 1 MB of items; an item as the reader projects
 # it (sk, expiresAt) is about 75 bytes of DynamoDB item size.
 ITEMS_PER_PAGE = 13_000
@@ -59,13 +60,12 @@ sys.path.insert(0, sys.argv[1])
 import botocore.session
 from botocore.awsrequest import AWSResponse
 from authorizer.tables.revocation_list import RevocationList, dynamodb_query
-from bench.revocation import query_pages
+from bench.revocation import EMPTY_PAGE as empty, query_pages
 
 count, traced = int(sys.argv[2]), sys.argv[3] == "traced"
 now = time.time()
 pages = query_pages(count, now)
 page_count = len(pages)
-empty = b'{"Items":[],"Count":0,"ScannedCount":0}'
 served = {"pages": pages}
 
 class Raw:
@@ -111,7 +111,7 @@ else:
         best = min(best, time.perf_counter() - started)
     out["refresh_unchanged"] = best
     started = time.perf_counter()
-    revocations._sweep_snapshot(time.time())()
+    revocations.ledger.sweep(time.time())()
     out["sweep"] = time.perf_counter() - started
 print(json.dumps(out))
 """
@@ -185,17 +185,25 @@ def decision_costs(
 
 
 class _QueryStub(http.server.BaseHTTPRequestHandler):
-    """DynamoDB's Query over HTTP, answering one page of a small list."""
+    """DynamoDB's Query over HTTP: one page of a small list, or nothing when nothing is newer.
+
+    Every item of the list was written before the stub started, so a Query
+    whose cursor is later (a refresh, a SnapStart restore's first one) gets
+    the empty page DynamoDB would give.
+    """
 
     body = b""
+    newest = ""
 
     def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("content-length", 0)))
+        request = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))))
+        after = request["ExpressionAttributeValues"][":cursor"]["S"]
+        body = self.body if after < self.newest else EMPTY_PAGE
         self.send_response(200)
         self.send_header("content-type", "application/x-amz-json-1.0")
-        self.send_header("content-length", str(len(self.body)))
+        self.send_header("content-length", str(len(body)))
         self.end_headers()
-        self.wfile.write(self.body)
+        self.wfile.write(body)
 
     def log_message(self, *args: Any) -> None:
         pass
@@ -205,7 +213,8 @@ class _QueryStub(http.server.BaseHTTPRequestHandler):
 def dynamodb_stub(entries: int) -> Iterator[dict[str, str]]:
     """A local DynamoDB Query endpoint; yields the environment that points the SDK at it."""
     [page] = query_pages(entries, time.time())
-    handler = type("Stub", (_QueryStub,), {"body": page})
+    newest = max(item["sk"]["S"] for item in json.loads(page)["Items"])
+    handler = type("Stub", (_QueryStub,), {"body": page, "newest": newest})
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

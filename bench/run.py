@@ -36,7 +36,11 @@ from jwt.utils import base64url_decode  # noqa: E402
 from authorizer.api.handler import Authorizer, build_authorizer  # noqa: E402
 from authorizer.verification.config import load_config  # noqa: E402
 from authorizer.verification.verify import check_claims  # noqa: E402
+from bench import coldstart  # noqa: E402
 from bench.revocation import decision_costs, dynamodb_stub, refresh_rows  # noqa: E402
+from bench.tenants import report as tenant_report  # noqa: E402
+from bench.websocket import decision_costs as websocket_costs  # noqa: E402
+from bench.websocket import hang_up_latency  # noqa: E402
 from local.lambdalog import install as install_lambda_log_format  # noqa: E402
 from scripts.compile_bytecode import compile_tree  # noqa: E402
 from tests.forge import (  # noqa: E402
@@ -260,6 +264,17 @@ def micro(tokens: int, repeat: int) -> dict[str, float]:
         }
 
 
+def websocket_micro(tokens: int, repeat: int) -> dict[str, float]:
+    """A $connect decision and an HTTP API decision on the same fresh tokens, interleaved."""
+    key = forged_key()
+    install_lambda_log_format()
+    with tempfile.TemporaryDirectory() as tmp:
+        baked = Path(tmp) / "baked_jwks.json"
+        baked.write_text(baked_file(key))
+        with stdout_to_devnull():
+            return websocket_costs(tokens, repeat, baked, interleaved)
+
+
 def revocation_micro(tokens: int, repeat: int, entries: int) -> dict[str, float]:
     """Whole-handler decisions with revocation off and on (a list of ``entries``)."""
     events = [authorizer_event(sign(claims("id"))) for _ in range(tokens)]
@@ -331,7 +346,7 @@ def run_python(
 # imports the handler's module, so neither row pays for them.
 COLD = """
 import importlib, json, logging, os, sys, time, traceback
-t0 = time.perf_counter()
+t0, c0 = time.perf_counter(), time.process_time()
 import {module}
 out = {{"import": time.perf_counter() - t0}}
 if "{module}" == "authorizer.app":
@@ -339,6 +354,8 @@ if "{module}" == "authorizer.app":
     t1 = time.perf_counter()
     out["ok"] = authorizer.app.lambda_handler(event, None)["isAuthorized"]
     out["first_call"] = time.perf_counter() - t1
+    # CPU time of the whole cold start (every thread): what a busy machine inflates least.
+    out["cpu"] = time.process_time() - c0
     out["requests_imported"] = "requests" in sys.modules
     out["jwt_imported"] = "jwt" in sys.modules
     out["from_copy"] = all(
@@ -350,6 +367,24 @@ print(json.dumps(out))
 
 # The list a revocation-on cold start reads in the cold-start rows.
 REVOCATION_COLD_ENTRIES = 1000
+# Import and first decision with revocation on, against the same with it off (baked keys).
+REVOCATION_COLD_START_ROW = "cold start to first decision, revocation on / off"
+REVOCATION_COLD_START_TARGET = 1.5
+# Packages the venv has and Lambda's Python runtime has not (it holds boto3 and its
+# dependencies), which botocore imports when it can: awscrt (about 45 ms here) and
+# pyOpenSSL (urllib3's optional TLS backend).
+NOT_IN_LAMBDA_RUNTIME = ("awscrt", "OpenSSL")
+
+
+def lambda_runtime(directory: Path) -> Path:
+    """A directory that, first on the path, hides what Lambda's runtime lacks.
+
+    A package of each name that cannot be imported hides the venv's.
+    """
+    for package in NOT_IN_LAMBDA_RUNTIME:
+        (directory / package).mkdir(parents=True)
+        (directory / package / "__init__.py").write_text('raise ImportError("not in Lambda")\n')
+    return directory
 
 
 def cold(runs: int) -> dict[str, Any]:
@@ -363,29 +398,43 @@ def cold(runs: int) -> dict[str, Any]:
         # Alternated, so a slower or faster spell of this machine weighs on all rows.
         jwt_runs, our_runs, revoking_runs = [], [], []
         # The SDK comes from the runtime (here the venv), as in Lambda: not from the copy.
-        # Lambda's runtime has no awscrt, which botocore imports when it can (about
-        # 45 ms here): a package of that name that cannot be imported hides ours.
-        no_crt = Path(name) / "lambda-runtime"
-        (no_crt / "awscrt").mkdir(parents=True)
-        (no_crt / "awscrt" / "__init__.py").write_text('raise ImportError("not in Lambda")\n')
+        runtime = lambda_runtime(Path(name) / "lambda-runtime")
         with dynamodb_stub(REVOCATION_COLD_ENTRIES) as revoking:
             app = COLD.format(module="authorizer.app", packages=packages)
 
-            def revocation_on() -> dict[str, Any]:
-                return run_python(app, tmp, event, env=revoking, first_on_path=(no_crt,))
+            def on(code: str, args: tuple[str, ...] = (), stdin: str = "") -> dict[str, Any]:
+                return run_python(code, tmp, stdin, *args, env=revoking, first_on_path=(runtime,))
 
+            def revocation_on() -> dict[str, Any]:
+                return on(app, stdin=event)
+
+            sdk_rows = coldstart.runs(on)
+            sdk_runs: dict[str, list[dict[str, Any]]] = {row: [] for row in sdk_rows}
             revocation_on()  # the file cache, for the SDK too
+            for warm_up in sdk_rows.values():
+                warm_up()
             for _ in range(runs):
                 jwt_runs.append(run_python(COLD.format(module="jwt", packages=packages), tmp))
                 our_runs.append(run_python(app, tmp, event))
                 revoking_runs.append(revocation_on())
+                for row, measure in sdk_rows.items():
+                    sdk_runs[row].append(measure())
     assert all(r["ok"] and r["from_copy"] for r in our_runs + revoking_runs)
+    assert all(
+        r["entries"] == REVOCATION_COLD_ENTRIES
+        for row, measured in sdk_runs.items()
+        if row.startswith("phases:")
+        for r in measured
+    )
     return {
+        **coldstart.medians(sdk_runs),
         "import_jwt": statistics.median(r["import"] for r in jwt_runs),
         "import_ours": statistics.median(r["import"] for r in our_runs),
         "first_call": statistics.median(r["first_call"] for r in our_runs),
         "import_revoking": statistics.median(r["import"] for r in revoking_runs),
         "first_call_revoking": statistics.median(r["first_call"] for r in revoking_runs),
+        "cpu_ours": statistics.median(r["cpu"] for r in our_runs),
+        "cpu_revoking": statistics.median(r["cpu"] for r in revoking_runs),
         "requests_imported": any(r["requests_imported"] for r in our_runs),
         "jwt_imported": any(r["jwt_imported"] for r in our_runs),
     }
@@ -465,6 +514,20 @@ def main() -> int:
         help="revocation list sizes for the list rows (comma-separated)",
     )
     parser.add_argument(
+        "--tenant-sizes",
+        default="10,1000,10000,100000",
+        help="registered tenants for the tenant registry rows (comma-separated)",
+    )
+    parser.add_argument(
+        "--key-sets", type=int, default=1000, help="tenants' key sets held for the memory row"
+    )
+    parser.add_argument(
+        "--hang-up-samples",
+        type=int,
+        default=10,
+        help="revocations timed until their WebSocket connection closes (offline)",
+    )
+    parser.add_argument(
         "--revocation-entries",
         type=int,
         default=10_000,
@@ -479,6 +542,15 @@ def main() -> int:
     m = micro(args.tokens, args.repeat)
     v = revocation_micro(args.tokens, args.repeat, args.revocation_entries)
     lists = refresh_rows([int(n) for n in args.revocation_sizes.split(",")], ROOT)
+    tenant_rows = tenant_report(
+        [int(n) for n in args.tenant_sizes.split(",")],
+        ROOT,
+        min(args.tokens, 500),
+        args.repeat,
+        args.key_sets,
+    )
+    w = websocket_micro(args.tokens, args.repeat)
+    hang_up = hang_up_latency(args.hang_up_samples)
     c = cold(args.cold_runs)
     r = memory(args.rss_tokens)
     s = local_stack(args.stack_requests)
@@ -553,6 +625,19 @@ def main() -> int:
         "of off",
     )
     row("  revocation off, repeated token (same run)", v["repeat_off"], None)
+    row(
+        "WebSocket $connect decision, fresh token",
+        w["connect"],
+        w["connect"] / w["http"],
+        1.1,
+        "of HTTP API",
+    )
+    row("  HTTP API decision, fresh token (same run)", w["http"], None)
+    print(
+        f"revocation to closed WebSocket connection (make run, {hang_up['samples']:.0f} "
+        f"revocations): median {hang_up['median'] * 1000:.0f} ms, "
+        f"max {hang_up['max'] * 1000:.0f} ms (bound: RevocationRefreshSeconds, 10 s by default)"
+    )
     print()
     print(f"| {f'cold start (median of {args.cold_runs} fresh interpreters)':<50} | {'':>12} |")
     row("bare `import jwt`", c["import_jwt"], None)
@@ -570,10 +655,50 @@ def main() -> int:
         c["import_revoking"] / c["import_jwt"],
     )
     row("first call after import, revocation on", c["first_call_revoking"], None)
-    print(
-        f"  revocation on: botocore imported (no awscrt, as in Lambda), its client made, "
-        f"one Query of a {REVOCATION_COLD_ENTRIES:,}-entry list over HTTP to a local stub"
+    cold_off = c["import_ours"] + c["first_call"]
+    cold_on = c["import_revoking"] + c["first_call_revoking"]
+    row(
+        REVOCATION_COLD_START_ROW,
+        cold_on,
+        cold_on / cold_off,
+        REVOCATION_COLD_START_TARGET,
+        "of off",
     )
+    print(
+        f"  the same in CPU time (less swayed by a busy machine): "
+        f"{c['cpu_revoking'] * 1e3:.1f} ms / {c['cpu_ours'] * 1e3:.1f} ms = "
+        f"{c['cpu_revoking'] / c['cpu_ours']:.2f}x"
+    )
+    print(
+        f"  revocation on: botocore imported (no awscrt, no pyOpenSSL, as in Lambda), its client "
+        f"made, one Query of a {REVOCATION_COLD_ENTRIES:,}-entry list over HTTP to a local stub"
+    )
+    print()
+    print(
+        f"| {'revocation on: where its cold start goes':<50} | {'cost':>9} | {'of off':>7} "
+        f"| {'CPU time':>9} | {'of off':>7} |"
+    )
+    print(f"|{'-' * 52}|{'-' * 11}|{'-' * 9}|{'-' * 11}|{'-' * 9}|")
+
+    def share(what: str, *steps: str) -> None:
+        seconds = sum(c[step] for step in steps)
+        cpu = sum(c["{}:cpu_{}".format(*step.rsplit(":", 1))] for step in steps)
+        print(
+            f"| {what:<50} | {seconds * 1e3:6.1f} ms | {seconds / cold_off:6.2f}x "
+            f"| {cpu * 1e3:6.1f} ms | {cpu / c['cpu_ours']:6.2f}x |"
+        )
+
+    default, boto3 = f"phases:{coldstart.DEFAULT_LOADER}", f"phases:{coldstart.BOTO3}"
+    share("SDK import (botocore.session)", "phases:ours:import")
+    share("its DynamoDB client (ours)", "phases:ours:client")
+    share(f"first read: one Query, {REVOCATION_COLD_ENTRIES:,} entries, parsed", "phases:ours:read")
+    share("  the same read again (all but the one-off work)", "phases:ours:again")
+    share("alternative: botocore's session as it comes, client", f"{default}:client")
+    share("alternative: boto3, import + client", f"{boto3}:import", f"{boto3}:client")
+    share("  ours, import + client (same runs)", "phases:ours:import", "phases:ours:client")
+    share("alternative: list read on a thread, init + read", "overlap:thread:total")
+    share("  the same in line", "overlap:inline:total")
+    share("SnapStart restore: one Query of what changed", "phases:ours:restore")
     print(
         f"  imported on that cold start: requests {c['requests_imported']}, jwt {c['jwt_imported']}"
     )
@@ -594,6 +719,8 @@ def main() -> int:
         "  (botocore parsing pages of DynamoDB JSON held in memory, our parse and the "
         "dictionaries; network not included)"
     )
+    print()
+    print("\n".join(tenant_rows))
     print()
     print(
         f"RSS of the authorizer process: {r['start']:.1f} MB after import, {r['end']:.1f} MB after "

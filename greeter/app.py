@@ -71,6 +71,11 @@ def _greet(caller: AuthContext, who: str) -> dict[str, Any]:
         if isinstance(claims.get(TENANT_CLAIM), str):
             body["tenant"] = claims[TENANT_CLAIM]
         body["claims"] = claims
+    # The registry's tenant (the authorizer's TENANT_TABLE) is the pool's: it wins over a claim.
+    if caller.tenant_id is not None:
+        body["tenant"] = caller.tenant_id
+        if caller.tenant_attributes:
+            body["tenantAttributes"] = dict(caller.tenant_attributes)
     return json_response(200, body)
 
 

@@ -9,11 +9,18 @@ and one set of pseudo parameters (account 123456789012 in us-east-1).
 What exists only once a stack is deployed (``!Ref`` to a resource,
 ``!GetAtt X.Arn``) has no value offline, except a DynamoDB table's name
 (``!Ref`` to an ``AWS::DynamoDB::Table``): the offline stack creates the
-table under that name (its ``TableName``, else ``<stack>-<logical id>``).
+table under that name (its ``TableName``, else ``<stack>-<logical id>``);
+and a WebSocket API's id, which the offline stack serves it under.
 A ``Resolver`` either raises ``Unresolvable`` naming where it was found (the
 offline stack: it must not guess a function's environment), or, with
 ``placeholders=True``, stands in a ``ResourceRef`` (the deploy contract
-tests: they check what refers to what).
+tests: they check what refers to what), or, with ``stand_ins=True``, gives a
+user pool or app client the stack creates an id of the form Cognito gives it
+(the check before a deploy: what the parameters say is checked, the ids
+CloudFormation makes are not).
+
+A template's ``Rules`` are evaluated as CloudFormation evaluates them before
+it touches any resource (``rule_failures``).
 """
 
 from __future__ import annotations
@@ -35,6 +42,22 @@ STACK_NAME: Final = "local"
 # The unique part of a stack id (a UUID, as CloudFormation makes it).
 STACK_UUID: Final = "0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d"
 TABLE_TYPE: Final = "AWS::DynamoDB::Table"
+# What !Ref gives for a resource only a deploy creates, in the form AWS gives it:
+# a user pool id is <region>_<id>, an app client id is word characters.
+_STAND_IN_IDS: Final = {
+    "AWS::Cognito::UserPool": lambda logical_id: f"{REGION}_{_alphanumeric(logical_id)}",
+    "AWS::Cognito::UserPoolClient": lambda logical_id: _alphanumeric(logical_id),
+}
+
+
+def _alphanumeric(text: str) -> str:
+    return re.sub(r"[^0-9A-Za-z]", "", text)
+
+
+# What !Ref gives a WebSocket API offline (an API id's form: 10 lower-case letters or
+# digits): the id the offline stack serves it under (local/websocket.py).
+WEBSOCKET_API_TYPE: Final = "AWS::ApiGatewayV2::Api"
+OFFLINE_WEBSOCKET_API_ID: Final = "offline0ws"
 
 
 class _CfnLoader(yaml.SafeLoader):  # type: ignore[misc]
@@ -156,9 +179,13 @@ class Resolver:
         parameters: Mapping[str, Any],
         *,
         placeholders: bool = False,
+        stand_ins: bool = False,
         stack_name: str = STACK_NAME,
         nested: Mapping[str, StackTemplate] | None = None,
+        offline_ids: bool = True,
     ) -> None:
+        # Whether !Ref gives a WebSocket API the id the offline stack serves it under.
+        self._offline_ids = offline_ids
         self.parameters = {
             "AWS::Region": REGION,
             "AWS::AccountId": ACCOUNT_ID,
@@ -174,6 +201,7 @@ class Resolver:
         self._conditions: Mapping[str, Any] = template.get("Conditions") or {}
         self._condition_values: dict[str, bool] = {}
         self._placeholders = placeholders
+        self._stand_ins = stand_ins
         self._stack_name = stack_name
         self._nested: Mapping[str, StackTemplate] = nested or {}
         self._children: dict[str, Resolver] = {}
@@ -192,6 +220,7 @@ class Resolver:
                 nested.template,
                 values,
                 placeholders=self._placeholders,
+                stand_ins=self._stand_ins,
                 stack_name=f"{self._stack_name}-{logical_id}",
                 nested=nested.nested,
             )
@@ -219,7 +248,7 @@ class Resolver:
         """Whether ``node``'s value holds what only a deployed stack knows (placeholders)."""
         if not self._placeholders:
             return False
-        strict = Resolver(self.template, self.parameters, nested=self._nested)
+        strict = Resolver(self.template, self.parameters, nested=self._nested, offline_ids=False)
         try:
             strict.resolve(node)
         except Unresolvable:
@@ -339,6 +368,18 @@ class Resolver:
             and self._resources[logical_id].get("Type") == TABLE_TYPE
         ):
             return self.table_name(logical_id)
+        stand_in = _STAND_IN_IDS.get(self._resources[logical_id].get("Type"))
+        if self._stand_ins and stand_in is not None and attribute is None:
+            if not self.exists(logical_id):
+                raise TemplateError(f"{where}: {logical_id} is not created with these parameters")
+            return stand_in(logical_id)
+        if (
+            self._offline_ids
+            and not self._placeholders
+            and attribute is None
+            and self._is_websocket_api(logical_id)
+        ):
+            return OFFLINE_WEBSOCKET_API_ID
         if not self._placeholders:
             if attribute is None:
                 raise Unresolvable(
@@ -349,6 +390,11 @@ class Resolver:
         if not self.exists(logical_id):
             raise TemplateError(f"{where}: {logical_id} is not created with these parameters")
         return ResourceRef(logical_id, attribute)
+
+    def _is_websocket_api(self, logical_id: str) -> bool:
+        resource = self._resources[logical_id]
+        protocol = str(resource.get("Properties", {}).get("ProtocolType", "")).upper()
+        return bool(resource.get("Type") == WEBSOCKET_API_TYPE and protocol == "WEBSOCKET")
 
     def _sub(self, args: Any, where: str) -> str:
         if isinstance(args, list):
@@ -366,6 +412,31 @@ class Resolver:
             return str(self._ref(name, where))
 
         return _SUB_VARIABLE.sub(replace, str(text)).replace("${!", "${")
+
+
+def rule_failures(stack: StackTemplate, resolver: Resolver, prefix: str = "") -> list[str]:
+    """The template's Rules these values break, each as ``Rule: AssertDescription``, and those
+    of each nested stack it creates (``Stack/Rule: ...``), with the values passed to it.
+
+    CloudFormation evaluates every assertion of a rule whose RuleCondition holds, and
+    refuses the stack before it touches any resource if one is false.
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/rules-section-structure.html
+    """
+    failures = []
+    for name, rule in (stack.template.get("Rules") or {}).items():
+        where = f"rule {prefix}{name}"
+        if "RuleCondition" in rule and not resolver.truth(rule["RuleCondition"], where):
+            continue
+        for assertion in rule.get("Assertions") or []:
+            if not resolver.truth(assertion["Assert"], where):
+                described = assertion.get("AssertDescription", "an assertion is false")
+                failures.append(f"{prefix}{name}: {described}")
+    resources = stack.template.get("Resources") or {}
+    for logical_id, child in stack.nested.items():
+        if logical_id in resources and not resolver.exists(logical_id):
+            continue
+        failures += rule_failures(child, resolver.child(logical_id), f"{prefix}{logical_id}/")
+    return failures
 
 
 def referenced_function(node: Any, stack: StackTemplate) -> str | None:

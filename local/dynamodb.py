@@ -29,7 +29,8 @@ _CREATE_ARGUMENTS = (
 
 
 def create_tables(transformed: TransformedTemplate, endpoint: str) -> dict[str, str]:
-    """Create every table the template and its nested applications create; names by logical id."""
+    """Create every table the template, its nested applications and the applications attached
+    to it create; their names by logical id."""
     created: dict[str, str] = {}
     _create_in(transformed, transformed.resolver(), aws_client("dynamodb", endpoint), created)
     return created
@@ -40,7 +41,9 @@ def _create_in(
 ) -> None:
     resources: dict[str, Any] = transformed.template.get("Resources", {})
     for logical_id, nested in transformed.nested.items():
-        if logical_id in resources and resolver.exists(logical_id):
+        # A nested stack when its condition holds; an application attached by ARN
+        # (no resource here: deployed on its own) always.
+        if logical_id not in resources or resolver.exists(logical_id):
             _create_in(nested, resolver.child(logical_id), client, created)
     for logical_id, resource in resources.items():
         if resource.get("Type") != TABLE_TYPE or not resolver.exists(logical_id):
@@ -48,6 +51,12 @@ def _create_in(
         properties = resolver.resolve(resource.get("Properties") or {}, logical_id)
         name = resolver.table_name(logical_id)
         arguments = {key: properties[key] for key in _CREATE_ARGUMENTS if key in properties}
+        stream = properties.get("StreamSpecification")
+        if isinstance(stream, dict) and stream.get("StreamViewType"):
+            arguments["StreamSpecification"] = {
+                "StreamEnabled": True,
+                "StreamViewType": stream["StreamViewType"],
+            }
         sse = properties.get("SSESpecification")
         if isinstance(sse, dict):
             arguments["SSESpecification"] = {"Enabled": _true(sse.get("SSEEnabled"))}

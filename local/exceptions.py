@@ -1,4 +1,5 @@
-"""The offline stack's errors (``make run``): never raised inside a Lambda, never shipped in one.
+"""The offline stack's errors (``make run``, and the settings check before a deploy): never
+raised inside a Lambda, never shipped in one.
 
 Each carries a stable ``reason`` code like the product's own errors; the
 emulator's log lines print it (``GreeterFunction failed (timeout): ...``).
@@ -19,6 +20,13 @@ class Unresolvable(TemplateError):
     """An intrinsic function whose value exists only in a deployed stack."""
 
     reason = "unresolvable"
+
+
+class SettingsRefused(TemplateError):
+    """CloudFormation (a parameter's constraint, a rule) or a function's cold start would
+    refuse these settings: found before anything is built, deployed or started."""
+
+    reason = "settings_refused"
 
 
 class StartupError(ProductError):

@@ -24,6 +24,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from authorizer.operations.metrics import (
+    REVOCATION_LIST_AGE,
+    REVOCATION_LIST_ENTRIES,
+    REVOCATION_REFRESH_FAILURES,
+    REVOCATION_REFRESHES,
+)
+
 # Enough recent samples per series for a stable p99, bounded for a long soak.
 MAX_SAMPLES: Final = 20_000
 
@@ -36,6 +43,7 @@ class Series:
     total: float = 0.0
     last: float = 0.0
     minimum: float = math.inf
+    maximum: float = -math.inf
     samples: deque[float] = field(default_factory=lambda: deque(maxlen=MAX_SAMPLES))
 
     def add(self, value: float) -> None:
@@ -43,6 +51,7 @@ class Series:
         self.total += value
         self.last = value
         self.minimum = min(self.minimum, value)
+        self.maximum = max(self.maximum, value)
         self.samples.append(value)
 
     def percentile(self, p: float) -> float:
@@ -139,6 +148,7 @@ class MetricsCollector:
             merged.total += series.total
             merged.last = series.last
             merged.minimum = min(merged.minimum, series.minimum)
+            merged.maximum = max(merged.maximum, series.maximum)
             merged.samples.extend(series.samples)
         return found
 
@@ -156,6 +166,15 @@ class MetricsCollector:
                     "JwksFetchFailures",
                     "JwksStaleKeysServed",
                     "JwksKeysAvailable",
+                )
+            }
+            revocation = {
+                name: self._matching(name).get("all")
+                for name in (
+                    REVOCATION_REFRESHES,
+                    REVOCATION_REFRESH_FAILURES,
+                    REVOCATION_LIST_AGE,
+                    REVOCATION_LIST_ENTRIES,
                 )
             }
             rejected, last_rejection = self.rejected, self.last_rejection
@@ -183,9 +202,27 @@ class MetricsCollector:
                 else 0,
                 "keysAvailable": int(keys.last) if keys else None,
             },
+            "revocation": _revocation(revocation),
             "rejectedLines": rejected,
             **({"lastRejection": last_rejection} if last_rejection else {}),
         }
+
+
+def _revocation(series: Mapping[str, Series | None]) -> dict[str, Any] | None:
+    """The dashboard's revocation row (one EMF line per refresh); None with revocation off."""
+    refreshes = series[REVOCATION_REFRESHES]
+    if refreshes is None:
+        return None
+    failures = series[REVOCATION_REFRESH_FAILURES]
+    age = series[REVOCATION_LIST_AGE]
+    entries = series[REVOCATION_LIST_ENTRIES]
+    return {
+        "refreshes": int(refreshes.total),
+        "refreshFailures": int(failures.total) if failures else 0,
+        # As the dashboard draws them: the age's and the size's maximum; and the latest.
+        "listAgeSeconds": {"max": age.maximum, "last": age.last} if age else None,
+        "entries": {"max": int(entries.maximum), "last": int(entries.last)} if entries else None,
+    }
 
 
 def summary_lines(snapshot: Mapping[str, Any]) -> list[str]:
@@ -218,6 +255,15 @@ def summary_lines(snapshot: Mapping[str, Any]) -> list[str]:
         f"stale keys served {jwks['staleKeysServed']}, "
         f"keys in the last fetched set {available}"
     )
+    revocation = snapshot.get("revocation")
+    if revocation:
+        age, entries = revocation["listAgeSeconds"], revocation["entries"]
+        lines.append(
+            f"  revocation      refreshes {revocation['refreshes']}, "
+            f"failures {revocation['refreshFailures']}"
+            + (f", list age max {age['max']:g} s (last {age['last']:g} s)" if age else "")
+            + (f", entries max {entries['max']} (last {entries['last']})" if entries else "")
+        )
     if snapshot["rejectedLines"]:
         lines.append(
             f"  rejected EMF lines {snapshot['rejectedLines']} "

@@ -65,6 +65,7 @@ from local.template import (
     Route,
     _routes,
     api_functions,
+    operations,
 )
 
 # REST integrations may run up to 29 s by default.
@@ -99,19 +100,7 @@ def read_rest_api(template: SamTemplate, transformed: TransformedTemplate) -> Re
     """The one REST API of a transformed template, with its stage, authorizers and routes."""
     resources: dict[str, Any] = transformed.template.get("Resources", {})
     resolver = transformed.resolver()
-    apis = [
-        name
-        for name, resource in resources.items()
-        if resource.get("Type") == "AWS::ApiGateway::RestApi" and resolver.exists(name)
-    ]
-    if len(apis) != 1:
-        raise TemplateError(f"expected one REST API (AWS::Serverless::Api), found {apis or 'none'}")
-    api_name = apis[0]
-    body = resources[api_name].get("Properties", {}).get("Body")
-    if not isinstance(body, dict):
-        raise TemplateError(
-            f"{api_name}: only an inline Swagger body (DefinitionBody) is supported"
-        )
+    api_name, body = _the_rest_api(resources, resolver)
     authorizers = _authorizers(body, transformed, resolver)
     # Swagger paths read as the HTTP API's OpenAPI ones: aws_proxy integrations only.
     routes = _routes(body, transformed, authorizers, resolver)
@@ -123,6 +112,28 @@ def read_rest_api(template: SamTemplate, transformed: TransformedTemplate) -> Re
         parameters=dict(transformed.parameters),
         stage=_stage(resources, resolver, api_name),
     )
+
+
+def rest_route_keys(transformed: TransformedTemplate) -> list[str]:
+    """Every method of the template's one REST API, as ``METHOD /path``: what the authorizer
+    application's ApiRoutes lists for it (its cached policy names each of them)."""
+    resolver = transformed.resolver()
+    _, body = _the_rest_api(transformed.template.get("Resources", {}), resolver)
+    return [f"{method} {path}" for path, method, _ in operations(body, resolver)]
+
+
+def _the_rest_api(resources: Mapping[str, Any], resolver: Resolver) -> tuple[str, dict[str, Any]]:
+    apis = [
+        name
+        for name, resource in resources.items()
+        if resource.get("Type") == "AWS::ApiGateway::RestApi" and resolver.exists(name)
+    ]
+    if len(apis) != 1:
+        raise TemplateError(f"expected one REST API (AWS::Serverless::Api), found {apis or 'none'}")
+    body = resources[apis[0]].get("Properties", {}).get("Body")
+    if not isinstance(body, dict):
+        raise TemplateError(f"{apis[0]}: only an inline Swagger body (DefinitionBody) is supported")
+    return apis[0], body
 
 
 def _stage(resources: Mapping[str, Any], resolver: Resolver, api_name: str) -> str:

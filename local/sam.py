@@ -45,6 +45,8 @@ class Attachment:
 
     ``parameter`` is the template's parameter that takes the ARN; it gets
     ``arn``, and the application's ``output`` names the function behind it.
+    ``also`` binds more of the template's parameters the same way, each to
+    (the application's output, the ARN it gets): its sign-out function's.
     """
 
     parameter: str
@@ -52,6 +54,12 @@ class Attachment:
     parameters: Mapping[str, str]
     output: str
     arn: str
+    also: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+
+    @property
+    def bindings(self) -> dict[str, tuple[str, str]]:
+        """Each parameter of the template bound to the application: (its output, the ARN)."""
+        return {self.parameter: (self.output, self.arn), **self.also}
 
 
 @dataclass(frozen=True)
@@ -66,11 +74,14 @@ class TransformedTemplate:
     # Parameter name -> (key in nested, output) for each attached application.
     attached: dict[str, tuple[str, str]] = field(default_factory=dict)
 
-    def resolver(self, *, placeholders: bool = False, stack_name: str = STACK_NAME) -> Resolver:
+    def resolver(
+        self, *, placeholders: bool = False, stand_ins: bool = False, stack_name: str = STACK_NAME
+    ) -> Resolver:
         return Resolver(
             self.template,
             self.parameters,
             placeholders=placeholders,
+            stand_ins=stand_ins,
             stack_name=stack_name,
             nested=self.nested,
         )
@@ -117,17 +128,22 @@ class SamTemplate:
         overrides: Mapping[str, str] | None = None,
         attachments: tuple[Attachment, ...] = (),
     ) -> TransformedTemplate:
-        parameters = parameter_values(
-            self.source, {**(overrides or {}), **{a.parameter: a.arn for a in attachments}}
-        )
+        arns = {
+            parameter: arn
+            for attachment in attachments
+            for parameter, (_, arn) in attachment.bindings.items()
+        }
+        parameters = parameter_values(self.source, {**(overrides or {}), **arns})
         packaged, code_dirs = self._packaged()
         template = _transform(packaged, parameters)
         nested = transform_nested(template, parameters, self.path.resolve().parent)
         attached: dict[str, tuple[str, str]] = {}
         for attachment in attachments:
-            key = f"{attachment.parameter}(attached)"
+            # Never a resource's logical id (alphanumeric), and a valid stack name part.
+            key = f"{attachment.parameter}-attached"
             nested[key] = attachment.template.transform(attachment.parameters)
-            attached[attachment.parameter] = (key, attachment.output)
+            for parameter, (output, _) in attachment.bindings.items():
+                attached[parameter] = (key, output)
         return TransformedTemplate(template, parameters, code_dirs, nested, attached)
 
     def _packaged(self) -> tuple[dict[str, Any], dict[str, Path]]:
@@ -135,9 +151,9 @@ class SamTemplate:
         base_dir = self.path.resolve().parent
         packaged = copy.deepcopy(self.source)
         globals_function = packaged.get("Globals", {}).get("Function", {})
-        default_uri = (
-            globals_function.pop("CodeUri", ".") if isinstance(globals_function, dict) else "."
-        )
+        if not isinstance(globals_function, dict):
+            globals_function = {}
+        default_uri = globals_function.pop("CodeUri", ".")
         code_dirs: dict[str, Path] = {}
         for name, resource in packaged["Resources"].items():
             if (
@@ -153,9 +169,30 @@ class SamTemplate:
                 raise TemplateError(
                     f"{name}: CodeUri must be a local path to run offline, got {uri!r}"
                 )
-            code_dirs[name] = (base_dir / uri).resolve()
+            handler = properties.get("Handler", globals_function.get("Handler"))
+            code_dirs[name] = _import_root((base_dir / uri).resolve(), resource, handler)
             properties["CodeUri"] = f"s3://{_PLACEHOLDER_BUCKET}/{name}"
         return packaged, code_dirs
+
+
+def _import_root(code_dir: Path, resource: Mapping[str, Any], handler: Any) -> Path:
+    """Where the function's handler is imported from offline: its CodeUri, or the folder above.
+
+    A makefile build (the repository's Makefile) copies the CodeUri folder into the
+    artifact as a package: CodeUri authorizer/ with the handler
+    authorizer.app.lambda_handler runs from the artifact's root, which offline
+    is the folder above authorizer/.
+    """
+    metadata = resource.get("Metadata")
+    package = handler.split(".", 1)[0] if isinstance(handler, str) else ""
+    if (
+        isinstance(metadata, dict)
+        and metadata.get("BuildMethod") == "makefile"
+        and package == code_dir.name
+        and not (code_dir / package).is_dir()
+    ):
+        return code_dir.parent
+    return code_dir
 
 
 def transform_nested(

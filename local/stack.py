@@ -17,16 +17,20 @@ from typing import Any, Final
 
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from local.cfn import ACCOUNT_ID, REGION
+from local.cfn import ACCOUNT_ID, REGION, Resolver, parameter_values
 from local.cognito import DUMMY_KEY, LocalCognito, LocalPool, bootstrap, trusted_pools_setting
 from local.console import Console
 from local.dynamodb import create_tables
 from local.exceptions import InvocationError, StartupError, TemplateError
 from local.functions import LambdaFunction
 from local.metrics import MetricsCollector, summary_lines, wsgi_app
-from local.rest import make_emulator
+from local.preflight import check_functions, check_result_caches, check_rules
+from local.rest import make_emulator, rest_route_keys
 from local.sam import Attachment, SamTemplate
+from local.streams import StreamPoller
 from local.template import ApiModel, load_api
+from local.tenants import REGISTRY_PARAMETER, LocalTenant, key_url, make_tenants, register
+from local.websocket import WebSocketGateway, WebSocketModel
 
 POOL_PARAMETER: Final = "UserPoolId"
 CLIENTS_PARAMETER: Final = "AppClientIds"
@@ -38,7 +42,14 @@ AUTHORIZER_ARN_PARAMETER: Final = "AuthorizerArn"
 AUTHORIZER_APPLICATION: Final = Path(__file__).resolve().parents[1] / "authorizer" / "template.yaml"
 AUTHORIZER_OUTPUT: Final = "AuthorizerArn"
 LOCAL_AUTHORIZER_ARN: Final = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:local-authorizer"
+# Its sign-out function (Revocation=true), for a template that routes POST /signout to it.
+SIGN_OUT_ARN_PARAMETER: Final = "SignOutFunctionArn"
+SIGN_OUT_OUTPUT: Final = "SignOutFunctionArn"
+LOCAL_SIGN_OUT_ARN: Final = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:local-signout"
+_REST_API_TYPES: Final = frozenset({"AWS::Serverless::Api", "AWS::ApiGateway::RestApi"})
 DEFAULT_STATE_FILE: Final = Path(".local-state/stack.json")
+# The hang-up function's setting naming the connections management API (authorizer/template.yaml).
+CONNECTIONS_ENDPOINT: Final = "CONNECTIONS_ENDPOINT"
 
 
 @dataclass
@@ -49,12 +60,18 @@ class OfflineOptions:
     cognito_port: int = 9229
     # Its own port: a path on the API's port could shadow a route of the template.
     metrics_port: int = 3001
+    # A WebSocket API's connections management API (@connections): the WebSocket
+    # library serves only upgrades, so it has a port of its own.
+    connections_port: int = 3002
     state_file: Path = DEFAULT_STATE_FILE
     parameter_overrides: dict[str, str] = field(default_factory=dict)
     # Trusted local pools (1 to MAX_LOCAL_POOLS). With more than one, the
     # authorizer trusts them through UserPools, and one more pool is made that
     # it does not trust, so a valid token from an untrusted pool can be shown denied.
     pools: int = 1
+    # Tenants (0 to MAX_LOCAL_TENANTS), each a pool of its own in the tenant registry
+    # (TenantRegistry=true), and one more pool registered nowhere, denied until added.
+    tenants: int = 0
 
 
 class OfflineServices:
@@ -67,6 +84,7 @@ class OfflineServices:
         self.pool: LocalPool | None = None
         self.pools: list[LocalPool] = []
         self.untrusted: LocalPool | None = None
+        self.tenants: list[LocalTenant] = []
         self.model: ApiModel | None = None
         self.attachments: tuple[Attachment, ...] = ()
         self.functions: dict[str, LambdaFunction] = {}
@@ -74,11 +92,19 @@ class OfflineServices:
         self._server_thread: threading.Thread | None = None
         self.metrics = MetricsCollector()
         self.metrics_server: BaseWSGIServer | None = None
+        # What the attached application is given because the template's REST API needs it.
+        self.inferred: dict[str, str] = {}
         # The template's DynamoDB tables, created in moto: their names by logical id.
         self.tables: dict[str, str] = {}
+        # A WebSocket API (template-websocket.yaml) instead of the HTTP server, and
+        # the stream event source mappings its functions are fed by.
+        self.websocket: WebSocketGateway | None = None
+        self.pollers: list[StreamPoller] = []
 
     @property
     def api_url(self) -> str:
+        if self.websocket is not None:
+            return self.websocket.url
         assert self.server is not None
         return f"http://{self.options.host}:{self.server.server_port}"
 
@@ -107,14 +133,23 @@ class OfflineServices:
             bootstrap(self.cognito.endpoint, f"offline-pool-{n}")
             for n in range(2, options.pools + 1)
         ]
-        if options.pools > 1:
+        if options.pools > 1 or options.tenants:
             self.untrusted = bootstrap(self.cognito.endpoint, "offline-untrusted")
+        self.tenants = make_tenants(self.cognito.endpoint, options.tenants)
 
         template = SamTemplate.read(options.template)
         overrides, self.attachments = self._parameters(template)
         transformed = template.transform(overrides, self.attachments)
+        # What a deploy would refuse stops the start before any function runs, with the
+        # rule's or the cold start's own message (local/preflight.py).
+        resolver = transformed.resolver()
+        check_rules(transformed, resolver)
         self.model = load_api(template, overrides, self.attachments, transformed)
+        check_functions(self.model.functions)
+        check_result_caches(transformed, resolver, self.model.functions)
         self.tables = create_tables(transformed, self.cognito.endpoint)
+        if self.tenants:  # registered before any cold start reads the registry
+            register(self.tenants, self.tables, self.cognito.endpoint)
         # With tables to reach, every function gets what Lambda gives it for AWS
         # (credentials, here dummy ones) and the SDK's endpoint setting, so its
         # boto3 calls reach moto; without, no function gets either.
@@ -127,13 +162,31 @@ class OfflineServices:
             if self.tables
             else {}
         )
+        if isinstance(self.model, WebSocketModel):
+            model = self.model
+            self.websocket = _bind(
+                "local WebSocket API",
+                lambda: WebSocketGateway(
+                    model,
+                    self.functions,
+                    self.console,
+                    options.host,
+                    options.api_port,
+                    options.connections_port,
+                ),
+            )
         template_dir = options.template.resolve().parent
         authorizer_functions = self.model.authorizer_functions()
         for name, spec in self.model.functions.items():
             # Only the authorizer learns where the local key set is (with several
-            # pools, UserPools names each pool's); nothing else changes.
+            # pools, UserPools names each pool's); a function that closes WebSocket
+            # connections, where the local connections API is; nothing else changes.
             local_keys = {"JWKS_URL": self.pool.jwks_url} if options.pools == 1 else {}
+            if self.tenants:
+                local_keys["TENANT_JWKS_URL"] = key_url(self.cognito.endpoint)
             extra = {**aws, **(local_keys if name in authorizer_functions else {})}
+            if self.websocket is not None and CONNECTIONS_ENDPOINT in spec.environment:
+                extra[CONNECTIONS_ENDPOINT] = self.websocket.management_url
             code_dirs = [spec.code_dir] + ([template_dir] if template_dir != spec.code_dir else [])
             self.functions[name] = LambdaFunction(
                 spec,
@@ -151,15 +204,30 @@ class OfflineServices:
         if errors:
             raise StartupError("cold start failed: " + "; ".join(errors))
 
-        app = make_emulator(self.model, self.functions, self.console)
-        self.server = _bind(
-            "local HTTP API",
-            lambda: make_server(options.host, options.api_port, app, threaded=True),
-        )
-        self._server_thread = threading.Thread(
-            target=self.server.serve_forever, name="local-http-api", daemon=True
-        )
-        self._server_thread.start()
+        if self.websocket is not None:
+            assert isinstance(self.model, WebSocketModel)
+            for stream in self.model.streams:
+                poller = StreamPoller(
+                    self.cognito.endpoint,
+                    stream.table,
+                    self.functions[stream.function],
+                    self.console,
+                    batch_size=stream.batch_size,
+                    maximum_retry_attempts=stream.maximum_retry_attempts,
+                )
+                poller.start()
+                self.pollers.append(poller)
+            self.websocket.start()
+        else:
+            app = make_emulator(self.model, self.functions, self.console)
+            self.server = _bind(
+                "local HTTP API",
+                lambda: make_server(options.host, options.api_port, app, threaded=True),
+            )
+            self._server_thread = threading.Thread(
+                target=self.server.serve_forever, name="local-http-api", daemon=True
+            )
+            self._server_thread.start()
         self.metrics_server = _bind(
             "local metrics endpoint",
             lambda: make_server(options.host, options.metrics_port, wsgi_app(self.metrics)),
@@ -173,24 +241,45 @@ class OfflineServices:
         application attached when the template takes the authorizer by ARN.
 
         Attached, the application takes the pool settings and every override that
-        names one of its parameters rather than one of the template's."""
+        names one of its parameters; one both declare (Revocation,
+        RevocationRefreshSeconds) goes to both, as one setting of both deploys. The
+        application's sign-out function, when it has one, is bound to the template's
+        SignOutFunctionArn; and a REST API's template gets the application set for
+        it, as its deploy must be: ApiType rest, ApiRoutes every method of the API
+        (unless given)."""
         overrides = self.options.parameter_overrides
         declared = template.parameter_names
         if AUTHORIZER_ARN_PARAMETER not in declared or AUTHORIZER_ARN_PARAMETER in overrides:
             return self._with_pools(template, overrides), ()
         application = SamTemplate.read(AUTHORIZER_APPLICATION)
+        theirs = {k: v for k, v in overrides.items() if k in application.parameter_names}
         own = {
             k: v
             for k, v in overrides.items()
             if k in declared or k not in application.parameter_names
         }
-        theirs = {k: v for k, v in overrides.items() if k not in own}
+        parameters = self._with_pools(application, theirs)
+        also: dict[str, tuple[str, str]] = {}
+        if (
+            SIGN_OUT_ARN_PARAMETER in declared
+            and SIGN_OUT_ARN_PARAMETER not in overrides
+            and _creates_output(application, parameters, SIGN_OUT_OUTPUT)
+        ):
+            also[SIGN_OUT_ARN_PARAMETER] = (SIGN_OUT_OUTPUT, LOCAL_SIGN_OUT_ARN)
+        if _declares_rest_api(template):
+            arns = {p: arn for p, (_, arn) in also.items()}
+            arns[AUTHORIZER_ARN_PARAMETER] = LOCAL_AUTHORIZER_ARN
+            routes = rest_route_keys(template.transform({**own, **arns}))
+            inferred = {"ApiType": "rest", "ApiRoutes": ",".join(routes)}
+            self.inferred = {k: v for k, v in inferred.items() if k not in parameters}
+            parameters = {**inferred, **parameters}
         attachment = Attachment(
             parameter=AUTHORIZER_ARN_PARAMETER,
             template=application,
-            parameters=self._with_pools(application, theirs),
+            parameters=parameters,
             output=AUTHORIZER_OUTPUT,
             arn=LOCAL_AUTHORIZER_ARN,
+            also=also,
         )
         return dict(own), (attachment,)
 
@@ -198,6 +287,10 @@ class OfflineServices:
         """``overrides`` over the local pool settings the template has parameters for."""
         declared = template.parameter_names
         local: dict[str, str] = {}
+        if self.tenants:
+            if REGISTRY_PARAMETER not in declared:
+                raise StartupError(f"{template.path} has no {REGISTRY_PARAMETER} parameter")
+            local[REGISTRY_PARAMETER] = "true"
         if len(self.pools) > 1:
             if POOLS_PARAMETER not in declared:
                 raise StartupError(f"{template.path} has no {POOLS_PARAMETER} parameter")
@@ -231,10 +324,13 @@ class OfflineServices:
             "cognito": self.pool.to_dict(),
             "pools": [pool.to_dict() for pool in self.pools],
             "untrusted": self.untrusted.to_dict() if self.untrusted else None,
+            "tenants": [tenant.to_dict() for tenant in self.tenants],
             "template": str(self.options.template),
             "parameters": self.model.parameters,
             "tables": self.tables,
         }
+        if self.websocket is not None:
+            state["connectionsUrl"] = self.websocket.management_url
         path = self.options.state_file
         path.parent.mkdir(parents=True, exist_ok=True)
         # The demo password is for a throwaway local pool; still, only this user reads it:
@@ -252,6 +348,12 @@ class OfflineServices:
             raise
 
     def stop(self) -> None:
+        for poller in self.pollers:
+            poller.stop()
+        self.pollers = []
+        if self.websocket is not None:
+            self.websocket.stop()
+            self.websocket = None
         for server in (self.server, self.metrics_server):
             if server is not None:
                 server.shutdown()
@@ -289,9 +391,15 @@ class OfflineServices:
                 f"    issuer        {local.issuer}",
                 f"    JWKS          {local.jwks_url}",
             ]
+        for tenant in self.tenants:
+            lines.append(
+                f"    tenant        {tenant.tenant_id:<9} {tenant.pool.user_pool_id}  "
+                f"(plan {tenant.plan}; TENANT={tenant.tenant_id})"
+            )
         if self.untrusted is not None:
             lines.append(
-                f"    not trusted   {self.untrusted.user_pool_id}  (POOL=untrusted: denied)"
+                f"    not trusted   {self.untrusted.user_pool_id}  "
+                f"(app client {self.untrusted.client_id}; POOL=untrusted: denied)"
             )
         for logical_id, table in self.tables.items():
             lines.append(f"  DynamoDB        {table}  ({logical_id}, on {pool.endpoint})")
@@ -301,10 +409,13 @@ class OfflineServices:
             f"({self.options.template}, {model.api_id})",
         ]
         for attachment in self.attachments:
-            lines.append(
-                f"    {attachment.parameter} = {attachment.arn}: the application in "
-                f"{_shown(attachment.template.path)}"
-            )
+            for parameter, (_, arn) in attachment.bindings.items():
+                lines.append(
+                    f"    {parameter} = {arn}: the application in "
+                    f"{shown_path(attachment.template.path)}"
+                )
+        for name, value in self.inferred.items():
+            lines.append(f"    {name}={value}: for the application, as the REST API needs")
         for route in model.routes:
             if route.authorizer is None:
                 guard = "no authorizer"
@@ -316,11 +427,27 @@ class OfflineServices:
                     f"TTL {spec.ttl_seconds}s)"
                 )
             lines.append(f"    {route.route_key:<22} -> {route.function:<20} {guard}")
+        if self.websocket is not None:
+            url = f"{self.api_url}{model.base_path}"
+            lines += [
+                f"    @connections          {self.websocket.management_url}/@connections/<id>",
+                "",
+                f"  Metrics         {self.metrics_url}  (the dashboard's numbers; /json as JSON)",
+                "",
+                "  Try it in another terminal (docs/websocket.md, 'Try it offline'):",
+                f"    .venv/bin/python -m websockets {url}   # 401: no token",
+                "    TOKEN=$(make -s token | tail -1)",
+                f'    .venv/bin/python -m websockets "{url}?token=$TOKEN"',
+                '    > {"action": "hello", "firstName": "Brian", "lastName": "Morrison"}',
+                "",
+                "  Below: one 'ws' line per connect, message and disconnect (never the",
+                "  query string or a header), and each function's own log lines.",
+                "",
+            ]
+            return "\n".join(lines)
         lines += [
             "",
             f"  Metrics         {self.metrics_url}  (the dashboard's numbers; /json as JSON)",
-        ]
-        lines += [
             "",
             "  Try it in another terminal (README.md, 'Try it offline'):",
             f"    curl -i {hello}                      # 401: no token",
@@ -337,7 +464,21 @@ class OfflineServices:
         return "\n".join(lines)
 
 
-def _shown(path: Path) -> str:
+def _creates_output(application: SamTemplate, parameters: Mapping[str, str], output: str) -> bool:
+    """Whether the application, deployed with these values, has the output (its Condition holds)."""
+    condition = ((application.source.get("Outputs") or {}).get(output) or {}).get("Condition")
+    if condition is None:
+        return output in (application.source.get("Outputs") or {})
+    values = parameter_values(application.source, parameters)
+    return Resolver(application.source, values).condition(str(condition))
+
+
+def _declares_rest_api(template: SamTemplate) -> bool:
+    resources = template.source.get("Resources") or {}
+    return any(isinstance(r, dict) and r.get("Type") in _REST_API_TYPES for r in resources.values())
+
+
+def shown_path(path: Path) -> str:
     """A path as a user reads it: relative to where `make run` runs, when it is below."""
     try:
         return str(path.resolve().relative_to(Path.cwd()))

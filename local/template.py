@@ -11,7 +11,7 @@ offline is what API Gateway would be given.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -117,6 +117,10 @@ def load_api(
         from local.rest import read_rest_api  # the REST API variant (template-rest.yaml)
 
         return read_rest_api(template, transformed)
+    if _has_websocket_api(resources):
+        from local.websocket import read_websocket_api  # template-websocket.yaml
+
+        return read_websocket_api(template, transformed)
     api_name = _the_api(resources, resolver)
     body = resources[api_name]["Properties"]["Body"]
     _check_default_stage(resources, resolver, api_name)
@@ -137,22 +141,56 @@ def api_functions(
     transformed: TransformedTemplate,
     routes: list[Route],
     authorizers: Mapping[str, AuthorizerSpec],
+    others: frozenset[str] = frozenset(),
 ) -> dict[str, FunctionSpec]:
-    """Every function the API's routes and authorizers name, as the template (or the
-    nested application that defines it) defines it, with the values passed to it."""
-    root = transformed.resolver()
-    paths = transformed.function_paths()
+    """Every function the API's routes and authorizers name (and ``others``), as the template
+    (or the nested application that defines it) defines it, with the values passed to it."""
     needed = {route.function for route in routes} | {a.function for a in authorizers.values()}
+    needed |= others
+    return _functions(template, transformed, transformed.resolver(), sorted(needed))
+
+
+def template_functions(
+    template: SamTemplate, transformed: TransformedTemplate, root: Resolver
+) -> dict[str, FunctionSpec]:
+    """Every function these parameter values create, in the template and the nested stacks
+    it creates, each resolved in its own stack by ``root``'s children."""
+    created = []
+    for name, path in transformed.function_paths().items():
+        resolver, owner = root, transformed
+        for stack in path:
+            if stack in owner.template.get("Resources", {}) and not resolver.exists(stack):
+                break
+            resolver, owner = resolver.child(stack), owner.nested[stack]
+        else:
+            if resolver.exists(name):
+                created.append(name)
+    return _functions(template, transformed, root, sorted(created))
+
+
+def _functions(
+    template: SamTemplate, transformed: TransformedTemplate, root: Resolver, names: list[str]
+) -> dict[str, FunctionSpec]:
+    paths = transformed.function_paths()
     base_dir = template.path.resolve().parent
     functions = {}
-    for name in sorted(needed):
+    for name in names:
         path = paths.get(name, ())
         owner, resolver = transformed.owner(path), root
         for stack in path:
             resolver = resolver.child(stack)
         resources = owner.template.get("Resources", {})
-        functions[name] = _function(name, resources, resolver, owner.code_dirs.get(name, base_dir))
+        code_dir = owner.code_dirs.get(name, base_dir)
+        functions[name] = function_spec(name, resources, resolver, code_dir)
     return functions
+
+
+def _has_websocket_api(resources: Mapping[str, Any]) -> bool:
+    return any(
+        resource.get("Type") == "AWS::ApiGatewayV2::Api"
+        and str(resource.get("Properties", {}).get("ProtocolType", "")).upper() == "WEBSOCKET"
+        for resource in resources.values()
+    )
 
 
 def _has_only_rest_apis(resources: Mapping[str, Any]) -> bool:
@@ -238,9 +276,40 @@ def _routes(
 ) -> list[Route]:
     root_security = body.get("security")
     routes: list[Route] = []
+    for path, method, operation in operations(body, resolver):
+        integration = dict(operation.get("x-amazon-apigateway-integration", {}))
+        integration["uri"] = chosen_branch(integration.get("uri"), resolver)
+        route_key = DEFAULT_ROUTE if path == DEFAULT_ROUTE else f"{method} {path}"
+        version = str(integration.get("payloadFormatVersion", "2.0"))
+        if version != "2.0":
+            raise TemplateError(
+                f"route {route_key}: only payload format 2.0 is emulated, not {version}"
+            )
+        if integration.get("type") != "aws_proxy":
+            raise TemplateError(f"route {route_key}: only Lambda proxy integrations run offline")
+        function = referenced_function(integration.get("uri"), transformed)
+        if function is None:
+            raise TemplateError(f"route {route_key}: integration uri names no template function")
+        security = operation.get("security", root_security)
+        routes.append(
+            _route(
+                route_key,
+                method,
+                path,
+                function,
+                _route_authorizer(route_key, security, authorizers),
+            )
+        )
+    if not routes:
+        raise TemplateError("the HTTP API has no routes")
+    return routes
+
+
+def operations(body: Mapping[str, Any], resolver: Resolver) -> Iterator[tuple[str, str, Any]]:
+    """(path, method, operation) for each operation of an OpenAPI or Swagger body that these
+    parameters create; the method upper case, ``ANY`` for API Gateway's any-method."""
     for path, path_item in body.get("paths", {}).items():
-        operations = chosen_branch(path_item, resolver)
-        for key, wrapped in (operations or {}).items():
+        for key, wrapped in (chosen_branch(path_item, resolver) or {}).items():
             if key == _ANY_METHOD:
                 method = "ANY"
             elif key in _OPENAPI_METHODS:
@@ -248,38 +317,8 @@ def _routes(
             else:
                 continue
             operation = chosen_branch(wrapped, resolver)
-            if operation is None:
-                continue
-            integration = dict(operation.get("x-amazon-apigateway-integration", {}))
-            integration["uri"] = chosen_branch(integration.get("uri"), resolver)
-            route_key = DEFAULT_ROUTE if path == DEFAULT_ROUTE else f"{method} {path}"
-            version = str(integration.get("payloadFormatVersion", "2.0"))
-            if version != "2.0":
-                raise TemplateError(
-                    f"route {route_key}: only payload format 2.0 is emulated, not {version}"
-                )
-            if integration.get("type") != "aws_proxy":
-                raise TemplateError(
-                    f"route {route_key}: only Lambda proxy integrations run offline"
-                )
-            function = referenced_function(integration.get("uri"), transformed)
-            if function is None:
-                raise TemplateError(
-                    f"route {route_key}: integration uri names no template function"
-                )
-            security = operation.get("security", root_security)
-            routes.append(
-                _route(
-                    route_key,
-                    method,
-                    path,
-                    function,
-                    _route_authorizer(route_key, security, authorizers),
-                )
-            )
-    if not routes:
-        raise TemplateError("the HTTP API has no routes")
-    return routes
+            if operation is not None:
+                yield path, method, operation
 
 
 def chosen_branch(node: Any, resolver: Resolver) -> Any:
@@ -334,7 +373,7 @@ def _route(
     return Route(route_key, method, path, function, authorizer, tuple(names), pattern)
 
 
-def _function(
+def function_spec(
     name: str, resources: Mapping[str, Any], resolver: Resolver, code_dir: Path
 ) -> FunctionSpec:
     resource = resources.get(name)

@@ -9,10 +9,11 @@ looked up with ``AdminGetUser``; nothing about any token is needed.
 Against a deployed stack (the default): the stack's ``UserPoolId`` and
 ``RevocationTableName`` outputs, found by stack name (``STACK``, else
 samconfig.toml's) and region (``REGION``, else samconfig.toml's, else the
-SDK's); ``POOL_ID`` and ``TABLE`` override them. The caller's AWS
-credentials need ``cloudformation:DescribeStacks`` (unless both are given),
-``cognito-idp:AdminGetUser``, ``cognito-idp:AdminUserGlobalSignOut`` and
-``dynamodb:PutItem`` on the table.
+SDK's); ``POOL_ID`` and ``TABLE`` override them. Given both, no stack is
+read (nor named), and the region is ``REGION``, else the pool's own. The
+caller's AWS credentials need ``cloudformation:DescribeStacks`` (unless both
+are given), ``cognito-idp:AdminGetUser``, ``cognito-idp:AdminUserGlobalSignOut``
+and ``dynamodb:PutItem`` on the table.
 
 ``OFFLINE=1``: the stack ``make run`` is serving (its state file), started with
 ``RUN_PARAMS="Revocation=true"``.
@@ -103,14 +104,25 @@ def offline_target(state_file: Path) -> Target:
 def aws_target(
     stack: str | None, region: str | None, pool_id: str | None, table: str | None, config_env: str
 ) -> Target:
+    """The pool and table to revoke in: as given, or read from the stack's outputs.
+
+    Given both, no stack is read or named, and the region is ``region``, else the
+    pool's own (a pool id starts with it), else samconfig.toml's, else the SDK's.
+    """
     import boto3
 
     defaults = samconfig_defaults(config_env)
-    stack = stack or defaults.get("stack_name")
-    session = boto3.session.Session(region_name=region or defaults.get("region"))
-    if not (pool_id and table):
+    if pool_id and table:
+        session = boto3.session.Session(
+            region_name=region
+            or (pool_id.split("_", 1)[0] if "_" in pool_id else defaults.get("region"))
+        )
+        where = f"user pool {pool_id} in {session.region_name}"
+    else:
+        stack = stack or defaults.get("stack_name")
         if not stack:
             raise RevokeError("no stack name: pass STACK=<stack> (or POOL_ID= and TABLE=)")
+        session = boto3.session.Session(region_name=region or defaults.get("region"))
         outputs = stack_outputs(session.client("cloudformation"), stack)
         pool_id = pool_id or outputs.get(POOL_OUTPUT)
         table = table or outputs.get(TABLE_OUTPUT)
@@ -120,13 +132,8 @@ def aws_target(
             )
         if not pool_id:
             raise RevokeError(f"stack {stack} names no single user pool: pass POOL_ID=<pool id>")
-    return Target(
-        pool_id,
-        table,
-        session.client("cognito-idp"),
-        session.client("dynamodb"),
-        f"stack {stack or '-'} in {session.region_name}",
-    )
+        where = f"stack {stack} in {session.region_name}"
+    return Target(pool_id, table, session.client("cognito-idp"), session.client("dynamodb"), where)
 
 
 def stack_outputs(cloudformation: Any, stack: str) -> dict[str, str]:

@@ -55,6 +55,16 @@ def samconfig_overrides(path: Path, config_env: str) -> list[str]:
     return []
 
 
+def samconfig_template(path: Path, config_env: str) -> str:
+    """The template sam build builds for ``config_env``: its template_file, else template.yaml."""
+    try:
+        config = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError):
+        return "template.yaml"
+    found = config.get(config_env, {}).get("build", {}).get("parameters", {})
+    return str(found.get("template_file", "template.yaml"))
+
+
 def effective_overrides(params: str, samconfig: Path, config_env: str) -> list[str]:
     """What `sam deploy` would use: PARAMS when given, else samconfig.toml's; no old digest."""
     tokens = shlex.split(params) if params.strip() else samconfig_overrides(samconfig, config_env)

@@ -10,7 +10,8 @@ names and OAuth scopes contain no whitespace) and come back as tuples here.
 Claims copied for the backend (the authorizer's CONTEXT_CLAIMS) travel under
 keys that can never collide with the fixed ones, which hold no colon: a
 string, number or boolean as it is under ``claim:<name>``, and a list as the
-JSON text of an array under ``claimList:<name>``.
+JSON text of an array under ``claimList:<name>``. With the tenant registry on,
+the token's tenant is ``tenantId`` and each of its attributes ``tenant:<name>``.
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ EMAIL: Final = "email"
 # The token family (one sign-in and its refreshes): Cognito's origin_jti, when
 # the app client has token revocation on. The sign-out function revokes it.
 ORIGIN_JTI: Final = "originJti"
+# The registered tenant whose user pool issued the token (the authorizer's TENANT_TABLE).
+TENANT_ID: Final = "tenantId"
+TENANT_PREFIX: Final = "tenant:"
 
 REQUIRED_KEYS: Final = (SUB, USERNAME, TOKEN_USE, CLIENT_ID, GROUPS, SCOPE)
 CLAIM_PREFIX: Final = "claim:"
@@ -58,6 +62,9 @@ class AuthContext(NamedTuple):
     # Extra claims for the backend, as (name, value) pairs in configured order.
     claims: tuple[tuple[str, ClaimValue], ...] = ()
     origin_jti: str | None = None
+    tenant_id: str | None = None
+    # The tenant's attributes for the backend, as (name, value) pairs.
+    tenant_attributes: tuple[tuple[str, str], ...] = ()
 
 
 def encode_claims(claims: tuple[tuple[str, ClaimValue], ...]) -> dict[str, Scalar]:
@@ -92,6 +99,10 @@ def encode_context(ctx: AuthContext) -> dict[str, Scalar]:
         encoded[ORIGIN_JTI] = ctx.origin_jti
     if ctx.claims:
         encoded.update(encode_claims(ctx.claims))
+    if ctx.tenant_id is not None:
+        encoded[TENANT_ID] = ctx.tenant_id
+        for name, value in ctx.tenant_attributes:
+            encoded[TENANT_PREFIX + name] = value
     return encoded
 
 
@@ -110,6 +121,7 @@ def decode_context(event: Mapping[str, Any]) -> AuthContext:
         raise MissingAuthContext(f"authorizer context lacks {', '.join(missing) or SUB}")
     email = values.get(EMAIL)
     origin_jti = values.get(ORIGIN_JTI)
+    tenant_id = values.get(TENANT_ID)
     return AuthContext(
         sub=values[SUB],
         username=values[USERNAME],
@@ -120,6 +132,14 @@ def decode_context(event: Mapping[str, Any]) -> AuthContext:
         email=email if isinstance(email, str) else None,
         claims=_decode_claims(values),
         origin_jti=origin_jti if isinstance(origin_jti, str) and origin_jti else None,
+        tenant_id=tenant_id if isinstance(tenant_id, str) and tenant_id else None,
+        tenant_attributes=tuple(
+            sorted(
+                (key[len(TENANT_PREFIX) :], value)
+                for key, value in values.items()
+                if key.startswith(TENANT_PREFIX) and isinstance(value, str)
+            )
+        ),
     )
 
 

@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 
 from authorizer.api.handler import Authorizer, build_authorizer
 from authorizer.tables.revocation import revocation_item
+from authorizer.tables.tenants import tenant_item
 from authorizer.verification.config import AuthorizerConfig, load_config
 from authorizer.verification.jwks import Fetcher, JwksCache, fetch_jwks
 from authorizer.verification.verify import TokenVerifier
@@ -121,6 +122,34 @@ class FakeRevocationTable:
         return [self.items[key] for key in sorted(self.items) if key > after]
 
 
+@dataclass
+class FakeTenantTable:
+    """The tenant registry as the authorizer's Query sees it (``sk > cursor``, in order).
+
+    Items are made by the operators' own ``tenant_item``; ``failing`` makes
+    every Query raise it; ``queries`` records each Query's cursor.
+    """
+
+    items: dict[str, dict[str, Any]] = field(default_factory=dict)
+    failing: Exception | None = None
+    queries: list[str] = field(default_factory=list)
+
+    def put(self, tenant_id: str, changed_at: float, **state: Any) -> dict[str, Any]:
+        state.setdefault("status", "active")
+        item = tenant_item(tenant_id, changed_at=changed_at, **state)
+        self.items[item["sk"]["S"]] = item
+        return item
+
+    def put_raw(self, item: dict[str, Any]) -> None:
+        self.items[item["sk"]["S"]] = item
+
+    def __call__(self, after: str) -> list[dict[str, Any]]:
+        self.queries.append(after)
+        if self.failing is not None:
+            raise self.failing
+        return [self.items[key] for key in sorted(self.items) if key > after]
+
+
 def wire_authorizer(
     config: AuthorizerConfig,
     clock: FakeClock,
@@ -177,3 +206,21 @@ def cognito_refreshes(endpoint: str, client_id: str, refresh_token: str) -> bool
         "Refresh Token has been revoked",
     )
     return False
+
+
+def template_source(path: os.PathLike[str] | str) -> dict[str, Any]:
+    """A template as written, its intrinsic functions (``!Ref``, ``!Sub``, ...) read as None.
+
+    For the unit tests that read a resource's literal properties (a table's keys):
+    unlike local/cfn.py's reader it needs no samtranslator, which the mutation
+    tester's venv does not have.
+    """
+    import yaml
+
+    class Loader(yaml.SafeLoader):  # type: ignore[misc]
+        pass
+
+    Loader.add_multi_constructor("!", lambda loader, suffix, node: None)
+    with open(path, encoding="utf-8") as file:
+        document: dict[str, Any] = yaml.load(file, Loader=Loader)  # noqa: S506
+    return document

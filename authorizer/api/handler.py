@@ -9,14 +9,15 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 
-from authorizer.exceptions import JwksError, MalformedToken, RevocationUnavailable, TokenError
+from authorizer.exceptions import JwksError, MalformedToken, TableUnavailable, TokenError
 from authorizer.operations.metrics import MetricsEmitter
 from authorizer.verification.config import AuthorizerConfig
 from authorizer.verification.jwks import Fetcher, JwksCache, fetch_jwks
-from authorizer.verification.rules import RouteRule, enforce
+from authorizer.verification.rules import CONNECT_ROUTE, RouteRule, enforce
 from authorizer.verification.token import extract_token
 from authorizer.verification.verify import TokenVerifier, Verified, warm_up
 from shared.context import encode_context
+from shared.exceptions import ConfigurationError
 from shared.jsonlog import correlation, get_logger
 
 DENY: Final = {"isAuthorized": False}
@@ -88,6 +89,7 @@ class Authorizer:
             sub=context.sub,
             tokenUse=context.token_use,
             clientId=context.client_id,
+            tenantId=context.tenant_id,
             verifiedTokenCache=from_cache,
             **fields,
         )
@@ -97,7 +99,15 @@ class Authorizer:
     ) -> None:
         """The decision record of a deny: the reason, and who only once the signature held."""
         self.decided(
-            logging.INFO, "deny", err.reason, route, request_id, started, kid=err.kid, sub=err.sub
+            logging.INFO,
+            "deny",
+            err.reason,
+            route,
+            request_id,
+            started,
+            kid=err.kid,
+            sub=err.sub,
+            tenantId=err.tenant_id,
         )
 
     def failed(
@@ -105,11 +115,12 @@ class Authorizer:
     ) -> None:
         """The decision record of a request that cannot be decided: API Gateway answers 500.
 
-        A JwksError or RevocationUnavailable says why no decision can be made;
+        A JwksError or TableUnavailable (the revocation list, the tenant
+        registry) says why no decision can be made;
         anything else is a bug, which fails closed (a 500, never cached) and is
         named by its class only.
         """
-        if isinstance(err, JwksError | RevocationUnavailable):
+        if isinstance(err, JwksError | TableUnavailable):
             self.decided(
                 logging.ERROR, "error", err.reason, route, request_id, started, error=str(err)
             )
@@ -161,6 +172,14 @@ class Authorizer:
             self._metrics.decision(decision, reason, latency_ms, cache_hit)
 
 
+def refuse_connect_rule(route_rules: Mapping[str, RouteRule]) -> None:
+    """An HTTP API never has a ``$connect`` route: such a rule would silently never apply."""
+    if CONNECT_ROUTE in route_rules:
+        raise ConfigurationError(
+            "ROUTE_RULES", f"{CONNECT_ROUTE} is a WebSocket route: for API_TYPE=websocket only"
+        )
+
+
 def enforce_route_rule(rule: RouteRule, verified: Verified, now: float) -> None:
     """The route's rule; the deny names the verified caller in the log."""
     try:
@@ -178,6 +197,7 @@ def build_authorizer(
     fetch: Fetcher = fetch_jwks,
     clock: Callable[[], float] | None = None,
     revocation_query: Callable[[str], Iterable[dict[str, Any]]] | None = None,
+    tenant_query: Callable[[str], Iterable[dict[str, Any]]] | None = None,
 ) -> Authorizer:
     """Wire an authorizer for ``config`` and get its keys during initialisation.
 
@@ -190,19 +210,22 @@ def build_authorizer(
 
     With ``REVOCATION_TABLE`` set, the revocation list is read now too (with
     ``warm``); a list that cannot be read is logged, not fatal: every decision
-    raises until it is read.
+    raises until it is read. With ``TENANT_TABLE`` set, so is the tenant
+    registry (its tenants' tokens raise until it is read); a tenant's keys are
+    fetched by its first token, never here.
 
-    ``fetch``, ``clock`` and ``revocation_query`` let tests run this very wiring
-    offline: one fake clock then times the key sets' cache periods (else the
-    monotonic clock), the tokens and the revocation list (else wall-clock time).
+    ``fetch``, ``clock``, ``revocation_query`` and ``tenant_query`` let tests
+    run this very wiring offline: one fake clock then times the key sets' cache
+    periods (else the monotonic clock), the tokens and the tables (else
+    wall-clock time).
     """
     logger = get_logger("authorizer", config.log_level)
     metrics = MetricsEmitter()
     baked_sets = _read_baked(baked, logger)
-    key_sets = []
-    for pool in config.pools:
-        jwks = JwksCache(
-            pool.jwks_url,
+
+    def key_set(url: str) -> JwksCache:
+        return JwksCache(
+            url,
             cache_seconds=config.jwks_cache_seconds,
             miss_cooldown_seconds=config.jwks_miss_cooldown_seconds,
             logger=logger,
@@ -210,6 +233,10 @@ def build_authorizer(
             fetch=fetch,
             clock=clock or time.monotonic,
         )
+
+    key_sets = []
+    for pool in config.pools:
+        jwks = key_set(pool.jwks_url)
         # Baked keys older than the cache period are refreshed now, as a fetched
         # set would be; they remain the fallback if Cognito cannot be reached.
         loaded = _load_baked(jwks, baked_sets, logger)
@@ -232,7 +259,32 @@ def build_authorizer(
         )
         if warm:
             revocations.load()
-    verifier = TokenVerifier(config, key_sets, clock=clock or time.time, revocations=revocations)
+    tenancy = None
+    if config.tenant_table:
+        # Only now: a deploy without the registry never imports it.
+        from authorizer.tables.registry import TenantRegistry
+        from authorizer.tables.registry import dynamodb_query as tenant_changes
+        from authorizer.verification.keysets import KeySets
+        from authorizer.verification.tenancy import Tenancy
+
+        registry = TenantRegistry(
+            tenant_query or tenant_changes(config.tenant_table),
+            key_url=config.tenant_key_url,
+            refresh_seconds=config.tenant_refresh_seconds,
+            max_stale_seconds=config.tenant_max_stale_seconds,
+            logger=logger,
+            metrics=metrics,
+            clock=clock or time.time,
+        )
+        if warm:
+            registry.load()
+        tenancy = Tenancy(
+            registry,
+            KeySets(key_set, max_sets=config.max_key_sets, evicted=metrics.key_set_evicted),
+        )
+    verifier = TokenVerifier(
+        config, key_sets, clock=clock or time.time, revocations=revocations, tenancy=tenancy
+    )
     return Authorizer(verifier, logger, config.route_rules, metrics)
 
 

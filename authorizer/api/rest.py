@@ -48,6 +48,7 @@ from dataclasses import dataclass
 from typing import Any, Final, NamedTuple, NoReturn
 
 from authorizer.api.handler import Authorizer, enforce_route_rule
+from authorizer.api.policy import ANONYMOUS, UNAUTHORIZED, policy
 from authorizer.exceptions import (
     MalformedToken,
     MissingToken,
@@ -62,15 +63,9 @@ from shared.context import encode_context
 from shared.exceptions import ConfigurationError
 from shared.jsonlog import correlation
 
-API_TYPES: Final = ("http", "rest")
-# What API Gateway matches to answer 401; any other error message is a 500.
-UNAUTHORIZED: Final = "Unauthorized"
+API_TYPES: Final = ("http", "rest", "websocket")
 # API Gateway refuses method ARNs longer than this (414), so none longer ever arrives.
 MAX_METHOD_ARN_BYTES: Final = 1600
-POLICY_VERSION: Final = "2012-10-17"
-INVOKE: Final = "execute-api:Invoke"
-# Who a deny names when the token never said who it was (signature unchecked).
-ANONYMOUS: Final = "anonymous"
 
 # arn:<partition>:execute-api:<region>:<account>:<apiId>/<stage>/<METHOD>/<path without leading />
 _METHOD_ARN: Final = re.compile(
@@ -128,6 +123,8 @@ def load_api_settings(env: Mapping[str, str], route_rules: Mapping[str, RouteRul
     api_type = env.get("API_TYPE", "").strip().lower() or "http"
     if api_type not in API_TYPES:
         raise ConfigurationError("API_TYPE", f"must be one of {', '.join(API_TYPES)}")
+    if api_type == "websocket":  # app.py hands these to authorizer/api/websocket.py
+        raise ConfigurationError("API_TYPE", "websocket settings are not REST settings")
     raw_routes = env.get("API_ROUTES", "").strip()
     if api_type == "http":
         if raw_routes:
@@ -311,7 +308,7 @@ class RestAuthorizer:
             self._unauthorized(err, route, request_id, started)
         except TokenError as err:
             self._authorizer.denied(err, route, request_id, started)
-            return _policy(err.sub or ANONYMOUS, deny=[arn.prefix + "*"])
+            return policy(err.sub or ANONYMOUS, deny=[arn.prefix + "*"])
         except Exception as err:
             self._authorizer.failed(err, route, request_id, started)
             raise
@@ -337,7 +334,7 @@ class RestAuthorizer:
             deniedRoutes=len(denied),
         )
         context = verified.context
-        return _policy(context.sub, allow=allow, deny=deny, context=encode_context(context))
+        return policy(context.sub, allow=allow, deny=deny, context=encode_context(context))
 
     def _lists(self, event: dict[str, Any]) -> bool:
         """Whether a REQUEST event's route (method and resource template) is in API_ROUTES.
@@ -397,27 +394,6 @@ def _refusal(
     if denial is not None:
         return denial.reason  # an explicit Deny wins over any Allow
     return None if covering else UnknownRoute.reason  # no statement names it: implicit deny
-
-
-def _policy(
-    principal: str,
-    *,
-    allow: list[str] | None = None,
-    deny: list[str] | None = None,
-    context: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    statements = [
-        {"Effect": effect, "Action": INVOKE, "Resource": resources}
-        for effect, resources in (("Allow", allow), ("Deny", deny))
-        if resources
-    ]
-    answer: dict[str, Any] = {
-        "principalId": principal,
-        "policyDocument": {"Version": POLICY_VERSION, "Statement": statements},
-    }
-    if context is not None:
-        answer["context"] = dict(context)
-    return answer
 
 
 def protocol_handler(

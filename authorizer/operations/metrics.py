@@ -32,7 +32,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 # Imported for its classes: REASON_CODES below is every reason they define, so
 # they must exist before it is computed, whichever module is imported first.
@@ -56,6 +56,16 @@ JWKS_FETCH_FAILURES: Final = "JwksFetchFailures"
 JWKS_STALE_KEYS_SERVED: Final = "JwksStaleKeysServed"
 JWKS_KEYS_AVAILABLE: Final = "JwksKeysAvailable"
 
+
+class TableMetrics(NamedTuple):
+    """The one set of metrics of a table kept in memory, one line per refresh of it."""
+
+    refreshes: str
+    failures: str
+    age: str
+    entries: str
+
+
 # Written only with revocation on (REVOCATION_TABLE), one line per refresh of the
 # list: its age after the refresh, whether the refresh failed, its entries. A
 # revoked token's deny is counted by Decisions with Reason=revoked, as every deny.
@@ -63,14 +73,22 @@ REVOCATION_REFRESHES: Final = "RevocationRefreshes"
 REVOCATION_REFRESH_FAILURES: Final = "RevocationRefreshFailures"
 REVOCATION_LIST_AGE: Final = "RevocationListAge"
 REVOCATION_LIST_ENTRIES: Final = "RevocationListEntries"
-REVOCATION_METRIC_NAMES: Final = frozenset(
-    {
-        REVOCATION_REFRESHES,
-        REVOCATION_REFRESH_FAILURES,
-        REVOCATION_LIST_AGE,
-        REVOCATION_LIST_ENTRIES,
-    }
+REVOCATION_TABLE: Final = TableMetrics(
+    REVOCATION_REFRESHES, REVOCATION_REFRESH_FAILURES, REVOCATION_LIST_AGE, REVOCATION_LIST_ENTRIES
 )
+REVOCATION_METRIC_NAMES: Final = frozenset(REVOCATION_TABLE)
+
+# Written only with the tenant registry on (TENANT_TABLE): the same set for the
+# registry, and the key sets the tenants' tokens made this instance fetch and evict.
+TENANT_REGISTRY_TABLE: Final = TableMetrics(
+    "TenantRegistryRefreshes",
+    "TenantRegistryRefreshFailures",
+    "TenantRegistryAge",
+    "TenantRegistryEntries",
+)
+KEY_SET_EVICTIONS: Final = "KeySetEvictions"
+KEY_SETS_HELD: Final = "KeySetsHeld"
+TENANT_METRIC_NAMES: Final = frozenset({*TENANT_REGISTRY_TABLE, KEY_SET_EVICTIONS, KEY_SETS_HELD})
 
 # Written by every deploy.
 METRIC_NAMES: Final = frozenset(
@@ -172,14 +190,20 @@ class MetricsEmitter:
         self._stale_directive = _directive(
             [[FUNCTION_DIMENSION]], [(JWKS_STALE_KEYS_SERVED, "Count")]
         )
-        self._revocation_directive = _directive(
-            [[FUNCTION_DIMENSION]],
-            [
-                (REVOCATION_REFRESHES, "Count"),
-                (REVOCATION_REFRESH_FAILURES, "Count"),
-                (REVOCATION_LIST_AGE, "Seconds"),
-                (REVOCATION_LIST_ENTRIES, "Count"),
-            ],
+        self._table_directives = {
+            table: _directive(
+                [[FUNCTION_DIMENSION]],
+                [
+                    (table.refreshes, "Count"),
+                    (table.failures, "Count"),
+                    (table.age, "Seconds"),
+                    (table.entries, "Count"),
+                ],
+            )
+            for table in (REVOCATION_TABLE, TENANT_REGISTRY_TABLE)
+        }
+        self._eviction_directive = _directive(
+            [[FUNCTION_DIMENSION]], [(KEY_SET_EVICTIONS, "Count"), (KEY_SETS_HELD, "Count")]
         )
         self._encode = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
         # One decision line a request: spliced from parts encoded once, so a
@@ -234,18 +258,37 @@ class MetricsEmitter:
             {FUNCTION_DIMENSION: self.function_name, JWKS_STALE_KEYS_SERVED: max(0, int(count))},
         )
 
+    def table_refresh_document(
+        self, table: TableMetrics, *, ok: bool, age_seconds: float, entries: int
+    ) -> dict[str, Any]:
+        """One refresh of a table kept in memory: its outcome, its age after it, its size."""
+        return self._wrap(
+            [self._table_directives[table]],
+            {
+                FUNCTION_DIMENSION: self.function_name,
+                table.refreshes: 1,
+                table.failures: 0 if ok else 1,
+                table.age: _seconds(age_seconds),
+                table.entries: max(0, int(entries)),
+            },
+        )
+
     def revocation_refresh_document(
         self, *, ok: bool, age_seconds: float, entries: int
     ) -> dict[str, Any]:
         """One refresh of the revocation list: its outcome, the list's age after it, its size."""
+        return self.table_refresh_document(
+            REVOCATION_TABLE, ok=ok, age_seconds=age_seconds, entries=entries
+        )
+
+    def key_set_evicted_document(self, *, held: int) -> dict[str, Any]:
+        """A tenant's key set dropped to make room for another's; ``held`` after it."""
         return self._wrap(
-            [self._revocation_directive],
+            [self._eviction_directive],
             {
                 FUNCTION_DIMENSION: self.function_name,
-                REVOCATION_REFRESHES: 1,
-                REVOCATION_REFRESH_FAILURES: 0 if ok else 1,
-                REVOCATION_LIST_AGE: _seconds(age_seconds),
-                REVOCATION_LIST_ENTRIES: max(0, int(entries)),
+                KEY_SET_EVICTIONS: 1,
+                KEY_SETS_HELD: max(0, int(held)),
             },
         )
 
@@ -282,6 +325,16 @@ class MetricsEmitter:
 
     def revocation_refresh(self, *, ok: bool, age_seconds: float, entries: int) -> None:
         self.emit(self.revocation_refresh_document(ok=ok, age_seconds=age_seconds, entries=entries))
+
+    def tenant_registry_refresh(self, *, ok: bool, age_seconds: float, entries: int) -> None:
+        self.emit(
+            self.table_refresh_document(
+                TENANT_REGISTRY_TABLE, ok=ok, age_seconds=age_seconds, entries=entries
+            )
+        )
+
+    def key_set_evicted(self, *, held: int) -> None:
+        self.emit(self.key_set_evicted_document(held=held))
 
     def emit(self, document: dict[str, Any]) -> None:
         """One write of one line: lines from one process never interleave."""

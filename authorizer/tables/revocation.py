@@ -31,8 +31,13 @@ import math
 import re
 from typing import Any, Final, NamedTuple
 
+from authorizer.tables.changelog import MS_DIGITS, InvalidItem, stamped_seconds
+
+# The sort-key layout every table shares, named here for the list's writers and readers.
+from authorizer.tables.changelog import SORT_KEY as SORT_KEY
+from authorizer.tables.changelog import cursor as cursor
+
 PARTITION_KEY: Final = "pk"
-SORT_KEY: Final = "sk"
 PARTITION: Final = "revoked"
 KIND: Final = "kind"
 VALUE: Final = "value"
@@ -54,10 +59,7 @@ MAX_LEEWAY_SECONDS: Final = 300
 # An origin_jti or a sub is a UUID; anything far longer is not one of them.
 # (DynamoDB caps a sort key at 1024 bytes; the prefix takes 23 of them.)
 MAX_VALUE_BYTES: Final = 256
-_MS_DIGITS: Final = 15
-# Epoch milliseconds in 15 digits: up to the year 33658.
-_MAX_MS: Final = 10**_MS_DIGITS - 1
-_SORT_KEY_PARTS: Final = re.compile(rf"([0-9]{{{_MS_DIGITS}}})#({'|'.join(KINDS)})#(.+)", re.DOTALL)
+_SORT_KEY_PARTS: Final = re.compile(rf"([0-9]{{{MS_DIGITS}}})#({'|'.join(KINDS)})#(.+)", re.DOTALL)
 
 
 class Revocation(NamedTuple):
@@ -70,20 +72,8 @@ class Revocation(NamedTuple):
     expires_at: int
 
 
-class InvalidRevocation(ValueError):
+class InvalidRevocation(InvalidItem):
     """An item or an argument that is not a well-formed revocation (fixed text, no values)."""
-
-
-def cursor(epoch_seconds: float) -> str:
-    """The sort-key prefix of ``epoch_seconds``: ``sk > cursor(T)`` is everything written since T.
-
-    Every item revoked at or after T sorts after it (``"...#"`` > ``"..."``),
-    including those in T's very millisecond.
-    """
-    milliseconds = math.floor(epoch_seconds * 1000)
-    if not 0 <= milliseconds <= _MAX_MS:
-        raise InvalidRevocation("time is outside the sort key's range")
-    return f"{milliseconds:0{_MS_DIGITS}d}"
 
 
 def sort_key(kind: str, value: str, revoked_at: float) -> str:
@@ -116,7 +106,7 @@ def revocation_item(
     key = sort_key(kind, value, revoked_at)
     expires = default_expires_at(revoked_at) if expires_at is None else math.ceil(expires_at)
     # From the sort key itself, so a reader may read the one and not the other.
-    revoked_seconds = int(key[:_MS_DIGITS]) // 1000
+    revoked_seconds = stamped_seconds(key)
     if expires <= revoked_at:
         raise InvalidRevocation("expiresAt must be after revokedAt")
     return {

@@ -39,6 +39,16 @@ DEFAULT_REVOCATION_REFRESH_SECONDS: Final = 10
 MAX_REVOCATION_REFRESH_SECONDS: Final = 300
 DEFAULT_REVOCATION_MAX_STALE_SECONDS: Final = 120
 MAX_REVOCATION_MAX_STALE_SECONDS: Final = 3600
+# The tenant registry (TENANT_TABLE): the same bounds as the revocation list's.
+DEFAULT_TENANT_REFRESH_SECONDS: Final = 10
+MAX_TENANT_REFRESH_SECONDS: Final = 300
+DEFAULT_TENANT_MAX_STALE_SECONDS: Final = 120
+MAX_TENANT_MAX_STALE_SECONDS: Final = 3600
+# Tenants' key sets held at once (each about 3 KB with its parsed keys).
+DEFAULT_MAX_KEY_SETS: Final = 1000
+MAX_MAX_KEY_SETS: Final = 100_000
+# TENANT_JWKS_URL names a tenant's pool by this placeholder (offline and tests only).
+POOL_PLACEHOLDER: Final = "{userPoolId}"
 
 # A region: us-east-1, us-gov-west-1, or the AWS European Sovereign Cloud's
 # eusc-de-east-1 (botocore's partitions.json: partition aws-eusc, regionRegex
@@ -88,6 +98,13 @@ class AuthorizerConfig(NamedTuple):
     revocation_table: str = ""
     revocation_refresh_seconds: int = DEFAULT_REVOCATION_REFRESH_SECONDS
     revocation_max_stale_seconds: int = DEFAULT_REVOCATION_MAX_STALE_SECONDS
+    # The tenant registry's table (TENANT_TABLE); empty: the registry is off.
+    tenant_table: str = ""
+    tenant_refresh_seconds: int = DEFAULT_TENANT_REFRESH_SECONDS
+    tenant_max_stale_seconds: int = DEFAULT_TENANT_MAX_STALE_SECONDS
+    max_key_sets: int = DEFAULT_MAX_KEY_SETS
+    # Where a tenant's keys are fetched: empty for its pool's own host (the default).
+    tenant_jwks_url: str = ""
 
     @property
     def rule_claim_names(self) -> frozenset[str]:
@@ -98,6 +115,12 @@ class AuthorizerConfig(NamedTuple):
     def pool(self) -> PoolConfig:
         """The first (with USER_POOL_ID, the only) pool."""
         return self.pools[0]
+
+    def tenant_key_url(self, region: str, user_pool_id: str) -> str:
+        """Where a registered tenant's pool serves its keys: never a URL from the registry."""
+        if self.tenant_jwks_url:
+            return self.tenant_jwks_url.replace(POOL_PLACEHOLDER, user_pool_id)
+        return default_jwks_url(region, user_pool_id)
 
 
 def dns_suffix(region: str) -> str:
@@ -137,8 +160,23 @@ def default_jwks_url(region: str, user_pool_id: str) -> str:
     return f"{original_issuer(region, user_pool_id)}/.well-known/jwks.json"
 
 
+def pool_region(user_pool_id: str) -> str | None:
+    """The region a user pool id names, or None when it is not ``<region>_<id>``."""
+    match = _POOL_ID.fullmatch(user_pool_id)
+    return match["region"] if match else None
+
+
+def is_client_id(value: str) -> bool:
+    return bool(_CLIENT_ID.fullmatch(value))
+
+
+def is_region(value: str) -> bool:
+    return bool(_REGION.fullmatch(value))
+
+
 def load_config(env: Mapping[str, str]) -> AuthorizerConfig:
     """Parse the environment, or raise ConfigurationError naming the variable."""
+    tenants = _tenants(env)
     if env.get("USER_POOLS", "").strip():
         for single in ONE_POOL_VARIABLES:
             if env.get(single, "").strip():
@@ -146,6 +184,8 @@ def load_config(env: Mapping[str, str]) -> AuthorizerConfig:
                     "USER_POOLS", f"is set, so {single} must not be: give it in USER_POOLS"
                 )
         pools = _pools(env["USER_POOLS"])
+    elif tenants["tenant_table"] and not any(env.get(v, "").strip() for v in ONE_POOL_VARIABLES):
+        pools = ()  # the registry's tenants only
     else:
         pools = (_single_pool(env),)
 
@@ -172,6 +212,7 @@ def load_config(env: Mapping[str, str]) -> AuthorizerConfig:
             unit="bytes",
         ),
         **_revocation(env),
+        **tenants,
     )
 
 
@@ -200,6 +241,51 @@ def _revocation(env: Mapping[str, str]) -> dict[str, Any]:
         "revocation_table": table,
         "revocation_refresh_seconds": refresh,
         "revocation_max_stale_seconds": max_stale,
+    }
+
+
+def _tenants(env: Mapping[str, str]) -> dict[str, Any]:
+    """TENANT_*: checked even while the table is unset, as REVOCATION_* are."""
+    table = env.get("TENANT_TABLE", "").strip()
+    if table and not _TABLE.fullmatch(table):
+        raise ConfigurationError(
+            "TENANT_TABLE", "must be a DynamoDB table name (3-255 of A-Z a-z 0-9 _ . -) or ARN"
+        )
+    refresh = _whole_number(
+        env,
+        "TENANT_REFRESH_SECONDS",
+        DEFAULT_TENANT_REFRESH_SECONDS,
+        minimum=1,
+        maximum=MAX_TENANT_REFRESH_SECONDS,
+    )
+    max_stale = _whole_number(
+        env,
+        "TENANT_MAX_STALE_SECONDS",
+        max(DEFAULT_TENANT_MAX_STALE_SECONDS, refresh),
+        minimum=refresh,
+        maximum=MAX_TENANT_MAX_STALE_SECONDS,
+    )
+    max_key_sets = _whole_number(
+        env,
+        "MAX_KEY_SETS",
+        DEFAULT_MAX_KEY_SETS,
+        minimum=1,
+        maximum=MAX_MAX_KEY_SETS,
+        unit="key sets",
+    )
+    key_url = env.get("TENANT_JWKS_URL", "").strip()
+    if key_url:
+        if key_url.count(POOL_PLACEHOLDER) != 1:
+            raise ConfigurationError(
+                "TENANT_JWKS_URL", f"must name the pool once, as {POOL_PLACEHOLDER}"
+            )
+        _check_url("TENANT_JWKS_URL", key_url.replace(POOL_PLACEHOLDER, "us-east-1_pool"))
+    return {
+        "tenant_table": table,
+        "tenant_refresh_seconds": refresh,
+        "tenant_max_stale_seconds": max_stale,
+        "max_key_sets": max_key_sets,
+        "tenant_jwks_url": key_url,
     }
 
 
@@ -311,10 +397,10 @@ def _pool(index: int, spec: Any) -> PoolConfig:
 
 
 def _pool_region(variable: str, user_pool_id: str) -> str:
-    match = _POOL_ID.fullmatch(user_pool_id)
-    if not match:
+    region = pool_region(user_pool_id)
+    if region is None:
         raise ConfigurationError(variable, "must look like <region>_<id>, e.g. us-east-1_AbC123xyz")
-    return match["region"]
+    return region
 
 
 def _token_use(variable: str, raw: str) -> str:

@@ -40,8 +40,10 @@ from authorizer.exceptions import (
 from shared.context import AuthContext, Scalar
 from shared.exceptions import ConfigurationError
 
-# "METHOD /path" as API Gateway writes route keys, or "$default".
-_ROUTE_KEY = re.compile(r"(ANY|GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS) /\S*|\$default")
+# The one route a WebSocket API's authorizer decides (API_TYPE=websocket).
+CONNECT_ROUTE: Final = "$connect"
+# "METHOD /path" as API Gateway writes route keys, "$default", or a WebSocket API's "$connect".
+_ROUTE_KEY = re.compile(r"(ANY|GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS) /\S*|\$default|\$connect")
 # RFC 6749 section 3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ).
 SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5B\x5D-\x7E]+")
 _RULE_KEYS: Final = frozenset(
@@ -86,7 +88,8 @@ def parse_route_rules(raw: str) -> dict[str, RouteRule]:
 def _rule(route: str, spec: Any) -> RouteRule:
     if not _ROUTE_KEY.fullmatch(route):
         raise ConfigurationError(
-            "ROUTE_RULES", f"{route!r} is not a route key like 'GET /hello' or '$default'"
+            "ROUTE_RULES",
+            f"{route!r} is not a route key like 'GET /hello', '$default' or '$connect'",
         )
     if not isinstance(spec, dict) or not spec or set(spec) - _RULE_KEYS:
         raise ConfigurationError(

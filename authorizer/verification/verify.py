@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Final, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, Final, NamedTuple, Protocol
 
 import jwt
 from cachetools import LRUCache
@@ -28,6 +28,7 @@ from authorizer.exceptions import (
     MalformedToken,
     MissingClaim,
     MissingKeyId,
+    TenantSuspended,
     TokenError,
     TokenExpired,
     TokenIssuedInFuture,
@@ -42,6 +43,9 @@ from authorizer.verification.config import AuthorizerConfig, PoolConfig
 from authorizer.verification.jwks import JwksCache
 from authorizer.verification.rules import SCOPE_TOKEN, is_scalar
 from shared.context import AuthContext, ClaimValue, claims_size
+
+if TYPE_CHECKING:  # the registry's types: nothing of it is imported while it is off
+    from authorizer.verification.tenancy import Tenancy, Tenant
 
 # Cognito tokens are 1-4 KB; API Gateway refuses headers much larger than this anyway.
 MAX_TOKEN_CHARS: Final = 16 * 1024
@@ -69,6 +73,8 @@ class Verified(NamedTuple):
     # What a revocation list is checked against: the token's family and issue time.
     origin_jti: str | None
     issued_at: float
+    # The registered tenant whose pool issued it (TENANT_TABLE), as the registry had it.
+    tenant: Tenant | None = None
 
 
 class RevocationCheck(Protocol):
@@ -78,12 +84,14 @@ class RevocationCheck(Protocol):
 
 
 class TrustedPool(NamedTuple):
-    """A configured pool with its key set, as the verifier uses them."""
+    """A configured or registered pool with its key set, as the verifier uses them."""
 
     config: PoolConfig
     jwks: JwksCache
     # What PyJWT compares iss with: one string, or the set of the pool's issuers.
     issuer: str | frozenset[str]
+    # The registered tenant the pool is (TENANT_TABLE); None for a configured pool.
+    tenant: Tenant | None = None
 
 
 class _CognitoJWT(jwt.PyJWT):
@@ -282,6 +290,11 @@ def check_claims(
     )
 
 
+def _tenant_pool(tenant: Tenant, jwks: JwksCache) -> TrustedPool:
+    """A registered tenant's pool as the verifier uses it, with the key set it is to use."""
+    return TrustedPool(tenant.pool, jwks, _issuer_argument(tenant.pool), tenant)
+
+
 def _issuer_argument(pool: PoolConfig) -> str | frozenset[str]:
     """PyJWT compares a str with ``!=`` and a container with ``in``: both exact."""
     return next(iter(pool.issuers)) if len(pool.issuers) == 1 else pool.issuers
@@ -307,6 +320,7 @@ class TokenVerifier:
         clock: Callable[[], float] = time.time,
         cache_size: int = VERIFIED_CACHE_SIZE,
         revocations: RevocationCheck | None = None,
+        tenancy: Tenancy | None = None,
     ) -> None:
         key_sets = (jwks,) if isinstance(jwks, JwksCache) else tuple(jwks)
         if len(key_sets) != len(config.pools):
@@ -323,10 +337,17 @@ class TokenVerifier:
         self.clock = clock
         # Keyed by the whole token: only the exact bytes that were verified hit.
         self._verified: LRUCache[str, Verified] = LRUCache(maxsize=cache_size)
-        # Header segment -> kid, for headers that passed check_header.
+        # Header segment -> kid, for headers that passed check_header: a pool's
+        # one or two, and each tenant's whose key set may be held.
         self._checked_headers: dict[str, str] = {}
+        self._header_cache_size = HEADER_CACHE_SIZE + (
+            2 * tenancy.key_sets.max_sets if tenancy is not None else 0
+        )
         self._decoder = _CognitoJWT()
         self.revocations = revocations
+        self.tenancy = tenancy
+        # kid -> the registered pool whose key set held it at its last canonical check.
+        self._tenant_kids: dict[str, str] = {}
 
     @property
     def key_sets(self) -> tuple[JwksCache, ...]:
@@ -347,16 +368,25 @@ class TokenVerifier:
     def _verified_or_remembered(self, token: str) -> tuple[Verified, bool]:
         remembered = self._verified.get(token)
         if remembered is not None:
-            jwks = self._by_pool_id[remembered.user_pool_id].jwks
-            if self.clock() < remembered.expires_at and (
-                jwks.get_key(remembered.kid) is remembered.key
-            ):
+            if self.clock() < remembered.expires_at and self._still_holds(remembered):
                 return remembered, True
             del self._verified[token]
         verified = self._verify_fresh(token)
         if verified.expires_at > self.clock():  # past exp but inside the leeway: not kept
             self._verified[token] = verified
         return verified, False
+
+    def _still_holds(self, remembered: Verified) -> bool:
+        """Whether the key (and, for a tenant, the tenant as it was) still verifies the token."""
+        tenant, tenancy = remembered.tenant, self.tenancy
+        jwks: JwksCache | None
+        if tenant is None or tenancy is None:
+            jwks = self._by_pool_id[remembered.user_pool_id].jwks
+        elif tenancy.directory.tenant_of_pool(remembered.user_pool_id) is tenant:
+            jwks = tenancy.key_sets.peek(tenant.pool.jwks_url)  # None once evicted
+        else:
+            return False  # changed, suspended or deleted since: verified afresh
+        return jwks is not None and jwks.get_key(remembered.kid) is remembered.key
 
     def forget_tokens(self) -> None:
         """Drop every remembered token: the next sight of each is verified afresh."""
@@ -385,12 +415,17 @@ class TokenVerifier:
                     signed = self._decoder.signed_claims
                     self._decoder.signed_claims = None
                     kid, canonical_pool, canonical_key = self._key_for(token)
-                    if canonical_pool is pool and canonical_key is key:
+                    if canonical_pool.config is pool.config and canonical_key is key:
                         self._decoder.signed_claims = signed
                         raise
                     pool, key = canonical_pool, canonical_key
                     payload = self._decode(token, pool, key)
             context = check_claims(payload, self._config, pool.config)
+            tenant = pool.tenant
+            if tenant is not None:
+                context = context._replace(
+                    tenant_id=tenant.tenant_id, tenant_attributes=tenant.attributes
+                )
         except TokenError as err:
             if kid is not None:  # else _key_for named it, or there is none
                 err.kid = kid
@@ -412,6 +447,7 @@ class TokenVerifier:
             # check_claims read it (a string, else the token was denied): one reading.
             context.origin_jti,
             payload["iat"],
+            tenant,
         )
 
     def _decode(self, token: str, pool: TrustedPool, key: jwt.PyJWK) -> dict[str, Any]:
@@ -439,6 +475,8 @@ class TokenVerifier:
         if kid is None:
             return None
         held = self._held_fresh(kid)
+        if held is None and self.tenancy is not None:
+            held = self._tenant_held_fresh(kid, self.tenancy)
         return None if held is None else (kid, *held)
 
     def _key_for(self, token: str) -> tuple[str, TrustedPool, jwt.PyJWK]:
@@ -457,15 +495,20 @@ class TokenVerifier:
             raise token_error(err) from None
         kid = check_header(unverified["header"])
         header_segment = token.partition(".")[0]
-        if len(self._checked_headers) >= HEADER_CACHE_SIZE:
+        if len(self._checked_headers) >= self._header_cache_size:
             self._checked_headers.clear()  # only made-up headers get here; nothing worth an LRU
         self._checked_headers[header_segment] = kid
         pool = self._pool_for_issuer(unverified["payload"], kid)
         try:
-            return kid, pool, pool.jwks.get_key(kid)
+            key = pool.jwks.get_key(kid)
         except TokenError as err:  # an unknown kid: the decision log names it
             err.kid = kid
             raise
+        if pool.tenant is not None:
+            if len(self._tenant_kids) >= self._header_cache_size:
+                self._tenant_kids.clear()
+            self._tenant_kids[kid] = pool.config.user_pool_id
+        return kid, pool, key
 
     def _held_fresh(self, kid: str) -> tuple[TrustedPool, jwt.PyJWK] | None:
         """The one pool holding ``kid`` in a fresh key set, without fetching; else None."""
@@ -478,6 +521,22 @@ class TokenVerifier:
                 found = (pool, key)
         return found
 
+    def _tenant_held_fresh(
+        self, kid: str, tenancy: Tenancy
+    ) -> tuple[TrustedPool, jwt.PyJWK] | None:
+        """The active tenant whose pool's key set held ``kid`` when last checked, if still fresh."""
+        user_pool_id = self._tenant_kids.get(kid)
+        if user_pool_id is None:
+            return None
+        tenant = tenancy.directory.tenant_of_pool(user_pool_id)
+        if tenant is None or not tenant.active:
+            return None
+        jwks = tenancy.key_sets.peek(tenant.pool.jwks_url)
+        if jwks is None:  # evicted: the canonical path makes it again
+            return None
+        key = jwks.fresh_key(kid)
+        return None if key is None else (_tenant_pool(tenant, jwks), key)
+
     def _pool_for_issuer(self, payload: Any, kid: str) -> TrustedPool:
         try:
             if not isinstance(payload, dict):
@@ -488,9 +547,23 @@ class TokenVerifier:
             if not isinstance(iss, str):
                 raise InvalidClaim("iss must be a string")
             pool = self._by_issuer.get(iss)
+            if pool is None and self.tenancy is not None:
+                pool = self._registered_pool(iss, self.tenancy)
             if pool is None:
                 raise WrongIssuer("iss is not a trusted user pool")
         except TokenError as err:
             err.kid = kid
             raise
         return pool
+
+    @staticmethod
+    def _registered_pool(iss: str, tenancy: Tenancy) -> TrustedPool | None:
+        """The active tenant's pool for ``iss``: known from memory alone, never fetched for."""
+        tenant = tenancy.directory.tenant_for_issuer(iss)
+        if tenant is None:
+            return None
+        if not tenant.active:
+            suspended = TenantSuspended("the token's tenant is suspended")
+            suspended.tenant_id = tenant.tenant_id
+            raise suspended
+        return _tenant_pool(tenant, tenancy.key_sets.get(tenant.pool.jwks_url))

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from local.cfn import REGION, Resolver, parameter_values
+from local.cfn import REGION, Resolver, parameter_values, rule_failures
 from local.sam import SamTemplate, TransformedTemplate, transform_nested
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,6 +29,9 @@ BUILT_ARTIFACTS = {
     "AuthorizerFunction": "Authorizer/AuthorizerFunction",
     # Built whatever Revocation is (sam build builds every function); deployed only with it.
     "SignOutFunction": "Authorizer/SignOutFunction",
+    # Likewise with Revocation and ApiType websocket: sign-out that hangs up.
+    "ConnectionsFunction": "Authorizer/ConnectionsFunction",
+    "HangUpFunction": "Authorizer/HangUpFunction",
     "GreeterFunction": "GreeterFunction",
 }
 
@@ -74,6 +77,7 @@ class DeployModel:
         if nested is None:
             nested = transform_nested(template, self.parameters, ROOT)
         self.nested = dict(nested)
+        self.attached: dict[str, tuple[str, str]] = {}  # attached applications: none here
         self._resolver = Resolver(
             template,
             self.parameters,
@@ -142,27 +146,7 @@ class DeployModel:
 
     def rule_failures(self) -> list[str]:
         """The rules this deploy breaks, a nested stack's (``Stack/Rule``) included."""
-        return _rule_failures(self.template, self._resolver, self.nested, "")
-
-
-def _rule_failures(
-    template: Mapping[str, Any],
-    resolver: Resolver,
-    nested: Mapping[str, TransformedTemplate],
-    prefix: str,
-) -> list[str]:
-    failures = []
-    for name, rule in template.get("Rules", {}).items():
-        if "RuleCondition" in rule and not resolver.truth(rule["RuleCondition"]):
-            continue
-        for assertion in rule["Assertions"]:
-            if not resolver.truth(assertion["Assert"]):
-                failures.append(f"{prefix}{name}: {assertion.get('AssertDescription', '')}")
-    for logical_id, child in nested.items():
-        failures += _rule_failures(
-            child.template, resolver.child(logical_id), child.nested, f"{prefix}{logical_id}/"
-        )
-    return failures
+        return rule_failures(self, self._resolver)
 
 
 # --- the HTTP API's OpenAPI body ---------------------------------------------

@@ -1,7 +1,8 @@
 """The IaC security scan of `make lint`: checkov over template.yaml and over what it
 becomes for each operations variant (SnapStart, Tracing and AlarmEmail all off, all on;
-all on with Revocation),
-over template-rest.yaml (the REST API variant) and what it becomes, and over the
+all on with Revocation, and with the tenant registry too),
+over template-rest.yaml (the REST API variant) and template-websocket.yaml (the
+WebSocket API variant, revocation off and on) and what they become, and over the
 authorizer application (authorizer/template.yaml) and what it becomes alone, per variant,
 and over the consumer templates of examples/ and what they become.
 
@@ -40,8 +41,23 @@ VARIANTS: Final[dict[str, dict[str, str]]] = {
     "operations-on": OPERATIONS_ON,
     # With operations on too: the sign-out function's traces and alarm topic.
     "revocation-on": {**OPERATIONS_ON, **REVOCATION_ON},
+    # Everything on: the tenant registry's table, role statement, alarm and dashboard row.
+    "tenants-on": {**OPERATIONS_ON, **REVOCATION_ON, "TenantRegistry": "true"},
 }
 REST_TEMPLATE: Final = TEMPLATE.with_name("template-rest.yaml")
+WEBSOCKET_TEMPLATE: Final = TEMPLATE.with_name("template-websocket.yaml")
+# The WebSocket demo's pool (it creates none), with revocation off and on.
+WEBSOCKET_POOL: Final[dict[str, str]] = {
+    "UserPoolId": "us-east-1_AbC123xyz",
+    "AppClientIds": "1example23456789",
+}
+# The application for a WebSocket API with sign-out that hangs up, operations on too.
+APP_WEBSOCKET: Final[dict[str, str]] = {
+    **OPERATIONS_ON,
+    **REVOCATION_ON,
+    "ApiType": "websocket",
+    "WebSocketApi": "a1b2c3d4e5/prod",
+}
 EXAMPLES: Final = sorted((TEMPLATE.parent / "examples").glob("*.yaml"))
 # What an example is given for the authorizer it names by ARN.
 EXAMPLE_AUTHORIZER_ARN: Final = "arn:aws:lambda:us-east-1:123456789012:function:authorizer:live"
@@ -97,6 +113,13 @@ def write_variants(directory: Path) -> list[Path]:
     written = {f"{name}.json": transformed_variant(values) for name, values in VARIANTS.items()}
     written["rest.json"] = transformed_rest()
     written |= {f"app-{name}.json": transformed_app(values) for name, values in VARIANTS.items()}
+    written["app-websocket.json"] = transformed_app(APP_WEBSOCKET)
+    written |= {
+        f"websocket-{name}.json": SamTemplate.read(WEBSOCKET_TEMPLATE)
+        .transform({**WEBSOCKET_POOL, **values})
+        .template
+        for name, values in (("revocation-off", {}), ("revocation-on", REVOCATION_ON))
+    }
     written |= {f"example-{path.stem}.json": transformed_example(path) for path in EXAMPLES}
     paths = []
     for name, template in written.items():
@@ -129,7 +152,14 @@ def with_stage_skips(template: dict[str, Any]) -> dict[str, Any]:
 
 def scan(checkov: Path) -> int:
     with tempfile.TemporaryDirectory(prefix="template-scan-") as tmp:
-        files = [TEMPLATE, REST_TEMPLATE, APP_TEMPLATE, *EXAMPLES, *write_variants(Path(tmp))]
+        files = [
+            TEMPLATE,
+            REST_TEMPLATE,
+            WEBSOCKET_TEMPLATE,
+            APP_TEMPLATE,
+            *EXAMPLES,
+            *write_variants(Path(tmp)),
+        ]
         args = [str(checkov), *CHECKOV_ARGS]
         for path in files:
             args += ["--file", str(path)]

@@ -35,12 +35,20 @@ from tests.deploy.scan import APP_ALONE, OPERATIONS_ON
 
 BIN = Path(sys.executable).parent
 REST_TEMPLATE = ROOT / "template-rest.yaml"
+WEBSOCKET_TEMPLATE = ROOT / "template-websocket.yaml"
 EXAMPLES = {
     "http": ROOT / "examples" / "http-api.yaml",
     "rest": ROOT / "examples" / "rest-api.yaml",
+    "websocket": ROOT / "examples" / "websocket-api.yaml",
 }
 AUTHORIZER_ARN = "arn:aws:lambda:us-east-1:123456789012:function:cognito-jwt-authorizer-fn:live"
 FIVE_APIS = "a1b2c3d4e5,f6g7h8i9j0,k1l2m3n4o5,p6q7r8s9t0,u1v2w3x4y5"
+SIGN_OUT_ARN = "arn:aws:lambda:us-east-1:123456789012:function:cognito-jwt-authorizer-signout"
+REVOCATION = {
+    "AuthorizerArn": AUTHORIZER_ARN,
+    "Revocation": "true",
+    "SignOutFunctionArn": SIGN_OUT_ARN,
+}
 
 
 def deploy(template: Path, parameters: dict[str, str]) -> DeployModel:
@@ -72,8 +80,10 @@ AUTHORIZER_TYPES = {
         (TEMPLATE, {"ApiAccessLogGroup", "GreeterFunction", "GreeterLogGroup",
                     "GreeterFunctionRole", "ApiDashboard"}),
         (REST_TEMPLATE, {"GreeterFunction", "GreeterLogGroup", "GreeterFunctionRole"}),
+        (WEBSOCKET_TEMPLATE, {"ApiAccessLogGroup", "GreeterFunction", "GreeterLogGroup",
+                              "GreeterFunctionRole"}),
     ],
-    ids=["http", "rest"],
+    ids=["http", "rest", "websocket"],
 )  # fmt: skip
 def test_the_demos_authorizer_resources_come_from_the_one_definition(
     template: Path, own: set[str]
@@ -97,17 +107,25 @@ def test_the_demos_authorizer_resources_come_from_the_one_definition(
 
 # What a demo does not pass to the application, and why: the API's id would be a
 # cycle (the API needs the application's output first), the HTTP demo's API type
-# is the default, the REST demo keeps the operations extras off.
+# is the default, the REST demo keeps the operations extras off, and the
+# WebSocket settings are the WebSocket demo's.
+WEBSOCKET_ONLY = {"WebSocketIdentitySource", "WebSocketApi"}
 NOT_PASSED = {
-    TEMPLATE: {"ApiType", "ApiRoutes", "InvokingApis"},
+    TEMPLATE: {"ApiType", "ApiRoutes", "InvokingApis", *WEBSOCKET_ONLY},
     REST_TEMPLATE: {
         "InvokingApis", "SnapStart", "AuthorizerVersionDigest", "Tracing", "AlarmEmail",
-        "DenySpikeThreshold",
+        "DenySpikeThreshold", *WEBSOCKET_ONLY,
+    },
+    WEBSOCKET_TEMPLATE: {
+        "ApiRoutes", "InvokingApis", "SnapStart", "AuthorizerVersionDigest", "Tracing",
+        "AlarmEmail", "DenySpikeThreshold",
     },
 }  # fmt: skip
 
 
-@pytest.mark.parametrize("template", [TEMPLATE, REST_TEMPLATE], ids=["http", "rest"])
+@pytest.mark.parametrize(
+    "template", [TEMPLATE, REST_TEMPLATE, WEBSOCKET_TEMPLATE], ids=["http", "rest", "websocket"]
+)
 def test_a_demo_passes_each_setting_on_as_the_application_declares_it(template: Path) -> None:
     """A parameter added to the application reaches the demos, with the same constraints."""
     source = SamTemplate.read(template).source
@@ -123,7 +141,7 @@ def test_a_demo_passes_each_setting_on_as_the_application_declares_it(template: 
 
 
 def test_no_other_deployable_template_defines_an_authorizer() -> None:
-    templates = [TEMPLATE, REST_TEMPLATE, *EXAMPLES.values()]
+    templates = [TEMPLATE, REST_TEMPLATE, WEBSOCKET_TEMPLATE, *EXAMPLES.values()]
     for template in templates:
         handlers = [
             resource["Properties"].get("Handler")
@@ -143,8 +161,9 @@ API_ARN = re.compile(
     r"^arn:aws:execute-api:[a-z]{2}(-[a-z]+)+-[0-9]:[0-9]{12}:(?P<api><\w+>|[a-z0-9]{10})/(?P<rest>.+)$"
 )
 ROUTE = re.compile(
-    r"^[^/]+/(GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS|ANY)/[^*]*$"
-)  # stage/METHOD/path
+    r"^[^/]+/(GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS|ANY)/[^*]*$"  # stage/METHOD/path
+    r"|^[^/*]+/[^/*]+$"  # a WebSocket API's stage/route key
+)
 
 
 def permission_problems(props: dict[str, Any], *, authorizer: bool) -> list[str]:
@@ -183,6 +202,13 @@ DEPLOYS = {
     ),
     "example-http": (EXAMPLES["http"], {"AuthorizerArn": AUTHORIZER_ARN}),
     "example-rest": (EXAMPLES["rest"], {"AuthorizerArn": AUTHORIZER_ARN}),
+    "example-http-revocation": (EXAMPLES["http"], REVOCATION),
+    "example-rest-revocation": (EXAMPLES["rest"], REVOCATION),
+    "example-websocket": (EXAMPLES["websocket"], {"AuthorizerArn": AUTHORIZER_ARN}),
+    "websocket-demo": (
+        WEBSOCKET_TEMPLATE,
+        {"UserPoolId": "us-east-1_AbC123xyz", "AppClientIds": "abc", "Revocation": "true"},
+    ),
 }
 
 
@@ -404,6 +430,106 @@ def sar_metadata() -> dict[str, Any]:
     return metadata
 
 
+# The Serverless Application Repository's rules for each field of the metadata
+# (AWS SAM Developer Guide, "AWS SAM template Metadata section properties":
+# https://docs.aws.amazon.com/serverless-application-model/latest/developerguide/serverless-sam-template-publishing-applications-metadata-properties.html,
+# the same as the CreateApplication API's). A publish with any field outside its
+# rule is refused by SAR, after the package was uploaded.
+SAR_MAX_FILE_BYTES = 5 * 1024 * 1024  # LicenseUrl, ReadmeUrl: "Maximum size 5 MB"
+# https://semver.org/#is-there-a-suggested-regular-expression-regex-to-check-a-semver-string
+SEMVER = re.compile(
+    r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
+    r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
+    r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?"
+)
+
+
+def sar_problems(metadata: dict[str, Any], base_dir: Path) -> list[str]:
+    """Every field of the metadata SAR's documented rules refuse; [] when it publishes."""
+    from packaging.licenses import InvalidLicenseExpression, canonicalize_license_expression
+
+    problems = []
+
+    def check(field: str, ok: bool) -> None:
+        if not ok:
+            problems.append(field)
+
+    for required in ("Name", "Description", "Author"):
+        check(required, isinstance(metadata.get(required), str))
+    name, author = str(metadata.get("Name", "")), str(metadata.get("Author", ""))
+    check("Name", 1 <= len(name) <= 140 and re.fullmatch(r"[a-zA-Z0-9\-]+", name) is not None)
+    check("Description", 1 <= len(str(metadata.get("Description", ""))) <= 256)
+    check(
+        "Author",
+        1 <= len(author) <= 127
+        and re.fullmatch(r"^[a-z0-9](([a-z0-9]|-(?!-))*[a-z0-9])?$", author) is not None,
+    )
+    labels = metadata.get("Labels", [])
+    check("Labels", isinstance(labels, list) and len(labels) <= 10)
+    for label in labels if isinstance(labels, list) else []:
+        check(
+            f"Labels: {label!r}",
+            isinstance(label, str)
+            and 1 <= len(label) <= 127
+            and re.fullmatch(r"^[a-zA-Z0-9+\-_:\/@]+$", label) is not None,
+        )
+    if "SpdxLicenseId" in metadata:  # one identifier of the SPDX License List
+        spdx = str(metadata["SpdxLicenseId"])
+        try:
+            check(
+                "SpdxLicenseId", canonicalize_license_expression(spdx) == spdx and " " not in spdx
+            )
+        except InvalidLicenseExpression:
+            check("SpdxLicenseId", False)
+    if "SemanticVersion" in metadata:
+        check("SemanticVersion", SEMVER.fullmatch(str(metadata["SemanticVersion"])) is not None)
+    for url in ("HomePageUrl", "SourceCodeUrl"):
+        if url in metadata:
+            check(url, str(metadata[url]).startswith("https://"))
+    for local_file in ("LicenseUrl", "ReadmeUrl"):  # local until sam package uploads them
+        if local_file in metadata:
+            path = base_dir / str(metadata[local_file])
+            check(local_file, path.is_file() and path.stat().st_size <= SAR_MAX_FILE_BYTES)
+    return problems
+
+
+def test_the_metadata_passes_every_rule_sar_documents() -> None:
+    assert sar_problems(sar_metadata(), APP_TEMPLATE.parent) == []
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("Author", "cognito-lambda-authorizer maintainers"),  # a space
+        ("Author", "Maintainers"),  # upper case
+        ("Author", "two--hyphens"),
+        ("Author", "-leading"),
+        ("Author", "x" * 128),
+        ("Name", "with space"),
+        ("Name", "x" * 141),
+        ("Description", "x" * 257),
+        ("Description", ""),
+        ("Labels", [f"label{n}" for n in range(11)]),
+        ("Labels", ["api gateway"]),
+        ("SpdxLicenseId", "MIT-Zero"),
+        ("SpdxLicenseId", "MIT OR Apache-2.0"),
+        ("SemanticVersion", "1.0"),
+        ("HomePageUrl", "http://example.com"),
+        ("ReadmeUrl", "../no-such-file.md"),
+    ],
+)
+def test_the_rules_refuse_what_sar_refuses(field: str, value: Any) -> None:
+    metadata = {**sar_metadata(), field: value}
+    assert [p for p in sar_problems(metadata, APP_TEMPLATE.parent) if p.startswith(field)]
+
+
+def test_a_readme_or_licence_over_5_mb_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "README.md").write_bytes(b"x" * (SAR_MAX_FILE_BYTES + 1))
+    (tmp_path / "LICENSE").write_bytes(b"x" * SAR_MAX_FILE_BYTES)
+    metadata = {**sar_metadata(), "ReadmeUrl": "README.md", "LicenseUrl": "LICENSE"}
+    assert sar_problems(metadata, tmp_path) == ["ReadmeUrl"]
+
+
 def test_the_application_carries_the_metadata_sam_publish_reads() -> None:
     metadata = sar_metadata()
     required = {
@@ -411,15 +537,11 @@ def test_the_application_carries_the_metadata_sam_publish_reads() -> None:
         "Labels", "HomePageUrl", "SemanticVersion", "SourceCodeUrl",
     }  # fmt: skip
     assert required <= set(metadata)
-    assert re.fullmatch(r"[a-zA-Z0-9-]{1,140}", metadata["Name"])
-    assert len(metadata["Description"]) <= 256
-    assert all(re.fullmatch(r"[a-zA-Z0-9+\-_:/@]{1,127}", label) for label in metadata["Labels"])
-    assert len(metadata["Labels"]) <= 10
-    for url in ("HomePageUrl", "SourceCodeUrl"):
-        assert metadata[url].startswith("https://")
-    # The licence and readme are the repository's own files (sam package uploads them).
+    # The licence and readme are the repository's own files (sam package uploads them); the
+    # readme is the page about the application (its parameters, outputs, how to attach it),
+    # not the demo's front door.
     assert (APP_TEMPLATE.parent / metadata["LicenseUrl"]).resolve() == ROOT / "LICENSE"
-    assert (APP_TEMPLATE.parent / metadata["ReadmeUrl"]).resolve() == ROOT / "README.md"
+    assert (APP_TEMPLATE.parent / metadata["ReadmeUrl"]).resolve() == ROOT / "docs" / "your-api.md"
     # The licence file is the one the metadata names.
     assert metadata["SpdxLicenseId"] == "MIT-0"
     assert (ROOT / "LICENSE").read_text().startswith("MIT No Attribution\n")

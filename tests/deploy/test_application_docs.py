@@ -1,4 +1,4 @@
-"""README's "Use it with your API" and "Publish to SAR", pinned to what they describe.
+"""docs/your-api.md, the authorizer application's own page, pinned to what it describes.
 
 Every snippet is read back and compared with the template, the example, the
 Makefile or the AWS API model it stands for: a change on one side fails here
@@ -15,30 +15,13 @@ import pytest
 import yaml
 
 from local.cfn import load_template
-from tests.deploy.samtemplate import APP_TEMPLATE, ROOT, load_app_template, load_sam_template
+from tests.deploy.samtemplate import APP_TEMPLATE, ROOT, load_app_template
+from tests.docs.pages import page, section, table_rows
 
-README: Final = (ROOT / "README.md").read_text()
-
-
-def section(title: str, level: str = "##") -> str:
-    """The text of one README section, up to the next heading of its level or above
-    (a ``#`` line inside a code block is a comment, not a heading)."""
-    lines = README.splitlines(keepends=True)
-    start = lines.index(f"{level} {title}\n")
-    fenced = False
-    for end in range(start + 1, len(lines)):
-        if lines[end].startswith("```"):
-            fenced = not fenced
-        heading = re.match(r"(#+) ", lines[end])
-        if not fenced and heading and len(heading[1]) <= len(level):
-            break
-    else:
-        end = len(lines)
-    return "".join(lines[start:end])
-
-
-USE: Final = section("Use it with your API")
-PUBLISH: Final = section("Publish to SAR")
+PAGE_PATH: Final = "docs/your-api.md"
+PAGE: Final = page(PAGE_PATH)
+USE: Final = section(PAGE_PATH, "Attach it")
+PUBLISH: Final = section(PAGE_PATH, "Publish to SAR")
 
 
 def yaml_blocks(text: str) -> list[Any]:
@@ -62,39 +45,52 @@ def shell_commands(text: str) -> list[list[str]]:
 
 
 def test_the_sections_exist_with_each_way_in() -> None:
-    for title in ("HTTP API", "REST API", "Console", "AWS CLI"):
+    for title in ("HTTP API", "REST API", "Console", "AWS CLI", "Terraform, CDK and other tools"):
         assert f"\n### {title}\n" in USE, title
-    assert "\n## Publish to SAR\n" in README
+    for title in ("Deploy it", "Grant the invoke permission", "Publish to SAR"):
+        assert f"\n## {title}\n" in PAGE, title
 
 
-def test_the_parameters_table_is_the_applications_own_parameters() -> None:
-    app = load_app_template()["Parameters"]
-    demo = load_sam_template()["Parameters"]
-    rows = dict(re.findall(r"^\| `(\w+)` \| .* \| (.+) \|$", USE, flags=re.M))
-    assert set(rows) == set(app) - set(demo)
-    for name, default in rows.items():
-        expected = str(app[name]["Default"])
-        if expected == "":
-            assert default in ("empty", "the stack's name"), name
-        else:
-            assert default == f"`{expected}`", name
-    listed = re.search(r"the application takes:", USE)
-    assert listed
-    named = set(re.findall(r"`(\w+)`", USE[: listed.start()].split("Besides the settings")[1]))
-    assert named <= set(app)
-    assert named | set(rows) | {"AuthorizerVersionDigest"} == set(app)
+def test_the_parameters_named_are_the_applications_own() -> None:
+    listed = section(PAGE_PATH, "Parameters")
+    named = re.findall(r"`(\w+)`", listed.split("configuration.md#template-parameters")[1])
+    assert sorted(named) == sorted(load_app_template()["Parameters"])
 
 
-def test_the_outputs_named_are_the_applications() -> None:
-    outputs = set(load_app_template()["Outputs"])
-    paragraph = USE[USE.index("Outputs: ") : USE.index("Grant the invoke permission")]
-    named = set(re.findall(r"`(\w+)`", paragraph)) - {"live"}
-    assert named <= outputs
-    assert {"AuthorizerArn", "AuthorizerUri", "DashboardUrl"} <= named
+def test_the_outputs_table_is_the_applications_outputs() -> None:
+    rows = table_rows(section(PAGE_PATH, "Outputs"), "output")
+    named = [name for row in rows for name in re.findall(r"`(\w+)`", row[0])]
+    assert sorted(named) == sorted(load_app_template()["Outputs"])
+
+
+def test_the_capabilities_named_are_those_the_applications_resources_need() -> None:
+    """The Serverless Application Repository asks for each capability its resources need."""
+    types = {r["Type"] for r in load_app_template()["Resources"].values()}
+    deploy = section(PAGE_PATH, "Deploy it")
+    assert "AWS::IAM::Role" in types
+    assert "`CAPABILITY_IAM`" in deploy
+    assert "AWS::Lambda::Permission" in types
+    assert "`CAPABILITY_RESOURCE_POLICY`" in deploy
+    nested = section(PAGE_PATH, "Nested, from the Serverless Application Repository")
+    for capability in ("CAPABILITY_IAM", "CAPABILITY_RESOURCE_POLICY", "CAPABILITY_AUTO_EXPAND"):
+        assert f"`{capability}`" in nested, capability
+
+
+def test_the_fields_for_other_tools_are_create_authorizers_own() -> None:
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("apigatewayv2")
+    shape = model.operation_model("CreateAuthorizer").input_shape
+    assert shape is not None
+    rows = table_rows(section(PAGE_PATH, "Terraform, CDK and other tools"), "what")
+    fields = {backticked for row in rows for backticked in re.findall(r"`(\w+)`", row[1])}
+    assert len(fields) == len(rows) == 6
+    assert fields <= set(shape.members)
 
 
 def test_the_permission_snippet_is_scoped_as_the_application_scopes_its_own() -> None:
-    (permission,) = [b for b in yaml_blocks(USE) if "AuthorizerInvokePermission" in b]
+    grant = section(PAGE_PATH, "Grant the invoke permission")
+    (permission,) = [b for b in yaml_blocks(grant) if "AuthorizerInvokePermission" in b]
     props = permission["AuthorizerInvokePermission"]["Properties"]
     app = load_app_template()["Resources"]["InvokingApi1Permission"]["Properties"]
     assert props["Principal"] == app["Principal"] == "apigateway.amazonaws.com"
@@ -119,7 +115,7 @@ def authorizer_of(example: str) -> dict[str, Any]:
     ("title", "example"), [("HTTP API", "http-api.yaml"), ("REST API", "rest-api.yaml")]
 )
 def test_each_snippet_is_its_examples_authorizer(title: str, example: str) -> None:
-    (block,) = yaml_blocks(section(title, "###"))
+    (block,) = yaml_blocks(section(PAGE_PATH, title))
     snippet, expected = block["Auth"], authorizer_of(example)
     # The example takes the TTL as a parameter; the snippet writes the default.
     for authorizer in (snippet, expected):
@@ -165,11 +161,11 @@ def test_the_make_targets_and_paths_named_exist() -> None:
     makefile = (ROOT / "Makefile").read_text()
     for target in ("deploy-authorizer", "destroy-authorizer", "package"):
         assert re.search(rf"^{target}:", makefile, flags=re.M), target
-        assert f"make {target}" in README, target
+        assert f"make {target}" in PAGE, target
     assert "PACKAGE_DIR ?= .aws-sam/package" in makefile
     assert ".aws-sam/package/packaged-authorizer.yaml" in PUBLISH
     assert 'stack_name = "cognito-jwt-authorizer"' in (ROOT / "samconfig.toml").read_text()
-    assert "`cognito-jwt-authorizer`" in USE
+    assert "`cognito-jwt-authorizer`" in section(PAGE_PATH, "Deploy it")
     assert "make run TEMPLATE=examples/http-api.yaml" in USE
 
 
@@ -177,10 +173,41 @@ def test_publish_names_the_metadata_as_the_template_has_it() -> None:
     metadata = load_app_template()["Metadata"]["AWS::ServerlessRepo::Application"]
     assert f"name `{metadata['Name']}`" in PUBLISH
     assert f"licence `{metadata['SpdxLicenseId']}`" in PUBLISH
-    (nested,) = [b for b in yaml_blocks(USE) if "Authorizer" in b and len(b) == 1]
+    (nested,) = [b for b in yaml_blocks(PAGE) if "Authorizer" in b and len(b) == 1]
     location = nested["Authorizer"]["Properties"]["Location"]
     assert location["SemanticVersion"] == metadata["SemanticVersion"]
     assert location["ApplicationId"].endswith(f"/{metadata['Name']}")
     parameters = set(nested["Authorizer"]["Properties"]["Parameters"])
     assert parameters <= set(load_app_template()["Parameters"])
     assert APP_TEMPLATE.relative_to(ROOT).as_posix() in PUBLISH
+
+
+# What a deploy from the Serverless Application Repository must acknowledge, by
+# resource type ("Application Capabilities: IAM Roles, Resource Policies, and
+# Nested Applications":
+# https://docs.aws.amazon.com/serverlessrepo/latest/devguide/acknowledging-application-capabilities.html).
+SAR_CAPABILITIES: Final = {
+    "CAPABILITY_IAM": {
+        "AWS::IAM::Group", "AWS::IAM::InstanceProfile", "AWS::IAM::Policy", "AWS::IAM::Role",
+    },
+    "CAPABILITY_RESOURCE_POLICY": {
+        "AWS::Lambda::LayerVersionPermission", "AWS::Lambda::Permission",
+        "AWS::Events::EventBusPolicy", "AWS::IAM::Policy",
+        "AWS::ApplicationAutoScaling::ScalingPolicy", "AWS::S3::BucketPolicy",
+        "AWS::SQS::QueuePolicy", "AWS::SNS::TopicPolicy",
+    },
+    "CAPABILITY_AUTO_EXPAND": {"AWS::Serverless::Application"},
+}  # fmt: skip
+
+
+def test_the_capabilities_a_sar_deploy_needs_are_the_ones_named() -> None:
+    """Every resource the application may create counts (SAR reads the template, not
+    one deploy's conditions): its roles and its invoke permissions."""
+    types = {resource["Type"] for resource in load_app_template()["Resources"].values()}
+    needed = {name for name, kinds in SAR_CAPABILITIES.items() if kinds & types}
+    assert needed == {"CAPABILITY_IAM", "CAPABILITY_RESOURCE_POLICY"}
+    sentence = re.search(
+        r"Deployed on its own from the Serverless Application Repository.*?\.\n", USE, re.S
+    )
+    assert sentence is not None
+    assert set(re.findall(r"CAPABILITY_[A-Z_]+", sentence[0])) == needed

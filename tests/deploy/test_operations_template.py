@@ -411,8 +411,8 @@ def test_cfn_lint_passes_on_each_transformed_variant(variant, tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_the_readmes_sql_query_names_the_default_stacks_log_groups():
-    """Copied as it is, the README's join finds the log groups a default deploy creates."""
+def test_the_docs_sql_query_names_the_default_stacks_log_groups():
+    """Copied as it is, docs/operations.md's join finds the log groups a default deploy creates."""
     stack_name = tomllib.loads((ROOT / "samconfig.toml").read_text())["default"]["global"][
         "parameters"
     ]["stack_name"]
@@ -421,8 +421,8 @@ def test_the_readmes_sql_query_names_the_default_stacks_log_groups():
         model.properties(logical_id)["LogGroupName"]
         for logical_id in model.resources("AWS::Logs::LogGroup")
     }
-    readme = (ROOT / "README.md").read_text()
-    (query,) = re.findall(r"```sql\n(.*?)```", readme, flags=re.S)
+    operations = (ROOT / "docs" / "operations.md").read_text()
+    (query,) = re.findall(r"```sql\n(.*?)```", operations, flags=re.S)
     named = set(re.findall(r"`(/aws/[^`]+)`", query))
     assert len(named) == 2
     assert named <= log_groups, named - log_groups

@@ -12,6 +12,7 @@ import http.server
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from local.cfn import load_template
 from tests.deploy.samtemplate import (
     APP_TEMPLATE,
     BUILT_ARTIFACTS,
@@ -156,6 +158,65 @@ def distributions(artifact: Path) -> set[str]:
     }
 
 
+DEPLOYABLE = [
+    TEMPLATE,
+    ROOT / "template-rest.yaml",
+    APP_TEMPLATE,
+    ROOT / "examples" / "http-api.yaml",
+    ROOT / "examples" / "rest-api.yaml",
+]
+
+
+@pytest.mark.parametrize("template", DEPLOYABLE, ids=lambda p: str(p.relative_to(ROOT)))
+def test_each_function_builds_from_its_package_folder_with_the_root_makefile(
+    template: Path,
+) -> None:
+    """What sam build copies is CodeUri (to a scratch dir, unless built in source): the
+    function's package, never the repository root with its .venv. Its Makefile, where
+    sam build looks for it, is the repository's."""
+    for name, resource in load_template(template)["Resources"].items():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        code = (template.parent / resource["Properties"]["CodeUri"]).resolve()
+        package = resource["Properties"]["Handler"].split(".")[0]
+        assert code == ROOT / package, name
+        assert (code / "__init__.py").is_file()
+        assert resource["Metadata"]["BuildMethod"] == "makefile"
+        included = "include $(dir $(lastword $(MAKEFILE_LIST)))../Makefile\n"
+        assert (code / "Makefile").read_text().endswith(included)
+
+
+def test_the_application_builds_from_a_clone_without_copying_the_root(
+    tmp_path: Path, pool_jwks: str, build_dir: Path
+) -> None:
+    """`sam build -t authorizer/template.yaml` as a clone runs it: no samconfig.toml (so
+    no build in source), each function's CodeUri copied to a scratch dir. What is copied
+    is the authorizer package, a few hundred KB; the artifacts are the usual ones."""
+    build = tmp_path / "build"
+    env = {**offline_aws_env(tmp_path), "BAKE_JWKS_URL": pool_jwks}
+    command = [str(BIN / "sam"), "build", "--template-file", str(APP_TEMPLATE)]
+    result = run_tool([*command, "--build-dir", str(build)], env)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    copied = dict(
+        (found[2], Path(found[1]))
+        for found in re.finditer(r"Building codeuri: (\S+) .* functions: (\w+)", output)
+    )
+    assert copied == {
+        "AuthorizerFunction": ROOT / "authorizer",
+        "SignOutFunction": ROOT / "authorizer",
+    }
+    assert output.count("Running CustomMakeBuilder:CopySource") == 2  # a scratch copy each
+    assert not (ROOT / "authorizer" / ".venv").exists()
+    assert tree_size(ROOT / "authorizer") < 2 * 1024 * 1024
+
+    def files(artifact: Path) -> set[str]:
+        return {str(p.relative_to(artifact)) for p in artifact.rglob("*") if p.is_file()}
+
+    for function in copied:
+        assert files(build / function) == files(artifact_of(build_dir, function))
+
+
 def test_samconfig_builds_in_source_and_deploys_with_sensible_defaults():
     config = tomllib.loads((ROOT / "samconfig.toml").read_text())["default"]
     assert config["build"]["parameters"]["build_in_source"] is True
@@ -191,10 +252,14 @@ def test_the_application_alone_builds_its_authorizer_and_nothing_else(
     tmp_path_factory: pytest.TempPathFactory, pool_jwks: str, build_dir: Path
 ) -> None:
     alone = sam_build(tmp_path_factory.mktemp("sam-app"), APP_TEMPLATE, pool_jwks)
+    # sam build builds every function, whatever its Condition: the sign-out and the
+    # WebSocket connections and hang-up functions too (Revocation, ApiType websocket).
     assert {p.name for p in alone.iterdir()} == {
         "template.yaml",
         "AuthorizerFunction",
         "SignOutFunction",
+        "ConnectionsFunction",
+        "HangUpFunction",
     }
     nested = artifact_of(build_dir, "AuthorizerFunction")
     # the same artifact whether nested or alone (the baked key set has its own fetch time)
@@ -205,7 +270,16 @@ def test_the_application_alone_builds_its_authorizer_and_nothing_else(
     assert files(alone / "AuthorizerFunction") == files(nested)
 
 
-@pytest.mark.parametrize("logical_id", ["AuthorizerFunction", "GreeterFunction", "SignOutFunction"])
+@pytest.mark.parametrize(
+    "logical_id",
+    [
+        "AuthorizerFunction",
+        "GreeterFunction",
+        "SignOutFunction",
+        "ConnectionsFunction",
+        "HangUpFunction",
+    ],
+)
 def test_artifact_holds_its_handler_and_shared(build_dir, logical_id):
     artifact = artifact_of(build_dir, logical_id)
     resources = {**load_sam_template()["Resources"], **load_app_template()["Resources"]}
@@ -262,15 +336,25 @@ def run_from_artifact(artifact: Path, code: str) -> str:
     return result.stdout.strip()
 
 
-def test_the_sign_out_artifact_is_the_authorizers_code_without_its_wheels(build_dir):
-    artifact = artifact_of(build_dir, "SignOutFunction")
+@pytest.mark.parametrize(
+    ("logical_id", "module"),
+    [
+        ("SignOutFunction", "authorizer.signout.handler"),
+        ("ConnectionsFunction", "authorizer.signout.connections"),
+        ("HangUpFunction", "authorizer.signout.hangup"),
+    ],
+)
+def test_the_sign_out_artifacts_are_the_authorizers_code_without_its_wheels(
+    build_dir, logical_id, module
+):
+    artifact = artifact_of(build_dir, logical_id)
     assert top_level(artifact) == {"authorizer", "shared"}
     assert not (artifact / "authorizer" / "requirements.txt").exists()
     # Its handler imports from the artifact alone (boto3 is the Lambda runtime's, and
     # is imported only once the clients are made): never PyJWT, never cryptography.
     printed = run_from_artifact(
         artifact,
-        "import sys; sys.path[:0] = [sys.argv[1]]; import authorizer.signout.handler as m;"
+        f"import sys; sys.path[:0] = [sys.argv[1]]; import {module} as m;"
         " assert m.__file__.startswith(sys.argv[1]);"
         " print(sorted(n for n in ('jwt', 'cryptography', 'requests') if n in sys.modules))",
     )
@@ -293,7 +377,16 @@ def test_authorizer_artifact_holds_its_runtime_dependencies_and_nothing_else(bui
     assert stray == set(), f"unexpected entries: {sorted(stray)}"
 
 
-@pytest.mark.parametrize("logical_id", ["AuthorizerFunction", "GreeterFunction", "SignOutFunction"])
+@pytest.mark.parametrize(
+    "logical_id",
+    [
+        "AuthorizerFunction",
+        "GreeterFunction",
+        "SignOutFunction",
+        "ConnectionsFunction",
+        "HangUpFunction",
+    ],
+)
 def test_no_dev_tools_tests_caches_or_scripts_in_the_artifact(build_dir, logical_id):
     artifact = artifact_of(build_dir, logical_id)
     assert top_level(artifact) & DEV_TOOLS == set()
@@ -318,7 +411,16 @@ def shipped_from(directories: list[Path]) -> dict[bytes, Path]:
     }
 
 
-@pytest.mark.parametrize("logical_id", ["AuthorizerFunction", "GreeterFunction", "SignOutFunction"])
+@pytest.mark.parametrize(
+    "logical_id",
+    [
+        "AuthorizerFunction",
+        "GreeterFunction",
+        "SignOutFunction",
+        "ConnectionsFunction",
+        "HangUpFunction",
+    ],
+)
 def test_no_emulator_or_test_code_in_the_artifact(build_dir, logical_id):
     artifact = artifact_of(build_dir, logical_id)
     assert top_level(artifact) & {"local", "tests"} == set()
@@ -365,7 +467,16 @@ def bytecode_problems(artifact: Path) -> list[str]:
     return problems
 
 
-@pytest.mark.parametrize("logical_id", ["AuthorizerFunction", "GreeterFunction", "SignOutFunction"])
+@pytest.mark.parametrize(
+    "logical_id",
+    [
+        "AuthorizerFunction",
+        "GreeterFunction",
+        "SignOutFunction",
+        "ConnectionsFunction",
+        "HangUpFunction",
+    ],
+)
 def test_every_module_ships_bytecode_for_python313(build_dir, logical_id):
     artifact = artifact_of(build_dir, logical_id)
     if sys.implementation.cache_tag != "cpython-313":

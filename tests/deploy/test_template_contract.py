@@ -72,8 +72,9 @@ def test_authorizer_is_a_lambda_request_authorizer_with_simple_responses(transfo
 @pytest.mark.parametrize(("ttl", "expected"), [(None, "300"), ("0", "0"), ("3600", "3600")])
 def test_result_cache_ttl_comes_from_the_parameter(transformed, ttl, expected):
     scheme = authorizer_scheme(transformed)
-    # With Revocation off (the default); on, the refresh interval (test_revocation_template.py).
-    assert scheme["authorizerResultTtlInSeconds"]["Fn::If"][2] == {
+    # With Revocation and the tenant registry off (the default); on, a refresh interval
+    # (test_revocation_template.py, test_tenant_template.py).
+    assert scheme["authorizerResultTtlInSeconds"]["Fn::If"][2]["Fn::If"][2] == {
         "Ref": "AuthorizerCacheTtlSeconds"
     }
     spec = transformed["Parameters"]["AuthorizerCacheTtlSeconds"]
@@ -194,6 +195,9 @@ def test_authorizer_environment_with_a_created_pool():
         "LOG_LEVEL": "INFO",
         "REVOCATION_TABLE": "",
         "REVOCATION_REFRESH_SECONDS": "10",
+        "TENANT_TABLE": "",
+        "TENANT_REFRESH_SECONDS": "10",
+        "MAX_KEY_SETS": "1000",
     }
     with_extra = DeployModel(template, {"AppClientIds": "3example", "TokenUse": "access"})
     env = with_extra.properties("AuthorizerFunction")["Environment"]["Variables"]
@@ -218,6 +222,9 @@ def test_authorizer_environment_with_an_existing_pool():
         "LOG_LEVEL": "DEBUG",
         "REVOCATION_TABLE": "",
         "REVOCATION_REFRESH_SECONDS": "10",
+        "TENANT_TABLE": "",
+        "TENANT_REFRESH_SECONDS": "10",
+        "MAX_KEY_SETS": "1000",
     }
     greeter_env = model.properties("GreeterFunction")["Environment"]["Variables"]
     assert greeter_env == {"LOG_LEVEL": "DEBUG"}

@@ -7,7 +7,16 @@ import json
 import pytest
 
 from authorizer.verification.config import load_config
-from tests.deploy.samtemplate import DeployModel, api_body, transform_template
+from local.sam import SamTemplate
+from shared.exceptions import ConfigurationError
+from tests.deploy.samtemplate import (
+    APP_TEMPLATE,
+    ROOT,
+    TEMPLATE,
+    DeployModel,
+    api_body,
+    transform_template,
+)
 
 USER_POOLS = json.dumps(
     [
@@ -42,6 +51,63 @@ def test_user_pools_and_user_pool_id_together_are_refused() -> None:
     parameters = {"UserPools": USER_POOLS, "UserPoolId": "eu-west-1_AbC", "AppClientIds": "a"}
     assert any("UserPools" in failure for failure in deploy(parameters).rule_failures())
     assert deploy({"UserPools": USER_POOLS}).rule_failures() == []
+
+
+# Every template that takes UserPools, and each setting it replaces, set beside it.
+POOL_TEMPLATES = {
+    "http": TEMPLATE,
+    "rest": ROOT / "template-rest.yaml",
+    "websocket": ROOT / "template-websocket.yaml",
+    "application": APP_TEMPLATE,
+}
+ONE_POOL_SETTINGS = {
+    "UserPoolId": "eu-west-1_AbC123",
+    "AppClientIds": "abc",
+    "TokenUse": "access",
+    "ReplicaRegions": "eu-central-1",
+}
+
+
+def deploy_of(template: str, parameters: dict[str, str]) -> DeployModel:
+    path = POOL_TEMPLATES[template]
+    return DeployModel(SamTemplate.read(path).transform(parameters).template, parameters)
+
+
+@pytest.mark.parametrize("template", sorted(POOL_TEMPLATES))
+@pytest.mark.parametrize("setting", sorted(ONE_POOL_SETTINGS))
+def test_each_one_pool_setting_beside_user_pools_is_refused_naming_it(
+    template: str, setting: str
+) -> None:
+    parameters = {"UserPools": USER_POOLS, setting: ONE_POOL_SETTINGS[setting]}
+    failures = deploy_of(template, parameters).rule_failures()
+    # The template's own rule, and the nested application's with what it is passed.
+    replaced = [f for f in failures if "UserPoolsReplaceTheOnePoolSettings" in f]
+    assert all(f"UserPools replaces {setting}; remove {setting} " in f for f in replaced)
+    # The deployed template's own rule: CloudFormation refuses the stack before it
+    # creates anything (a nested stack's rule would stop it halfway).
+    assert "UserPoolsReplaceTheOnePoolSettings" in [f.split(":")[0] for f in replaced]
+
+
+@pytest.mark.parametrize("template", sorted(POOL_TEMPLATES))
+def test_user_pools_with_every_one_pool_setting_at_its_default_deploys(template: str) -> None:
+    assert deploy_of(template, {"UserPools": USER_POOLS, "TokenUse": "any"}).rule_failures() == []
+
+
+@pytest.mark.parametrize("template", sorted(POOL_TEMPLATES))
+def test_token_use_beside_user_pools_reaches_the_cold_start_which_refuses_it(template: str) -> None:
+    """Past the rule (a deploy that skipped it), the setting is never silently dropped."""
+    model = deploy_of(template, {"UserPools": USER_POOLS, "TokenUse": "access"})
+    env = authorizer_env(model)
+    assert env["TOKEN_USE"] == "access"
+    with pytest.raises(ConfigurationError, match="USER_POOLS: is set, so TOKEN_USE must not be"):
+        load_config(env)
+    assert authorizer_env(deploy_of(template, {"UserPools": USER_POOLS}))["TOKEN_USE"] == ""
+
+
+def test_the_one_pool_token_use_reaches_the_authorizer() -> None:
+    parameters = {"UserPoolId": "eu-west-1_AbC123", "AppClientIds": "abc", "TokenUse": "access"}
+    assert load_config(authorizer_env(deploy(parameters))).pool.token_use == "access"
+    assert authorizer_env(deploy({}))["TOKEN_USE"] == "any"
 
 
 def test_the_default_deploy_accepts_both_issuer_forms_and_declared_replicas() -> None:

@@ -24,11 +24,10 @@ from typing import Any, Final
 
 import pytest
 
-from authorizer.api.rest import load_api_settings
+from authorizer.api.settings import load_cold_start
 from authorizer.operations.metrics import REVOCATION_LIST_AGE, MetricsEmitter
 from authorizer.signout.handler import SignOut, SignOutSettings, load_settings
 from authorizer.tables.revocation import FAMILY, USER, parse_item, revocation_item
-from authorizer.verification.config import load_config
 from local.cfn import ResourceRef, parameter_values
 from local.exceptions import TemplateError
 from local.sam import SamTemplate
@@ -256,16 +255,24 @@ def test_the_stale_list_alarm_compares_seconds_with_two_refresh_intervals_in_sec
 BASE: Final = {"USER_POOL_ID": "us-east-1_AbC123xyz", "APP_CLIENT_IDS": "1example23456789"}
 
 
+# What each variable needs beside it to be read at all.
+BESIDE: Final[dict[str, dict[str, str]]] = {
+    "API_ROUTES": {"API_TYPE": "rest"},
+    "WEBSOCKET_IDENTITY_SOURCE": {"API_TYPE": "websocket"},
+}
+API_TYPE_NEEDS: Final[dict[str, dict[str, str]]] = {
+    "rest": {"API_ROUTES": "GET /hello"},
+    "websocket": {"WEBSOCKET_IDENTITY_SOURCE": "route.request.header.Authorization"},
+}
+
+
 def authorizer_starts(variable: str, value: str) -> bool:
-    env = {**BASE, variable: value}
+    """Whether the authorizer's cold start (``load_cold_start``) takes ``value``."""
+    env = {**BASE, **BESIDE.get(variable, {}), variable: value}
+    if variable == "API_TYPE":
+        env.update(API_TYPE_NEEDS.get(value, {}))
     try:
-        if variable == "API_TYPE":
-            routes = {"API_ROUTES": "GET /hello"} if value == "rest" else {}
-            load_api_settings({"API_TYPE": value, **routes}, {})
-        elif variable == "API_ROUTES":
-            load_api_settings({"API_TYPE": "rest", "API_ROUTES": value}, {})
-        else:
-            load_config(env)
+        load_cold_start(env)
     except ConfigurationError:
         return False
     return True
@@ -351,6 +358,14 @@ PATTERN_SAMPLES: Final[dict[str, list[tuple[str, bool]]]] = {
         ("a b", False),
         ("a,,b", False),
     ],
+    "WebSocketIdentitySource": [
+        ("route.request.querystring.token", True),
+        ("route.request.header.Authorization", True),
+        ("route.request.header." + "x" * 128, True),
+        ("route.request.header." + "x" * 129, False),
+        ("route.request.cookie.token", False),
+        ("route.request.querystring.", False),
+    ],
     "ApiRoutes": [
         ("GET /", True),
         ("GET /hello,POST /hello", True),
@@ -382,7 +397,10 @@ def test_every_constrained_setting_a_function_reads_is_checked_here() -> None:
         "LogLevel",
         "ApiType",
         "ApiRoutes",
+        "WebSocketIdentitySource",
         "RevocationRefreshSeconds",
+        "TenantRefreshSeconds",
+        "MaxKeySets",
         "RefreshTokenValidityDays",
     }
 

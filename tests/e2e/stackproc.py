@@ -101,17 +101,47 @@ class StackProcess:
         """The authorizer's own decision log lines (one per invocation that decided)."""
         return _decisions(self.function_lines(function))
 
-    def token(self, token_use: str = "id", pool: str = "1") -> str:
+    def sign_in(self) -> dict[str, str]:
+        """A fresh sign-in of the demo user, as a client does it: all three tokens.
+
+        Waits for the next whole second first: a user entry revokes every token
+        issued up to its second (iat has whole seconds), so a sign-in in the very
+        second of a global sign-out is revoked too.
+        """
+        from local.cognito import cognito_client
+
+        time.sleep(1.0 - time.time() % 1.0 + 0.01)
+        pool = self.cognito
+        result: dict[str, str] = cognito_client(pool["endpoint"]).initiate_auth(
+            ClientId=pool["client_id"],
+            AuthFlow="USER_PASSWORD_AUTH",
+            AuthParameters={"USERNAME": pool["username"], "PASSWORD": pool["password"]},
+        )["AuthenticationResult"]
+        return result
+
+    def token(self, token_use: str = "id", pool: str = "1", tenant: str = "") -> str:
         result = subprocess.run(
             [sys.executable, "-m", "local", "token", "--state-file", str(self.state_file)],
             cwd=ROOT,
-            env={**os.environ, "TOKEN_USE": token_use, "POOL": pool},
+            env={**os.environ, "TOKEN_USE": token_use, "POOL": pool, "TENANT": tenant},
             capture_output=True,
             text=True,
             timeout=30,
             check=True,
         )
         return result.stdout.strip().splitlines()[-1]
+
+    def revoke(self, user: str = "brian") -> subprocess.CompletedProcess[str]:
+        """``make -s revoke USER=<user> OFFLINE=1`` against this stack, as a user types it."""
+        return subprocess.run(
+            ["make", "-s", "revoke", f"USER={user}", "OFFLINE=1"],
+            cwd=ROOT,
+            env={**os.environ, "STATE_FILE": str(self.state_file)},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
 
     def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         kwargs.setdefault("timeout", 15)
@@ -142,14 +172,14 @@ def _decisions(lines: Iterable[str]) -> list[dict[str, Any]]:
     return found
 
 
-def start_stack_process(
-    tmp_dir: Path,
+def run_command(
     template: Path,
-    parameters: Mapping[str, str] | None = None,
-    extra_env: Mapping[str, str] | None = None,
+    state_file: Path,
+    parameters: Mapping[str, str] | None,
     pools: int = 1,
-) -> StackProcess:
-    state_file = tmp_dir / "offline.json"
+    tenants: int = 0,
+) -> list[str]:
+    """`make run` as a command line: free loopback ports, this state file, these RUN_PARAMS."""
     command = [
         sys.executable,
         "-m",
@@ -163,16 +193,32 @@ def start_stack_process(
         "0",
         "--metrics-port",
         "0",
+        "--connections-port",
+        "0",
         "--state-file",
         str(state_file),
         "--pools",
         str(pools),
+        "--tenants",
+        str(tenants),
     ]
     if parameters:
         pairs = (f"{name}={shlex.quote(value)}" for name, value in parameters.items())
         command += ["--parameter-overrides", " ".join(pairs)]
+    return command
+
+
+def start_stack_process(
+    tmp_dir: Path,
+    template: Path,
+    parameters: Mapping[str, str] | None = None,
+    extra_env: Mapping[str, str] | None = None,
+    pools: int = 1,
+    tenants: int = 0,
+) -> StackProcess:
+    state_file = tmp_dir / "offline.json"
     process = subprocess.Popen(
-        command,
+        run_command(template, state_file, parameters, pools, tenants),
         cwd=ROOT,
         env={**os.environ, **(extra_env or {})},
         stdout=subprocess.PIPE,

@@ -1,19 +1,30 @@
-"""examples/http-api.yaml served offline: an API that names the authorizer by ARN.
+"""examples/ served offline: APIs that name the authorizer by ARN.
 
 `make run TEMPLATE=examples/http-api.yaml` attaches the authorizer application
 (authorizer/template.yaml) to the template's AuthorizerArn parameter, as a
-deploy of the application and then of the example would.
+deploy of the application and then of the example would; with Revocation=true
+its sign-out function to SignOutFunctionArn too, and POST /signout revokes
+within the bound the example's coupled cache TTL keeps. A REST example gets
+the application set for a REST API (ApiType, ApiRoutes) without being told.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import jwt
 import pytest
+import requests
 
 from tests.e2e.stackproc import ROOT, StackProcess, start_stack_process
 from tests.forge import forged_key, sign
+
+REFRESH_SECONDS = 1
+# The example's cache TTL is the refresh interval with Revocation on: a revocation
+# holds within one refresh plus one TTL.
+BOUND_SECONDS = REFRESH_SECONDS + REFRESH_SECONDS
+SLACK_SECONDS = 3.0  # a loaded 2-core machine: process hops, Python start-up
 
 NAME = {"firstName": "Brian", "lastName": "Morrison"}
 
@@ -64,16 +75,17 @@ def test_the_banner_names_the_attached_application(example: StackProcess) -> Non
     assert "authorizer/template.yaml" in output
 
 
-def test_the_rest_example_with_the_application_set_for_rest(
+def test_the_rest_example_runs_with_the_application_set_for_its_rest_api(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
-    """The application's settings given as a user gives them, beside the template's."""
+    """No RUN_PARAMS: the application is given ApiType rest and every method of the API."""
     stack = start_stack_process(
-        tmp_path_factory.mktemp("example-rest"),
-        ROOT / "examples" / "rest-api.yaml",
-        parameters={"ApiType": "rest", "ApiRoutes": "GET /hello,POST /hello"},
+        tmp_path_factory.mktemp("example-rest"), ROOT / "examples" / "rest-api.yaml"
     )
     try:
+        banner = stack.wait_for_output("Offline stack is up")
+        assert "    ApiType=rest: for the application, as the REST API needs" in banner
+        assert "    ApiRoutes=POST /hello,GET /hello: for the application" in banner
         assert stack.request("GET", "/prod/hello").status_code == 401
         genuine = stack.token("id")
         allowed = stack.request("POST", "/prod/hello", json=NAME, headers=bearer(genuine))
@@ -82,5 +94,69 @@ def test_the_rest_example_with_the_application_set_for_rest(
         forged = sign(claims, forged_key(jwt.get_unverified_header(genuine)["kid"]))
         denied = stack.request("GET", "/prod/hello", headers=bearer(forged))
         assert denied.status_code == 403
+    finally:
+        assert stack.stop() == 0
+
+
+# --- revocation end to end -----------------------------------------------------------
+
+
+def denied_within_the_bound(
+    stack: StackProcess, path: str, token: str, since: float
+) -> requests.Response:
+    while True:
+        response = stack.request("GET", path, headers=bearer(token))
+        if response.status_code == 403:
+            return response
+        assert response.status_code == 200, response.text
+        elapsed = time.monotonic() - since
+        assert elapsed < BOUND_SECONDS + SLACK_SECONDS, f"still allowed after {elapsed:.1f} s"
+        time.sleep(0.1)
+
+
+@pytest.mark.parametrize(
+    ("example", "base"), [("http-api.yaml", ""), ("rest-api.yaml", "/prod")], ids=["http", "rest"]
+)
+def test_an_example_signs_out_and_the_revocation_holds_within_the_bound(
+    tmp_path_factory: pytest.TempPathFactory, example: str, base: str
+) -> None:
+    """make run TEMPLATE=examples/<example> RUN_PARAMS="Revocation=true": the application's
+    table and sign-out function, the example's /signout route and its coupled cache TTL."""
+    stack = start_stack_process(
+        tmp_path_factory.mktemp("example-revocation"),
+        ROOT / "examples" / example,
+        parameters={
+            "Revocation": "true",
+            "RevocationRefreshSeconds": str(REFRESH_SECONDS),
+            # Asked for, and overruled by the example: a cached allow must not outlive
+            # a revocation.
+            "AuthorizerCacheTtlSeconds": "300",
+        },
+    )
+    try:
+        banner = stack.wait_for_output("Offline stack is up", "POST /signout")
+        assert "DynamoDB        local-AuthorizerArn-attached-RevocationTable" in banner
+        assert "SignOutFunctionArn = arn:aws:lambda:" in banner
+        routes = [line for line in banner.splitlines() if "-> AuthorizerFunction" in line]
+        assert len(routes) == 3
+        assert all(f"TTL {REFRESH_SECONDS}s" in line for line in routes), routes
+        assert any(line.split()[:2] == ["POST", "/signout"] for line in routes)
+        refused = stack.request("POST", f"{base}/signout")
+        assert refused.status_code == 401  # behind the authorizer
+
+        tokens = stack.sign_in()
+        assert stack.request("GET", f"{base}/hello", headers=bearer(tokens["IdToken"])).ok
+        signed_out = stack.request(
+            "POST", f"{base}/signout", headers=bearer(tokens["AccessToken"]), json={"global": True}
+        )
+        since = time.monotonic()
+        assert signed_out.status_code == 200, signed_out.text
+        assert signed_out.json()["scope"] == "global"
+        denied = denied_within_the_bound(stack, f"{base}/hello", tokens["IdToken"], since)
+        if not base:  # the HTTP API's authorizer says why in its decision line
+            decision = stack.decision_of(denied.headers["apigw-requestid"])
+            assert (decision["decision"], decision["reason"]) == ("deny", "revoked")
+        fresh = stack.sign_in()["IdToken"]
+        assert stack.request("GET", f"{base}/hello", headers=bearer(fresh)).status_code == 200
     finally:
         assert stack.stop() == 0

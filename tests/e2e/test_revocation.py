@@ -1,7 +1,7 @@
 """Sign-out and revocation through the offline stack: template.yaml with Revocation=true,
 moto's Cognito and DynamoDB, the authorizer reading the list, API Gateway's cache.
 
-The README's walkthrough ("Sign-out and revocation") is these steps. The bound a
+docs/revocation.md's recorded walkthrough ("Try it offline") is these steps. The bound a
 revocation takes effect within is the list's refresh interval plus API Gateway's
 authorizer cache TTL, which Revocation=true makes the refresh interval itself.
 """
@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import requests
 
-from local.cognito import cognito_client
+from tests.docs.pages import section
 from tests.e2e.stackproc import ROOT, StackProcess, start_stack_process
 from tests.helpers import cognito_refreshes
 
@@ -26,8 +26,8 @@ REFRESH_SECONDS = 2
 # Revocation=true forces the API's authorizer cache TTL down to the refresh interval.
 BOUND_SECONDS = REFRESH_SECONDS + REFRESH_SECONDS
 SLACK_SECONDS = 3.0  # a loaded 2-core machine: process hops, Python start-up
-# The README's recorded walkthrough shows these very answers.
-README = (ROOT / "README.md").read_text()
+# docs/revocation.md's recorded walkthrough shows these very answers.
+WALKTHROUGH = section("docs/revocation.md", "Try it offline")
 
 
 @pytest.fixture(scope="module")
@@ -50,23 +50,6 @@ def offline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
-
-
-def sign_in(offline: StackProcess) -> dict[str, str]:
-    """A fresh sign-in of the demo user, as a client does it: all three tokens.
-
-    Waits for the next whole second first: a user entry revokes every token
-    issued up to its second (iat has whole seconds), so a sign-in in the very
-    second of a global sign-out is revoked too.
-    """
-    time.sleep(1.0 - time.time() % 1.0 + 0.01)
-    pool = offline.cognito
-    result: dict[str, str] = cognito_client(pool["endpoint"]).initiate_auth(
-        ClientId=pool["client_id"],
-        AuthFlow="USER_PASSWORD_AUTH",
-        AuthParameters={"USERNAME": pool["username"], "PASSWORD": pool["password"]},
-    )["AuthenticationResult"]
-    return result
 
 
 def hello(offline: StackProcess, token: str) -> requests.Response:
@@ -106,10 +89,30 @@ def test_the_api_cache_ttl_is_the_refresh_interval_and_signout_is_a_protected_ro
     assert (refused.status_code, refused.json()) == (401, {"message": "Unauthorized"})
 
 
+def test_the_metrics_show_the_lists_refreshes_as_the_dashboards_revocation_row(
+    offline: StackProcess,
+) -> None:
+    # Each decision past half an interval refreshes the list: two intervals of requests.
+    token = offline.sign_in()["IdToken"]
+    until = time.monotonic() + 2 * REFRESH_SECONDS
+    while time.monotonic() < until:
+        assert hello(offline, token).status_code == 200
+        time.sleep(0.2)
+    served = requests.get(offline.state["metricsUrl"] + "/json", timeout=5).json()["revocation"]
+    assert served["refreshes"] >= 2  # the cold start's read, then at least one refresh
+    assert served["refreshFailures"] == 0
+    assert 0 <= served["listAgeSeconds"]["last"] <= served["listAgeSeconds"]["max"]
+    assert served["listAgeSeconds"]["max"] < REFRESH_SECONDS + SLACK_SECONDS
+    assert served["entries"]["last"] >= 0
+    # The text the stack serves is what it prints when it stops (local/metrics.py).
+    text = requests.get(offline.state["metricsUrl"], timeout=5).text
+    assert f"  revocation      refreshes {served['refreshes']}, failures 0, list age max " in text
+
+
 def test_sign_out_denies_the_same_token_within_the_bound_even_from_api_gateways_cache(
     offline: StackProcess,
 ) -> None:
-    token = sign_in(offline)["IdToken"]
+    token = offline.sign_in()["IdToken"]
     allowed = hello(offline, token)
     assert allowed.status_code == 200
     assert offline.decision_of(allowed.headers["apigw-requestid"])["decision"] == "allow"
@@ -122,7 +125,7 @@ def test_sign_out_denies_the_same_token_within_the_bound_even_from_api_gateways_
         "scope": "session",
         "refreshTokenRevoked": False,
     }
-    assert json.dumps(signed_out.json()) in README
+    assert json.dumps(signed_out.json()) in WALKTHROUGH
     # API Gateway still answers from its cache the allow it holds for this token and route...
     cached = hello(offline, token)
     if cached.status_code == 200:
@@ -135,14 +138,14 @@ def test_sign_out_denies_the_same_token_within_the_bound_even_from_api_gateways_
         assert hello(offline, token).status_code == 403
         time.sleep(0.2)
 
-    fresh = sign_in(offline)["IdToken"]
+    fresh = offline.sign_in()["IdToken"]
     assert hello(offline, fresh).status_code == 200
 
 
 def test_sign_out_with_the_refresh_token_revokes_it_at_cognito_too(
     offline: StackProcess,
 ) -> None:
-    tokens = sign_in(offline)
+    tokens = offline.sign_in()
     assert refreshes(offline, tokens["RefreshToken"])
     signed_out = offline.request(
         "POST",
@@ -160,8 +163,8 @@ def test_sign_out_with_the_refresh_token_revokes_it_at_cognito_too(
 
 
 def test_global_sign_out_revokes_every_sign_in_of_the_user(offline: StackProcess) -> None:
-    elsewhere = sign_in(offline)
-    here = sign_in(offline)
+    elsewhere = offline.sign_in()
+    here = offline.sign_in()
     refused = offline.request(
         "POST", "/signout", headers=bearer(here["IdToken"]), json={"global": True}
     )
@@ -171,7 +174,7 @@ def test_global_sign_out_revokes_every_sign_in_of_the_user(offline: StackProcess
         "POST", "/signout", headers=bearer(here["AccessToken"]), json={"refresh_token": "x"}
     )
     assert unknown.status_code == 400
-    assert json.dumps(unknown.json()) in README
+    assert json.dumps(unknown.json()) in WALKTHROUGH
 
     signed_out = offline.request(
         "POST", "/signout", headers=bearer(here["AccessToken"]), json={"global": True}
@@ -179,36 +182,28 @@ def test_global_sign_out_revokes_every_sign_in_of_the_user(offline: StackProcess
     since = time.monotonic()
     assert signed_out.status_code == 200, signed_out.text
     assert signed_out.json()["scope"] == "global"
-    assert json.dumps(signed_out.json()) in README
+    assert json.dumps(signed_out.json()) in WALKTHROUGH
     assert not refreshes(offline, elsewhere["RefreshToken"])
     denied_within_the_bound(offline, elsewhere["IdToken"], since)
     denied_within_the_bound(offline, here["AccessToken"], since)
 
-    fresh = sign_in(offline)["IdToken"]
+    fresh = offline.sign_in()["IdToken"]
     assert hello(offline, fresh).status_code == 200
 
 
 def test_make_revoke_signs_the_user_out_everywhere(offline: StackProcess) -> None:
-    tokens = sign_in(offline)
+    tokens = offline.sign_in()
     assert hello(offline, tokens["IdToken"]).status_code == 200
-    done = subprocess.run(
-        ["make", "-s", "revoke", "USER=brian", "OFFLINE=1"],
-        cwd=ROOT,
-        env={**os.environ, "STATE_FILE": str(offline.state_file)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = offline.revoke()
     since = time.monotonic()
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("revoked brian (sub ")
     assert "every token issued up to" in done.stdout
-    assert "$ make -s revoke USER=brian OFFLINE=1\nrevoked brian (sub " in README
+    assert "$ make -s revoke USER=brian OFFLINE=1\nrevoked brian (sub " in WALKTHROUGH
     assert not refreshes(offline, tokens["RefreshToken"])
     denied_within_the_bound(offline, tokens["IdToken"], since)
 
-    fresh = sign_in(offline)["IdToken"]
+    fresh = offline.sign_in()["IdToken"]
     assert hello(offline, fresh).status_code == 200
 
 
@@ -239,7 +234,7 @@ def test_the_rest_variant_signs_out_through_its_own_post_signout(
     try:
         banner = rest.wait_for_output("REST API", "POST /signout")
         assert f"TTL {REFRESH_SECONDS}s" in banner
-        token = sign_in(rest)["IdToken"]
+        token = rest.sign_in()["IdToken"]
         headers = bearer(token)
         assert rest.request("GET", "/prod/hello", headers=headers).status_code == 200
         signed_out = rest.request("POST", "/prod/signout", headers=headers)
@@ -252,6 +247,6 @@ def test_the_rest_variant_signs_out_through_its_own_post_signout(
         assert response.status_code == 403, response.text
         denied = [d for d in rest.decisions() if d.get("reason") == "revoked"]
         assert denied, "the authorizer's deny says revoked"
-        assert rest.request("GET", "/prod/hello", headers=bearer(sign_in(rest)["IdToken"])).ok
+        assert rest.request("GET", "/prod/hello", headers=bearer(rest.sign_in()["IdToken"])).ok
     finally:
         rest.stop()

@@ -54,7 +54,10 @@ KINDS: Final = frozenset(
         "sign-out",  # the sign-out's order (Cognito first), its time stamp, what it refuses
         "one-answer",  # a token's answer depending on the path (the fast path, a re-derived deny)
         "partial-match",  # a key matched on part of itself (a REST route by its resource alone)
-        "template-grant",  # a template's promise loosened: a permission, a role, a coupling, a unit
+        "template-grant",  # a template's promise loosened: a role, a coupling, a unit, a range
+        "tenancy",  # which tenant a token belongs to, and in which state, after a change
+        "sdk-shortcut",  # a shortcut making the AWS SDK cheaper that changes what it does
+        "scope",  # a policy, a permission, a source or a reach wider than the one it is for
     }
 )
 # Copied nowhere: environments, caches, mutmut's own working copy, build output.

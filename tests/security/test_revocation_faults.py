@@ -41,8 +41,9 @@ import pytest
 import responses
 
 from authorizer.exceptions import RevocationUnavailable
+from authorizer.tables.mirror import READ_TIMEOUT_SECONDS
 from authorizer.tables.revocation import FAMILY, USER, revocation_item
-from authorizer.tables.revocation_list import READ_TIMEOUT_SECONDS, RETRY_SECONDS, dynamodb_query
+from authorizer.tables.revocation_list import RETRY_SECONDS, dynamodb_query
 from tests.forge import authorizer_event, claims, sign
 from tests.helpers import (
     AUTHORIZER_TIMEOUT_SECONDS,

@@ -324,7 +324,7 @@ def test_context_size_cap_has_a_range(size: str) -> None:
     assert caught.value.variable == "CONTEXT_CLAIMS_MAX_BYTES"
 
 
-# README's step-up example: Cognito now issues amr (a list) and acr in its tokens.
+# docs/configuration.md's step-up example: Cognito now issues amr (a list) and acr in its tokens.
 STEP_UP_RULES = {
     "POST /transfer": {"claims": {"amr": "mfa"}},
     "POST /wire": {"claims": {"acr": ["urn:example:loa:2", "urn:example:loa:3"]}},
@@ -367,15 +367,16 @@ def test_step_up_by_acr_level(
     assert on_route(step_up, "POST /wire", token({"acr": acr}), capsys) == expected
 
 
-def test_readmes_step_up_example_is_the_rule_tested_here() -> None:
-    from pathlib import Path
+def test_the_docs_step_up_example_is_the_rule_tested_here() -> None:
+    from tests.docs.pages import section
 
-    readme = (Path(__file__).parents[2] / "README.md").read_text()
-    assert '{"POST /transfer": {"claims": {"amr": "mfa"}}}' in readme
+    rules = section("docs/configuration.md", "Route rules")
+    assert '{"POST /transfer": {"claims": {"amr": "mfa"}}}' in rules
+    assert '{"claims": {"acr": ["urn:example:loa:2", "urn:example:loa:3"]}}' in rules
 
 
 def test_context_claims_are_measured_in_utf8_bytes_keys_included() -> None:
-    """README: the compact JSON of the copied entries, in UTF-8 bytes; é is 2, € is 3."""
+    """docs/configuration.md: the copied entries' compact JSON in UTF-8 bytes; é is 2, € is 3."""
     from shared.context import claims_size
 
     assert claims_size((("n", "é€"),)) == len('{"claim:n":"é€"}'.encode()) == 19

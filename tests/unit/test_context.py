@@ -80,3 +80,29 @@ def test_empty_lists_round_trip() -> None:
 def test_missing_or_broken_context(event: dict[str, Any]) -> None:
     with pytest.raises(MissingAuthContext):
         decode_context(event)
+
+
+def test_the_tenant_round_trips_under_tenant_id_and_its_attributes_under_tenant_prefix() -> None:
+    ctx = AuthContext(
+        sub="s",
+        username="u",
+        token_use="id",
+        client_id="c",
+        tenant_id="acme",
+        tenant_attributes=(("plan", "gold"), ("region", "eu")),
+    )
+    encoded = encode_context(ctx)
+    assert encoded["tenantId"] == "acme"
+    assert (encoded["tenant:plan"], encoded["tenant:region"]) == ("gold", "eu")
+    assert decode_context(wrap(encoded)) == ctx
+    # No tenant (the registry off, or a configured pool's token): no tenant keys at all.
+    untenanted = encode_context(ctx._replace(tenant_id=None))
+    assert not [key for key in untenanted if key.startswith("tenant")]
+    # A REST API hands every value over as text: the attributes still read back.
+    assert decode_context(wrap({**encoded, "tenant:tier": "3"})).tenant_attributes == (
+        ("plan", "gold"),
+        ("region", "eu"),
+        ("tier", "3"),
+    )
+    for value in ("", 7, None):
+        assert decode_context(wrap({**encoded, "tenantId": value})).tenant_id is None

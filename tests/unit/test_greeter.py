@@ -254,3 +254,16 @@ def test_request_ids_and_route_keys_that_are_not_text_are_left_out_of_the_log(
     assert line["reason"] == "bad_request"
     assert "apiRequestId" not in line  # None: Lambda's JSON format leaves it out
     assert "routeKey" not in line
+
+
+def test_the_greeting_names_the_registrys_tenant_and_its_attributes() -> None:
+    event = load_event("greeter_post.json")
+    event["requestContext"]["authorizer"]["lambda"].update(
+        {"tenantId": "acme", "tenant:plan": "gold", "claim:custom:tenant_id": "from-a-claim"}
+    )
+    status, body = call(event)
+    assert status == 200
+    assert body["message"] == "Hello Brian Morrison"
+    # The registry's tenant is the pool's, verified: it wins over a claim of the same name.
+    assert body["tenant"] == "acme"
+    assert body["tenantAttributes"] == {"plan": "gold"}

@@ -350,11 +350,10 @@ def test_a_kid_two_pools_share_is_decided_by_the_tokens_issuer(
 
 
 def test_the_docs_state_the_rules_tested_here() -> None:
-    """README and SECURITY.md say what these tests hold (whitespace collapsed)."""
-    from pathlib import Path
+    """SECURITY.md, the one home of what is verified, says what these tests hold."""
+    from tests.docs.pages import collapsed, page
 
-    root = Path(__file__).resolve().parents[2]
-    docs = " ".join(" ".join((root / n).read_text().split()) for n in ("README.md", "SECURITY.md"))
+    docs = collapsed(page("SECURITY.md"))
     for phrase in (
         "`https://cognito-idp.<region>.<suffix>/<pool>`",
         "`https://issuer-cognito-idp.<region>.<suffix>/<pool>`",

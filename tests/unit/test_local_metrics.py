@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from authorizer.operations.metrics import MetricsEmitter
+from authorizer.operations.metrics import REVOCATION_METRIC_NAMES, MetricsEmitter
 from local.metrics import MetricsCollector, summary_lines
 
 
@@ -62,3 +62,46 @@ def test_a_document_that_breaks_the_spec_is_rejected_not_guessed():
     snapshot = collector.snapshot()
     assert snapshot["rejectedLines"] == 5
     assert snapshot["decisions"] == {}
+
+
+def test_the_revocation_row_shows_every_metric_written_for_the_list():
+    lines: list[str] = []
+    emitter = MetricsEmitter("fn", write=lines.append)
+    emitter.revocation_refresh(ok=True, age_seconds=0.25, entries=3)
+    emitter.revocation_refresh(ok=False, age_seconds=12.5, entries=3)
+    emitter.revocation_refresh(ok=True, age_seconds=0.125, entries=2)
+    # Every name the emitter writes for the list is one the row reads.
+    written = {
+        metric["Name"]
+        for line in lines
+        for directive in json.loads(line)["_aws"]["CloudWatchMetrics"]
+        for metric in directive["Metrics"]
+    }
+    assert written == REVOCATION_METRIC_NAMES
+    snapshot = fed(*lines).snapshot()
+    assert snapshot["revocation"] == {
+        "refreshes": 3,
+        "refreshFailures": 1,
+        "listAgeSeconds": {"max": 12.5, "last": 0.125},
+        "entries": {"max": 3, "last": 2},
+    }
+    assert (
+        "  revocation      refreshes 3, failures 1, list age max 12.5 s (last 0.125 s), "
+        "entries max 3 (last 2)"
+    ) in summary_lines(snapshot)
+
+
+def test_a_list_never_read_shows_its_age_as_the_day_the_metric_reports():
+    lines: list[str] = []
+    MetricsEmitter("fn", write=lines.append).revocation_refresh(
+        ok=False, age_seconds=float("inf"), entries=0
+    )
+    snapshot = fed(*lines).snapshot()
+    assert snapshot["revocation"]["listAgeSeconds"] == {"max": 86400.0, "last": 86400.0}
+    assert snapshot["revocation"]["refreshFailures"] == 1
+
+
+def test_without_revocation_there_is_no_revocation_row():
+    snapshot = fed(*emitted()).snapshot()
+    assert snapshot["revocation"] is None
+    assert not any("revocation" in line for line in summary_lines(snapshot))

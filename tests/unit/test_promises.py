@@ -1,4 +1,4 @@
-"""The numbers README.md and SECURITY.md promise, written here as the docs state them.
+"""The numbers the docs (README.md, SECURITY.md, docs/) promise, written here as they state them.
 
 Each value is a literal, never the product's own constant: if the code and the
 docs drift apart, one of these tests fails. Each test names where the promise
@@ -11,7 +11,6 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any, Final
 
 import pytest
@@ -22,6 +21,7 @@ from authorizer.exceptions import JwksError, JwksFetchError, JwksParseError
 from authorizer.verification.jwks import fetch_jwks, parse_jwks
 from greeter.app import lambda_handler as greeter
 from shared.exceptions import ConfigurationError
+from tests.docs.pages import documented
 from tests.forge import (
     JWKS_URL,
     authorizer_event,
@@ -42,22 +42,11 @@ from tests.helpers import (
     wire_authorizer,
 )
 
-ROOT: Final = Path(__file__).resolve().parents[2]
-# Line breaks fall anywhere in prose: compare with whitespace collapsed.
-DOCS: Final = " ".join(
-    " ".join((ROOT / name).read_text().split()) for name in ("README.md", "SECURITY.md")
-)
 KEY: Final = forged_key()
 
 
 def decisions(out: str) -> list[dict[str, Any]]:
     return [line for line in log_records(out) if line["message"] == "authorization decision"]
-
-
-def documented(*phrases: str) -> None:
-    """The promise is still written in the docs, in these words."""
-    for phrase in phrases:
-        assert " ".join(phrase.split()) in DOCS, f"the docs no longer say {phrase!r}"
 
 
 # --- token size: "at most 16 KiB" (SECURITY.md, size and shape) --------------------
@@ -263,7 +252,7 @@ def test_2048_verified_tokens_are_remembered_and_the_oldest_is_evicted(
     assert wired.verifier.verify(tokens[0])[1] is False
 
 
-# --- JWKS_CACHE_SECONDS: "(1 to 604800)"; LEEWAY_SECONDS "(0 to 300)" ------------------
+# --- JWKS_CACHE_SECONDS: 1 to 604800; LEEWAY_SECONDS 0 to 300 (docs/configuration.md) ------
 
 
 @pytest.mark.parametrize(
@@ -271,7 +260,7 @@ def test_2048_verified_tokens_are_remembered_and_the_oldest_is_evicted(
     [("JWKS_CACHE_SECONDS", 1, 604800), ("LEEWAY_SECONDS", 0, 300)],
 )
 def test_documented_ranges_of_the_seconds_settings(name: str, lowest: int, highest: int) -> None:
-    documented(f"({lowest} to {highest})")
+    documented(f"| {lowest} to {highest} |", where="docs/configuration.md")
     assert getattr(make_config(**{name: str(lowest)}), name.lower()) == lowest
     assert getattr(make_config(**{name: str(highest)}), name.lower()) == highest
     for outside in (lowest - 1, highest + 1):
@@ -311,7 +300,7 @@ def test_get_greets_the_username_or_else_the_sub() -> None:
 
 def test_settings_left_out_take_the_documented_defaults() -> None:
     """With no overrides, keys are trusted for 3600 s and 30 s of clock skew is allowed."""
-    documented("| `3600` |", "(0 to 300) | `30` |")
+    documented("| `3600` | 1 to 604800 |", "| `30` | 0 to 300 |", where="docs/configuration.md")
     config = make_config()
     assert (config.jwks_cache_seconds, config.leeway_seconds) == (3600, 30)
     assert "JWKS_CACHE_SECONDS" not in BASE_ENV
@@ -319,3 +308,39 @@ def test_settings_left_out_take_the_documented_defaults() -> None:
     now = wired.clock.now
     token = sign(claims(now=now, iat=int(now) - 3600, exp=int(now) - 29))
     assert wired.handle(authorizer_event(token))["isAuthorized"] is True
+
+
+# --- who is logged: "`sub` on every decision made after the signature verified" (SECURITY.md) --
+
+
+def test_sub_is_logged_on_every_decision_after_the_signature_and_on_none_before(
+    make_wired: Any, jwks_endpoint: responses.RequestsMock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    documented(
+        "and `sub` on every decision made after the signature verified: every allow, "
+        "and a deny such as `missing_group` or `revoked`",
+        where="SECURITY.md",
+    )
+    rules = {"GET /admin": {"groups": ["auditors"]}}
+    wired = make_wired(make_config(ROUTE_RULES=json.dumps(rules)))
+    payload = claims(now=wired.clock.now)
+    signed = sign(payload)
+    head, body, signature = signed.split(".")
+    forged = f"{head}.{body}.{signature[:-4]}AAAA"
+    seen = {}
+    for name, token, route in (
+        ("allow", signed, "GET /hello"),
+        ("route deny", signed, "GET /admin"),
+        ("bad signature", forged, "GET /hello"),
+    ):
+        capsys.readouterr()
+        event = authorizer_event(token)
+        event["routeKey"] = event["requestContext"]["routeKey"] = route
+        wired.handle(event)
+        [line] = decisions(capsys.readouterr().out)
+        seen[name] = (line["reason"], line.get("sub"))
+    assert seen == {
+        "allow": ("ok", payload["sub"]),
+        "route deny": ("missing_group", payload["sub"]),
+        "bad signature": ("bad_signature", None),
+    }

@@ -1,4 +1,4 @@
-"""What README.md ("Sign-out and revocation") and SECURITY.md promise about revocation.
+"""What docs/revocation.md, docs/configuration.md and SECURITY.md promise about revocation.
 
 As in test_promises.py: each value is a literal, as the docs state it, and each
 test first checks that the docs still say it.
@@ -19,10 +19,10 @@ from authorizer.operations import metrics
 from authorizer.tables.revocation import FAMILY, USER, cursor, revocation_item
 from authorizer.tables.revocation_list import RevocationList
 from shared.exceptions import ConfigurationError
+from tests.docs.pages import documented
 from tests.forge import authorizer_event, claims, sign
 from tests.helpers import FakeClock, FakeRevocationTable, WiredAuthorizer, make_config
 from tests.helpers import wire_authorizer as wire
-from tests.unit.test_promises import documented
 
 SUB = "0b7e5a3c-1f2d-4c6b-9a8e-7d6c5b4a3f21"
 
@@ -68,8 +68,10 @@ def test_the_reason_codes_are_documented_and_are_the_products() -> None:
 )
 def test_documented_ranges_and_defaults(name: str, lowest: int, highest: int, default: int) -> None:
     documented(
-        "(1 to 300) | `10` |",
-        "(from `REVOCATION_REFRESH_SECONDS` to 3600) | `120`, or the refresh interval if longer |",
+        "| `REVOCATION_REFRESH_SECONDS` | authorizer | `10` | 1 to 300 |",
+        "| `REVOCATION_MAX_STALE_SECONDS` | authorizer | `120`, or the refresh interval if longer "
+        "| from `REVOCATION_REFRESH_SECONDS` to 3600 |",
+        where="docs/configuration.md",
     )
     attribute = name.lower()
     assert getattr(make_config(), attribute) == default

@@ -174,7 +174,12 @@ def test_keys_unavailable_is_an_error_record_with_the_route_and_request(
 @pytest.mark.parametrize(
     ("env", "variable", "message"),
     [
-        ({"API_TYPE": "grpc"}, "API_TYPE", "API_TYPE: must be one of http, rest"),
+        ({"API_TYPE": "grpc"}, "API_TYPE", "API_TYPE: must be one of http, rest, websocket"),
+        (
+            {"API_TYPE": "websocket"},
+            "API_TYPE",
+            "API_TYPE: websocket settings are not REST settings",
+        ),
         ({"API_ROUTES": "GET /x"}, "API_ROUTES", "API_ROUTES: is for API_TYPE=rest only"),
         (
             {"API_TYPE": "rest"},

@@ -193,10 +193,8 @@ def test_a_request_below_a_parameter_is_logged_as_an_unknown_route(
 
 
 def test_the_docs_state_the_rules_tested_here() -> None:
-    from pathlib import Path
+    from tests.docs.pages import CORPUS as docs
 
-    root = Path(__file__).resolve().parents[2]
-    docs = " ".join(" ".join((root / n).read_text().split()) for n in ("README.md", "SECURITY.md"))
     for phrase in (
         "A method missing from `API_ROUTES` is denied, below parameters too.",
         "an explicit **Deny** for every region a parameter's `*` could stretch into "

@@ -24,12 +24,12 @@ from botocore.exceptions import ClientError
 
 from authorizer.exceptions import RevocationUnavailable, Revoked
 from authorizer.operations.metrics import MetricsEmitter
-from authorizer.tables import revocation_list
+from authorizer.tables import mirror, revocation_list
+from authorizer.tables.mirror import MalformedAnswer
 from authorizer.tables.revocation import FAMILY, USER, cursor, parse_item, revocation_item
 from authorizer.tables.revocation_list import (
     ABANDON_SECONDS,
     RETRY_SECONDS,
-    MalformedAnswer,
     RevocationList,
     dynamodb_query,
 )
@@ -104,7 +104,7 @@ def refreshes_finish() -> None:
     """Wait until every refresh running beside a request has ended (each on its own thread,
     a daemon: one a hung Query holds never keeps the process from exiting). A thread no
     longer listed has returned from its work."""
-    running = [t for t in threading.enumerate() if t.name == "revocation-refresh"]
+    running = [t for t in threading.enumerate() if t.name == "revocation-list-refresh"]
     assert all(thread.daemon for thread in running)
     for thread in running:
         thread.join(10)
@@ -251,7 +251,7 @@ def test_an_item_no_reader_can_take_is_skipped_and_the_read_goes_on(
 
 @pytest.fixture
 def short_wait(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(revocation_list, "WAIT_SECONDS", 0.01)
+    monkeypatch.setattr(mirror, "WAIT_SECONDS", 0.01)
 
 
 @pytest.mark.usefixtures("short_wait")
@@ -305,7 +305,7 @@ def test_a_request_waits_at_most_the_wait_bound_in_all(
 ) -> None:
     """A refresh it waits for that fails, then the retry it starts: one bound for both."""
     bound = 1.0
-    monkeypatch.setattr(revocation_list, "WAIT_SECONDS", bound)
+    monkeypatch.setattr(mirror, "WAIT_SECONDS", bound)
     revocations = listing(table, clock)
     token = verified_as(wired, iat=clock.now)
     fails_later, hangs = threading.Event(), threading.Event()
@@ -550,7 +550,7 @@ def test_without_a_background_thread_the_request_reads_the_list_itself(
 def test_a_due_refresh_runs_on_a_daemon_thread_and_the_request_does_not_wait_for_it(
     wired: WiredAuthorizer, clock: FakeClock, table: Table, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(revocation_list, "WAIT_SECONDS", 30.0)
+    monkeypatch.setattr(mirror, "WAIT_SECONDS", 30.0)
     revocations = listing(table, clock)
     token = verified_as(wired, iat=clock.now)
     table.plan = [threading.Event()]  # the Query hangs
@@ -558,14 +558,14 @@ def test_a_due_refresh_runs_on_a_daemon_thread_and_the_request_does_not_wait_for
     started = time.monotonic()
     assert allowed(revocations, token)
     assert time.monotonic() - started < 5  # did not wait for the hung Query
-    [thread] = [t for t in threading.enumerate() if t.name == "revocation-refresh"]
+    [thread] = [t for t in threading.enumerate() if t.name == "revocation-list-refresh"]
     assert thread.daemon
 
 
 def test_after_a_failure_only_the_request_that_starts_the_retry_waits_for_it(
     wired: WiredAuthorizer, clock: FakeClock, table: Table, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(revocation_list, "WAIT_SECONDS", 0.2)
+    monkeypatch.setattr(mirror, "WAIT_SECONDS", 0.2)
     revocations = listing(table, clock)
     token = verified_as(wired, iat=clock.now)
     table.put(FAMILY, FAMILY_ID, clock.now + 1)
@@ -578,7 +578,7 @@ def test_after_a_failure_only_the_request_that_starts_the_retry_waits_for_it(
     clock.advance(RETRY_SECONDS)
     assert allowed(revocations, token)  # starts the retry, waits 0.2 s for it, decides
     threading.Timer(0.05, slow.set).start()
-    monkeypatch.setattr(revocation_list, "WAIT_SECONDS", 5.0)
+    monkeypatch.setattr(mirror, "WAIT_SECONDS", 5.0)
     started = time.monotonic()
     assert allowed(revocations, token)  # another request: decides at once, no waiting
     assert time.monotonic() - started < 0.05
@@ -589,7 +589,7 @@ def test_after_a_failure_only_the_request_that_starts_the_retry_waits_for_it(
 def test_at_the_stale_bound_a_request_waits_for_the_retry_in_flight(
     wired: WiredAuthorizer, clock: FakeClock, table: Table, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(revocation_list, "WAIT_SECONDS", 0.01)
+    monkeypatch.setattr(mirror, "WAIT_SECONDS", 0.01)
     revocations = listing(table, clock)
     read_at = clock.now
     token = verified_as(wired, iat=clock.now)
@@ -602,7 +602,7 @@ def test_at_the_stale_bound_a_request_waits_for_the_retry_in_flight(
     table.plan = [slow]
     clock.now = read_at + MAX_STALE - 1
     assert allowed(revocations, token)  # starts the retry; it hangs past the short wait
-    monkeypatch.setattr(revocation_list, "WAIT_SECONDS", 5.0)
+    monkeypatch.setattr(mirror, "WAIT_SECONDS", 5.0)
     threading.Timer(0.05, slow.set).start()
     clock.now = read_at + MAX_STALE  # the alternative is to raise: it waits, and decides
     assert not allowed(revocations, token)
@@ -623,7 +623,7 @@ class Slow(Table):
 def test_a_request_retries_a_failed_refresh_once_whatever_time_its_waits_took(
     wired: WiredAuthorizer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(revocation_list, "WAIT_SECONDS", 5.0)
+    monkeypatch.setattr(mirror, "WAIT_SECONDS", 5.0)
     clock = FakeClock(1_800_000_000.0)
     table = Slow(clock, 0)
     revocations = listing(table, clock)
@@ -713,7 +713,7 @@ def test_a_family_or_user_named_twice_keeps_the_widest_of_the_two(
 def test_with_a_one_second_interval_a_refresh_due_at_half_of_it_is_not_waited_for(
     wired: WiredAuthorizer, table: Table, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(revocation_list, "WAIT_SECONDS", 5.0)
+    monkeypatch.setattr(mirror, "WAIT_SECONDS", 5.0)
     clock = FakeClock(1_800_000_000.0)
     revocations = RevocationList(
         table,

@@ -22,7 +22,7 @@ import responses
 from authorizer.api.handler import Authorizer
 from authorizer.api.rest import RestAuthorizer, load_api_settings
 from authorizer.exceptions import RevocationUnavailable, Revoked
-from authorizer.tables import revocation_list
+from authorizer.tables import mirror, revocation_list
 from authorizer.tables.revocation import FAMILY, USER, cursor, revocation_item
 from authorizer.tables.revocation_list import (
     OVERLAP_SECONDS,
@@ -459,7 +459,7 @@ def test_a_due_refresh_runs_beside_the_request_which_does_not_wait(
 def test_a_refresh_that_hangs_past_the_wait_leaves_the_list_stale_within_the_bound(
     clock: FakeClock, verified: Verified, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(revocation_list, "WAIT_SECONDS", 0.01)
+    monkeypatch.setattr(mirror, "WAIT_SECONDS", 0.01)
     table = GatedTable()
     revocations = background_list(table, clock)
     table.gate.clear()
@@ -468,7 +468,7 @@ def test_a_refresh_that_hangs_past_the_wait_leaves_the_list_stale_within_the_bou
     clock.advance(20)
     revocations.check(verified)  # still hanging, the list 30 s old: within the stale bound
     table.gate.set()
-    monkeypatch.setattr(revocation_list, "WAIT_SECONDS", 10.0)  # time enough to see it end
+    monkeypatch.setattr(mirror, "WAIT_SECONDS", 10.0)  # time enough to see it end
     clock.advance(0.001)
     revocations.check(verified)
     # Its list counts as of when it began, not when it answered.
@@ -478,7 +478,7 @@ def test_a_refresh_that_hangs_past_the_wait_leaves_the_list_stale_within_the_bou
 def test_a_refresh_that_never_finishes_is_given_up_and_another_started(
     clock: FakeClock, verified: Verified, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(revocation_list, "WAIT_SECONDS", 0.01)
+    monkeypatch.setattr(mirror, "WAIT_SECONDS", 0.01)
     table = GatedTable()
     revocations = background_list(table, clock)
     read_at = clock.now
@@ -493,7 +493,7 @@ def test_a_refresh_that_never_finishes_is_given_up_and_another_started(
     assert len(table.began) == 3
     table.put(FAMILY, FAMILY_ID, clock.now - 1)
     table.gate.set()  # the hung Query's answer, whenever it comes, is never read
-    monkeypatch.setattr(revocation_list, "WAIT_SECONDS", 10.0)
+    monkeypatch.setattr(mirror, "WAIT_SECONDS", 10.0)
     clock.now = read_at + MAX_STALE  # at the stale bound it waits for the new Query
     with pytest.raises(Revoked):
         revocations.check(verified)
@@ -628,9 +628,9 @@ def test_the_client_is_made_in_the_table_arn_region_with_bounded_timeouts(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    made = revocation_list._client("arn:aws:dynamodb:eu-west-1:123456789012:table/revocations")
+    made = mirror._client("arn:aws:dynamodb:eu-west-1:123456789012:table/revocations")
     assert made.meta.region_name == "eu-west-1"
-    assert revocation_list._client("revocations").meta.region_name == "us-east-1"
+    assert mirror._client("revocations").meta.region_name == "us-east-1"
     config = made.meta.config
     assert (config.connect_timeout, config.read_timeout) == (0.5, 1.0)
     assert config.retries == {"total_max_attempts": 2, "mode": "standard"}
@@ -711,9 +711,15 @@ def test_only_the_revocation_list_module_imports_the_aws_sdk() -> None:
         for path in (ROOT / "authorizer").rglob("*.py")
         if imported_packages(path.read_bytes()) & {"boto3", "botocore"}
     }
-    # signout/ is the sign-out function's (its own Lambda): the authorizer never
-    # imports it (test_signout.py pins that).
-    assert importers == {"tables/revocation_list.py", "signout/handler.py"}
+    # mirror.py is every table's mechanism (the list's DynamoDB client is made there);
+    # signout/ holds the sign-out, connections and hang-up functions (Lambdas of their
+    # own): the authorizer never imports it (test_signout.py pins that).
+    assert importers == {
+        "tables/mirror.py",
+        "signout/handler.py",
+        "signout/connections.py",
+        "signout/hangup.py",
+    }
 
 
 @pytest.mark.parametrize("table_name", ["", "revocations"])

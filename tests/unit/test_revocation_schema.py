@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from authorizer.tables import revocation
+from authorizer.tables import changelog, revocation
 from authorizer.tables.revocation import (
     FAMILY,
     MAX_VALUE_BYTES,
@@ -21,7 +21,7 @@ from authorizer.tables.revocation import (
     revocation_item,
     sort_key,
 )
-from tests.imports import imported_packages
+from tests.imports import imported_modules, imported_packages
 
 JTI = "5c3f0b8e-8a1d-4c2e-9f7a-2b6d4e8c1a90"
 SUB = "0b7e5a3c-1f2d-4c6b-9a8e-7d6c5b4a3f21"
@@ -71,14 +71,14 @@ def test_sort_keys_order_by_time_and_cursor_includes_its_own_millisecond() -> No
 
 @pytest.mark.parametrize("seconds", [-1, -0.0005, 10**12, 10**12 + 1, float("inf")])
 def test_cursor_out_of_range(seconds: float) -> None:
-    with pytest.raises((InvalidRevocation, OverflowError)):
+    with pytest.raises((changelog.InvalidItem, OverflowError)):
         cursor(seconds)
 
 
 def test_cursor_takes_every_time_its_fifteen_digits_hold() -> None:
     assert cursor(999_999_999_999.999) == "9" * 15
     assert cursor(0.0009) == "0" * 15
-    with pytest.raises(InvalidRevocation, match=r"^time is outside the sort key's range$"):
+    with pytest.raises(changelog.InvalidItem, match=r"^time is outside the sort key's range$"):
         cursor(10**12)
 
 
@@ -189,6 +189,15 @@ def test_a_reader_may_read_only_the_sort_key_and_the_times() -> None:
 
 
 def test_module_imports_only_the_standard_library() -> None:
-    # Writers (another function) and the authorizer's cold start import it.
+    # Writers (another function) and the authorizer's cold start import it, and the
+    # sort-key layout every table shares, which imports only the standard library too.
     source = Path(revocation.__file__).read_bytes()
-    assert imported_packages(source) <= {"__future__", "math", "re", "typing"}
+    assert imported_modules(source) <= {
+        "__future__",
+        "math",
+        "re",
+        "typing",
+        "authorizer.tables.changelog",
+    }
+    layout = Path(changelog.__file__).read_bytes()
+    assert imported_packages(layout) <= {"__future__", "math", "typing"}

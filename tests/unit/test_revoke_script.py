@@ -67,6 +67,36 @@ def test_given_pool_and_table_the_stack_is_not_read(monkeypatch: pytest.MonkeyPa
     assert (target.user_pool_id, target.table, asked.asked) == ("us-east-1_P", "t2", [])
 
 
+@pytest.mark.parametrize("stack", [None, "mine"])
+def test_given_pool_and_table_no_stack_is_named_and_the_pool_names_the_region(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], stack: str | None
+) -> None:
+    asked = fake_aws(monkeypatch, {})
+    # samconfig.toml names a stack and us-east-1: neither was read for this pool.
+    target = aws_target(stack, None, "eu-west-1_Pool", "t2", "default")
+    assert target.where == "user pool eu-west-1_Pool in eu-west-1"
+    assert aws_target(stack, "eu-central-1", "eu-west-1_Pool", "t2", "default").where == (
+        "user pool eu-west-1_Pool in eu-central-1"
+    )
+    assert asked.asked == []
+    done = {"username": "brian", "sub": "s-1", "revokedAt": 1_800_000_000}
+    monkeypatch.setattr(revoke, "revoke_user", lambda target, user: done)
+    argv = ["--user", "brian", "--user-pool-id", "eu-west-1_Pool", "--table", "t2"]
+    assert main([*argv, *(["--stack", stack] if stack else [])]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("revoked brian (sub s-1) in user pool eu-west-1_Pool in eu-west-1: ")
+    assert "stack" not in printed
+
+
+def test_a_pool_id_without_a_region_prefix_leaves_the_region_to_samconfig(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fake_aws(monkeypatch, {})
+    assert aws_target(None, None, "NoRegionPool", "t", "default").where == (
+        "user pool NoRegionPool in us-east-1"
+    )
+
+
 @pytest.mark.parametrize(
     ("outputs", "message"),
     [

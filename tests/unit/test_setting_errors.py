@@ -99,7 +99,10 @@ CLAIMS_PROBLEM: Final = (
     [
         ("{", "is not valid JSON"),
         ([], "must be a JSON object keyed by route key"),
-        ({"/x": {"groups": ["a"]}}, "'/x' is not a route key like 'GET /hello' or '$default'"),
+        (
+            {"/x": {"groups": ["a"]}},
+            "'/x' is not a route key like 'GET /hello', '$default' or '$connect'",
+        ),
         ({"GET /x": {}}, f"'GET /x' needs an object with keys among {RULE_KEYS}"),
         (
             {"GET /x": {"maxAuthAgeSeconds": 0}},
