@@ -118,7 +118,7 @@ NOT_PASSED = {
     },
     WEBSOCKET_TEMPLATE: {
         "ApiRoutes", "InvokingApis", "SnapStart", "AuthorizerVersionDigest", "Tracing",
-        "AlarmEmail", "DenySpikeThreshold",
+        "AlarmEmail", "DenySpikeThreshold", "TenantRegistry", "TenantRefreshSeconds", "MaxKeySets",
     },
 }  # fmt: skip
 
