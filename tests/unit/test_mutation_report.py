@@ -19,7 +19,9 @@ def mutants_of(module: str, killed: int, survived: int) -> list[Mutant]:
 def test_the_revocation_and_sign_out_code_is_held_to_the_target_on_its_own() -> None:
     assert set(MODULE_TARGETS) == {
         "authorizer.tables.revocation_list",
+        "authorizer.tables.mirror",
         "authorizer.tables.revocation",
+        "authorizer.tables.changelog",
         "authorizer.signout",
         "authorizer.operations.metrics",
     }
