@@ -392,3 +392,13 @@ def test_revocation_list_age_is_a_finite_number_of_seconds(
         ]
         == 0
     )
+
+
+def test_a_key_set_eviction_is_one_count_and_what_is_held_after_it(emitter: Any) -> None:
+    for held, reported in ((5, 5), (0, 0), (-1, 0)):
+        document = emitter.key_set_evicted_document(held=held)
+        assert validate_emf(document) == [
+            ("KeySetEvictions", {"FunctionName": "hello-stack-authorizer"}),
+            ("KeySetsHeld", {"FunctionName": "hello-stack-authorizer"}),
+        ]
+        assert (document["KeySetEvictions"], document["KeySetsHeld"]) == (1, reported)
