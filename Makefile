@@ -62,8 +62,16 @@ $(STAMP): requirements-dev.txt constraints-dev.txt authorizer/requirements.txt g
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints-dev.txt
 	@touch $(STAMP)
 
+# The whole suite in parallel (pytest-xdist). Four workers on two cores: much of
+# its time is spent waiting on subprocesses, local servers and timeouts. Each
+# test file runs in one worker (loadfile), so a module's fixtures (an offline
+# stack, a sam build) start once; files are handed out in collection order, the
+# heavy deploy and e2e files first, the many small unit files filling in last.
+# TEST_WORKERS=0: one process. No -n in pyproject.toml's addopts: mutmut and
+# tests/mutation/semantic.py run pytest themselves, in one process each.
+TEST_WORKERS ?= 4
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -14,6 +14,7 @@ from authorizer.verification.jwks import Fetcher, fetch_jwks
 from local.lambdalog import install as install_lambda_log_format
 from tests.forge import JWKS_URL, forged_key, jwks_body
 from tests.helpers import FakeClock, PyJWTDatetime, WiredAuthorizer, make_config, wire_authorizer
+from tests.security.fuzzing import EXAMPLES, PROFILE
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -71,3 +72,24 @@ def _quiet_product_loggers() -> Iterator[None]:
     yield
     for name, level in levels.items():
         logging.getLogger(name).setLevel(level)
+
+
+# How many handler fuzz examples ran (tests/security/fuzzing.py sets the budgets).
+# make test runs the suite in pytest-xdist workers: each hands its count to the
+# controller, which prints the total; a plain pytest run counts in-process.
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["fuzz_examples"] = dict(EXAMPLES)
+
+
+@pytest.hookimpl(optionalhook=True)  # an xdist hook: absent where xdist is not installed
+def pytest_testnodedown(node: object, error: object) -> None:
+    EXAMPLES.update(getattr(node, "workeroutput", {}).get("fuzz_examples", {}))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if EXAMPLES:
+        total = sum(EXAMPLES.values())
+        per_test = ", ".join(f"{name} {count}" for name, count in sorted(EXAMPLES.items()))
+        terminalreporter.write_line(f"handler fuzz ({PROFILE}): {total} examples run ({per_test})")

@@ -208,6 +208,19 @@ def run_command(
     return command
 
 
+def _die_with_the_test_process() -> None:
+    """On Linux, the stack gets SIGTERM when the test process that started it dies.
+
+    A killed pytest (a worker's timeout, a Ctrl-C twice) runs no fixture teardown; without
+    this its stack would keep serving on its ports.
+    """
+    if sys.platform == "linux":
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 def start_stack_process(
     tmp_dir: Path,
     template: Path,
@@ -224,6 +237,8 @@ def start_stack_process(
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        # Runs between fork and exec: safe here, fixtures start stacks from the main thread.
+        preexec_fn=_die_with_the_test_process,
     )
     offline = StackProcess(process=process, state_file=state_file)
 

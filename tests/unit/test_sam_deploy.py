@@ -20,7 +20,7 @@ SAM = ["sam", "deploy", "--region", "eu-west-1"]
 APP = "Authorizer"  # the demo's nested application
 # The script reads templates with the SAM CLI's own parser (in .venv); make mutate's venv,
 # which mutates no script, has no SAM CLI.
-pytest.importorskip("samtranslator")
+pytest.importorskip("samcli")
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ and every key fetch recorded: a token of a stranger must cause none.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass, field
@@ -17,6 +18,8 @@ import pytest
 from authorizer.api.handler import Authorizer, build_authorizer
 from authorizer.exceptions import JwksFetchError, TenantRegistryUnavailable
 from authorizer.operations import metrics
+from authorizer.tables.registry import TenantLedger, TenantRegistry, dynamodb_query
+from authorizer.tables.tenants import READ_ATTRIBUTES, tenant_item, tenant_sort_key
 from authorizer.verification.config import (
     default_jwks_url,
     original_issuer,
@@ -572,6 +575,11 @@ def test_the_registry_alone_needs_no_configured_pool() -> None:
             {"TENANT_JWKS_URL": "http://keys.example/{userPoolId}/jwks.json"},
             "^TENANT_JWKS_URL: must use https",
         ),
+        (  # checked as it would be for a sample pool, which the message shows
+            {"TENANT_JWKS_URL": "/keys/{userPoolId}/jwks.json"},
+            "^TENANT_JWKS_URL: must be an absolute https URL, "
+            r"got '/keys/us-east-1_pool/jwks.json'$",
+        ),
     ],
 )
 def test_each_registry_setting_is_refused_by_name(env: dict[str, str], message: str) -> None:
@@ -654,3 +662,190 @@ def test_a_rest_apis_policy_carries_the_tenant_too(wired: Wired) -> None:
     event["authorizationToken"] = f"Bearer {ACME.token(wired.clock)}"
     denied = rest.handle(event)
     assert {s["Effect"] for s in denied["policyDocument"]["Statement"]} == {"Deny"}
+
+
+def test_a_tenants_next_token_takes_the_fast_path_while_its_key_set_is_fresh(
+    wired: Wired, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A token with a header seen before, of a tenant whose key set is held and fresh:
+    # no parse and no lookup by iss. Anything less than that goes the canonical way.
+    verifier = wired.authorizer.verifier
+    canonical = verifier._key_for
+    canonical_calls: list[str] = []
+
+    def counted(token: str) -> Any:
+        canonical_calls.append(token)
+        return canonical(token)
+
+    monkeypatch.setattr(verifier, "_key_for", counted)
+    assert wired.decide(ACME.token(wired.clock))["isAuthorized"] is True
+    assert len(canonical_calls) == 1
+    allowed = wired.decide(ACME.token(wired.clock, sub="another-user"))
+    assert (allowed["isAuthorized"], allowed["context"]["tenantId"]) == (True, "acme")
+    assert len(canonical_calls) == 1
+    wired.clock.advance(3601)  # past the key set's cache period: the fast path lets go
+    assert wired.decide(ACME.token(wired.clock))["isAuthorized"] is True
+    assert (len(canonical_calls), wired.hosts.of(ACME)) == (2, 2)
+    ACME.register(wired.table, wired.clock.now, status="suspended")
+    wired.clock.advance(REFRESH)
+    capsys.readouterr()
+    assert wired.decide(ACME.token(wired.clock))["isAuthorized"] is False
+    assert reason_of(capsys) == ["tenant_suspended"]
+    assert len(canonical_calls) == 3
+
+
+def test_a_refresh_that_reads_the_same_items_again_keeps_remembered_tokens(
+    clock: FakeClock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Items written in the last minute are read again by every refresh (the overlap); the
+    # tenant they make is the one already held, so what it verified stays remembered.
+    table = FakeTenantTable()
+    INITECH.register(table, clock.now - 1)
+    wired = wire(clock, table)
+    token = INITECH.token(clock)
+    for _ in range(2):
+        wired.decide(token)
+        clock.advance(REFRESH)
+    wired.decide(token)
+    assert len(table.queries) == 3
+    records = [r for r in log_records(capsys.readouterr().out) if "decision" in r]
+    assert [r["verifiedTokenCache"] for r in records] == [False, True, True]
+
+
+def test_a_refresh_runs_beside_the_requests_not_in_them(clock: FakeClock) -> None:
+    table = FakeTenantTable()
+    ACME.register(table, clock.now - 60)
+    threads: list[threading.Thread] = []
+
+    def query(after: str) -> list[dict[str, Any]]:
+        threads.append(threading.current_thread())
+        return table(after)
+
+    hosts = KeyHosts()
+    settings = {"TENANT_TABLE": "tenants", "TENANT_REFRESH_SECONDS": str(REFRESH)}
+    authorizer = build_authorizer(
+        _tenants_only(settings), baked=NO_BAKED_KEYS, fetch=hosts, clock=clock, tenant_query=query
+    )
+    wired = Wired(authorizer, table, hosts, clock)
+    assert wired.decide(ACME.token(clock))["isAuthorized"] is True  # the first read, inline
+    clock.advance(REFRESH / 2)  # due, and not yet needed: read in the background
+    assert wired.decide(ACME.token(clock))["isAuthorized"] is True
+    clock.advance(REFRESH / 2)
+    wired.decide(ACME.token(clock))  # collects the background read
+    main = threading.current_thread()
+    assert threads[0] is main
+    assert len(threads) >= 2
+    assert all(thread is not main for thread in threads[1:])
+
+
+def test_a_registry_built_for_one_thread_refreshes_on_the_request_itself(clock: FakeClock) -> None:
+    # background=False (the benches, the tenant tool) reads the table inline when a
+    # refresh is due, so a change is seen by the very request that found it due.
+    table = FakeTenantTable()
+    threads: list[threading.Thread] = []
+
+    def query(after: str) -> list[dict[str, Any]]:
+        threads.append(threading.current_thread())
+        return table(after)
+
+    registry = TenantRegistry(
+        query,
+        key_url=lambda region, pool: f"https://keys.example/{pool}",
+        refresh_seconds=REFRESH,
+        max_stale_seconds=REFRESH * 12,
+        logger=logging.getLogger("test"),
+        clock=clock,
+        background=False,
+    )
+    assert registry.load()
+    ACME.register(table, clock.now)
+    clock.advance(REFRESH / 2)  # due, and not yet needed
+    assert registry.tenant_of_pool(ACME.user_pool_id) is not None
+    assert threads == [threading.current_thread()] * 2
+
+
+def test_a_third_live_tenant_on_a_contested_pool_changes_nothing_until_two_leave(
+    wired: Wired, capsys: pytest.CaptureFixture[str]
+) -> None:
+    token = ACME.token(wired.clock)
+    assert wired.decide(token)["isAuthorized"] is True
+    for copy in ("acme-copy", "acme-third"):
+        wired.table.put(
+            copy,
+            wired.clock.now,
+            user_pool_id=ACME.user_pool_id,
+            app_client_ids=[ACME.client_id],
+        )
+        wired.clock.advance(REFRESH)
+        assert wired.decide(ACME.token(wired.clock))["isAuthorized"] is False
+    warned = [
+        (r["level"], r["message"], r["userPoolId"], r["tenantIds"])
+        for r in log_records(capsys.readouterr().out)
+        if "tenantIds" in r
+    ]
+    message = (
+        "tenant registry names a user pool for two live tenants; "
+        "its tokens are denied until one of them changes"
+    )
+    # Each new claim warned once, with the claimants as they stand.
+    assert warned == [
+        ("WARNING", message, ACME.user_pool_id, ["acme", "acme-copy"]),
+        ("WARNING", message, ACME.user_pool_id, ["acme", "acme-copy", "acme-third"]),
+    ]
+    for leaving in ("acme", "acme-third"):
+        wired.table.put(leaving, wired.clock.now, status="deleted")
+    wired.clock.advance(REFRESH)
+    assert wired.decide(ACME.token(wired.clock))["context"]["tenantId"] == "acme-copy"
+
+
+def test_a_single_claim_warns_of_nothing(
+    clock: FakeClock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    table = FakeTenantTable()
+    ACME.register(table, clock.now - 60)
+    wired = wire(clock, table)
+    assert wired.decide(ACME.token(clock))["isAuthorized"] is True
+    assert [r for r in log_records(capsys.readouterr().out) if "tenantIds" in r] == []
+
+
+def test_the_ledger_keeps_each_tenants_newest_item_whatever_order_it_is_given() -> None:
+    # A Query answers in sort-key order; the ledger does not rely on it.
+    def state(at: float, status: str) -> dict[str, Any]:
+        return tenant_item(
+            "acme",
+            changed_at=at,
+            status=status,
+            user_pool_id=ACME.user_pool_id,
+            app_client_ids=[ACME.client_id],
+        )
+
+    ledger = TenantLedger(default_jwks_url, logging.getLogger("test"))
+    batch = ledger.batch()
+    for item in (state(20, "suspended"), state(10, "active")):
+        assert ledger.add(batch, item, started=30) is True
+    ledger.apply(batch, [], now=30)
+    assert ledger.tenants["acme"].status == "suspended"
+    older = ledger.batch()
+    ledger.add(older, state(15, "active"), started=40)
+    ledger.apply(older, [], now=40)
+    assert ledger.tenants["acme"].status == "suspended"
+    assert ledger.newest == {"acme": tenant_sort_key("acme", 20)}
+
+
+def test_the_registry_reads_its_own_partition_and_only_what_an_item_says() -> None:
+    item = tenant_item("acme", changed_at=10, status="deleted")
+    requests: list[dict[str, Any]] = []
+
+    class Client:
+        def query(self, **request: Any) -> dict[str, Any]:
+            requests.append(request)
+            return {"Items": [item], "Count": 1}
+
+    assert list(dynamodb_query("tenant-table", Client())("000000000000000")) == [item]
+    [request] = requests
+    assert request["TableName"] == "tenant-table"
+    assert request["ExpressionAttributeValues"] == {
+        ":pk": {"S": "tenants"},
+        ":cursor": {"S": "000000000000000"},
+    }
+    assert set(request["ExpressionAttributeNames"].values()) == {"pk", *READ_ATTRIBUTES}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +74,7 @@ def test_round_trip_of_an_active_tenant() -> None:
     assert pool.token_use == "access"
     # Both issuer forms and the replica's, as a configured pool's.
     assert pool.issuers == pool_issuers("eu-west-1", POOL, ["us-west-2"])
+    assert pool.issuer == f"https://cognito-idp.eu-west-1.amazonaws.com/{POOL}"
     assert (
         pool.jwks_url == f"https://cognito-idp.eu-west-1.amazonaws.com/{POOL}/.well-known/jwks.json"
     )
@@ -117,61 +119,118 @@ def test_sort_keys_order_by_time_then_tenant() -> None:
     assert cursor(T) < tenant_sort_key("acme", T) < cursor(T + 0.001)
 
 
+STATUSES = "status must be one of active, suspended, deleted"
+POOL_FORM = "userPoolId must look like <region>_<id>"
+TOKEN_USES = "tokenUse must be one of id, access, any"
+
+
 def broken(mutate: Any) -> dict[str, Any]:
     raw = copy.deepcopy(item(attributes={"plan": "gold"}))
     mutate(raw)
     return raw
 
 
+SORT_KEY = "sort key is not <epoch ms>#<tenantId>"
+TENANT_ID = "tenantId must be a letter or digit, then 0-63 of A-Z a-z 0-9 _ . -"
+CLIENTS = f"appClientIds must hold 1 to {MAX_CLIENTS} app client ids"
+CLIENT_STRINGS = "appClientIds must hold distinct non-empty strings"
+ATTRIBUTES = f"attributes must be a map of at most {MAX_ATTRIBUTES} strings"
+ATTRIBUTE_NAME = "an attribute name is not [A-Za-z][A-Za-z0-9_-]{0,31}"
+ATTRIBUTE_VALUE = "an attribute value is not printable text"
+ATTRIBUTE_BYTES = f"an attribute value is over {MAX_ATTRIBUTE_VALUE_BYTES} bytes"
+REPLICAS = "replicaRegions must be other regions, e.g. eu-west-1"
+
+
+def setting(name: str, typed: Any) -> Any:
+    return lambda r: r.__setitem__(name, typed)
+
+
+def attribute(name: str, typed: Any) -> Any:
+    return lambda r: r["attributes"]["M"].__setitem__(name, typed)
+
+
+# Each rule's own message: fixed text, never the value that broke it.
 @pytest.mark.parametrize(
-    "mutate",
+    ("mutate", "message"),
     [
-        lambda r: r.__setitem__("sk", {"S": "1760000000250#acme"}),  # 13 digits
-        lambda r: r.__setitem__("sk", {"S": "001760000000250acme"}),
-        lambda r: r.__setitem__("sk", {"S": "001760000000250#"}),
-        lambda r: r.__setitem__("sk", {"S": "001760000000250#-acme"}),
-        lambda r: r.__setitem__("sk", {"S": "001760000000250#" + "a" * 65}),
-        lambda r: r.__setitem__("sk", {"S": "001760000000250#ac me"}),
-        lambda r: r.__setitem__("sk", {"N": "1"}),
-        lambda r: r.__delitem__("sk"),
-        lambda r: r.__setitem__("tenantId", {"S": "other"}),
-        lambda r: r.__setitem__("status", {"S": "paused"}),
-        lambda r: r.__setitem__("status", {"S": "Active"}),
-        lambda r: r.__delitem__("status"),
-        lambda r: r.__delitem__("userPoolId"),
-        lambda r: r.__setitem__("userPoolId", {"S": "TenantA1"}),
-        lambda r: r.__setitem__("userPoolId", {"S": f"{POOL} "}),
-        lambda r: r.__setitem__("userPoolId", {"S": POOL, "N": "1"}),
-        lambda r: r.__delitem__("appClientIds"),
-        lambda r: r.__setitem__("appClientIds", {"SS": []}),
-        lambda r: r.__setitem__("appClientIds", {"SS": ["ok", "not ok"]}),
-        lambda r: r.__setitem__("appClientIds", {"SS": [f"c{n}" for n in range(MAX_CLIENTS + 1)]}),
-        lambda r: r.__setitem__("appClientIds", {"L": [{"S": "a"}, {"S": "a"}]}),
-        lambda r: r.__setitem__("appClientIds", {"L": [{"N": "1"}]}),
-        lambda r: r.__setitem__("appClientIds", {"S": "clientA"}),
-        lambda r: r.__setitem__("tokenUse", {"S": "refresh"}),
-        lambda r: r.__setitem__("tokenUse", {"S": ""}),
-        lambda r: r.__setitem__("replicaRegions", {"SS": ["eu-west-1"]}),  # its own region
-        lambda r: r.__setitem__("replicaRegions", {"SS": ["nowhere"]}),
-        lambda r: r.__setitem__("attributes", {"S": "plan=gold"}),
-        lambda r: r["attributes"]["M"].__setitem__("1plan", {"S": "x"}),
-        lambda r: r["attributes"]["M"].__setitem__("tenant:x", {"S": "x"}),
-        lambda r: r["attributes"]["M"].__setitem__("n" * 33, {"S": "x"}),
-        lambda r: r["attributes"]["M"].__setitem__("tier", {"N": "3"}),
-        lambda r: r["attributes"]["M"].__setitem__("tier", {"S": "a\nb"}),
-        lambda r: r["attributes"]["M"].__setitem__(
-            "tier", {"S": "x" * (MAX_ATTRIBUTE_VALUE_BYTES + 1)}
+        (setting("sk", {"S": "1760000000250#acme"}), SORT_KEY),  # 13 digits
+        (setting("sk", {"S": "001760000000250acme"}), SORT_KEY),
+        (setting("sk", {"S": "001760000000250#"}), SORT_KEY),
+        (setting("sk", {"S": "001760000000250#-acme"}), TENANT_ID),
+        (setting("sk", {"S": "001760000000250#" + "a" * 65}), TENANT_ID),
+        (setting("sk", {"S": "001760000000250#ac me"}), TENANT_ID),
+        (setting("sk", {"N": "1"}), "sk must be a non-empty string (S)"),
+        (lambda r: r.__delitem__("sk"), "sk must be a non-empty string (S)"),
+        (
+            setting("tenantId", {"S": "other"}),
+            "tenantId does not match the sort key",
         ),
-        lambda r: r["attributes"]["M"].__setitem__(
-            "tier",
-            {"S": "é" * (MAX_ATTRIBUTE_VALUE_BYTES // 2 + 1)},  # bytes, not characters
+        (setting("status", {"S": "paused"}), STATUSES),
+        (setting("status", {"S": "Active"}), STATUSES),
+        (lambda r: r.__delitem__("status"), "status must be a non-empty string (S)"),
+        (lambda r: r.__delitem__("userPoolId"), "userPoolId must be a non-empty string (S)"),
+        (setting("userPoolId", {"S": "TenantA1"}), POOL_FORM),
+        (setting("userPoolId", {"S": f"{POOL} "}), POOL_FORM),
+        (
+            setting("userPoolId", {"S": POOL, "N": "1"}),
+            "userPoolId must be a non-empty string (S)",
         ),
-        lambda r: r["attributes"]["M"].update({f"a{n}": {"S": "x"} for n in range(MAX_ATTRIBUTES)}),
+        (
+            setting("userPoolId", {"S": ""}),
+            "userPoolId must be a non-empty string (S)",
+        ),
+        (lambda r: r.__delitem__("appClientIds"), "appClientIds is required"),
+        (setting("appClientIds", {"SS": []}), CLIENTS),
+        (setting("appClientIds", {"SS": ["ok", "not ok"]}), CLIENTS),
+        (
+            lambda r: r.__setitem__(
+                "appClientIds", {"SS": [f"c{n}" for n in range(MAX_CLIENTS + 1)]}
+            ),
+            CLIENTS,
+        ),
+        (setting("appClientIds", {"L": [{"S": "a"}, {"S": "a"}]}), CLIENT_STRINGS),
+        (setting("appClientIds", {"L": [{"N": "1"}]}), CLIENT_STRINGS),
+        (setting("appClientIds", {"L": ["clientA"]}), CLIENT_STRINGS),
+        (setting("appClientIds", {"L": [{"S": "a", "N": "1"}]}), CLIENT_STRINGS),
+        (setting("appClientIds", {"SS": [1]}), CLIENT_STRINGS),
+        (setting("appClientIds", {"SS": [""]}), CLIENT_STRINGS),
+        (
+            setting("appClientIds", {"S": "clientA"}),
+            "appClientIds must be a string set (SS) or a list of strings (L)",
+        ),
+        (setting("tokenUse", {"S": "refresh"}), TOKEN_USES),
+        (setting("tokenUse", {"S": ""}), "tokenUse must be a non-empty string (S)"),
+        (setting("replicaRegions", {"SS": ["eu-west-1"]}), REPLICAS),  # its own
+        (setting("replicaRegions", {"SS": ["nowhere"]}), REPLICAS),
+        (setting("attributes", {"S": "plan=gold"}), ATTRIBUTES),
+        (setting("attributes", "plan=gold"), ATTRIBUTES),
+        (attribute("1plan", {"S": "x"}), ATTRIBUTE_NAME),
+        (attribute("tenant:x", {"S": "x"}), ATTRIBUTE_NAME),
+        (attribute("n" * 33, {"S": "x"}), ATTRIBUTE_NAME),
+        (attribute("tier", {"N": "3"}), ATTRIBUTE_VALUE),
+        (attribute("tier", "3"), ATTRIBUTE_VALUE),
+        (attribute("tier", {"S": "3", "N": "3"}), ATTRIBUTE_VALUE),
+        (attribute("tier", {"S": "a\nb"}), ATTRIBUTE_VALUE),
+        (attribute("tier", {"S": "x" * (MAX_ATTRIBUTE_VALUE_BYTES + 1)}), ATTRIBUTE_BYTES),
+        # Bytes, not characters.
+        (attribute("tier", {"S": "é" * (MAX_ATTRIBUTE_VALUE_BYTES // 2 + 1)}), ATTRIBUTE_BYTES),
+        (
+            lambda r: r["attributes"]["M"].update(
+                {f"a{n}": {"S": "x"} for n in range(MAX_ATTRIBUTES)}
+            ),
+            ATTRIBUTES,
+        ),
     ],
+    ids=lambda value: (
+        "item" if callable(value) else "-".join(re.findall(r"[a-z0-9]+", value.lower()))[:40]
+    ),
 )
-def test_an_item_that_breaks_a_rule_is_refused(mutate: Any) -> None:
-    with pytest.raises(InvalidTenant):
+def test_an_item_that_breaks_a_rule_is_refused_with_the_rules_message(
+    mutate: Any, message: str
+) -> None:
+    with pytest.raises(InvalidTenant) as refused:
         parsed(broken(mutate))
+    assert str(refused.value) == message
 
 
 def test_the_limits_themselves_are_accepted() -> None:
@@ -198,18 +257,20 @@ def test_the_whole_map_is_capped_in_bytes() -> None:
     assert sum(len(k) + len(v.encode()) for k, v in at_cap.items()) == MAX_ATTRIBUTES_BYTES
     assert isinstance(parsed(item(attributes=at_cap)), Tenant)
     at_cap["a0"] += "x"
-    with pytest.raises(InvalidTenant):
+    with pytest.raises(InvalidTenant, match=rf"^attributes are over {MAX_ATTRIBUTES_BYTES} bytes$"):
         item(attributes=at_cap)
 
 
 def test_a_writer_cannot_write_what_readers_skip() -> None:
-    with pytest.raises(InvalidTenant):
+    with pytest.raises(InvalidTenant, match=f"^{POOL_FORM}$"):
         item(user_pool_id="not-a-pool")
-    with pytest.raises(InvalidTenant):
+    with pytest.raises(InvalidTenant, match=r"^userPoolId must be a non-empty string \(S\)$"):
+        tenant_item("acme", changed_at=T, status="active", app_client_ids=["clientA"])
+    with pytest.raises(InvalidTenant, match=f"^{CLIENTS}$"):
         item(app_client_ids=[])
-    with pytest.raises(InvalidTenant):
+    with pytest.raises(InvalidTenant, match=f"^{re.escape(TENANT_ID)}$"):
         tenant_item("", changed_at=T, status="deleted")
-    with pytest.raises(InvalidTenant):
+    with pytest.raises(InvalidTenant, match=f"^{STATUSES}$"):
         item(status="gone")
 
 
