@@ -27,6 +27,10 @@ BASE_ENV = {
     "APP_CLIENT_IDS": f"{CLIENT_ID}, {OTHER_CLIENT_ID}",
     "LOG_LEVEL": "DEBUG",
 }
+# What Lambda gives each function (authorizer/template.yaml's Timeout; pinned there by
+# tests/deploy/test_template_promises.py): a request that takes longer is killed.
+AUTHORIZER_TIMEOUT_SECONDS = 5
+SIGN_OUT_TIMEOUT_SECONDS = 25
 # A baked key set that is never there: wired authorizers get their keys from ``fetch``.
 NO_BAKED_KEYS = os.path.join(os.path.dirname(__file__), "events", "no-baked-jwks.json")
 

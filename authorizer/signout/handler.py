@@ -60,8 +60,9 @@ DEFAULT_REFRESH_TOKEN_VALIDITY_DAYS: Final = 30  # Cognito's default, and the te
 MAX_REFRESH_TOKEN_VALIDITY_DAYS: Final = 3650  # Cognito's longest: ten years
 FIELDS: Final = ("refreshToken", "global")
 _FIELD_NAME: Final = re.compile(r"[A-Za-z_]{1,15}")
-# Bounded well inside the function's timeout; botocore's standard retry mode
-# retries throttling and 5xx answers itself.
+# Bounded well inside the function's timeout: two calls (Cognito, then the list),
+# each at most MAX_ATTEMPTS tries of a connect and a read. botocore's standard
+# retry mode retries throttling and 5xx answers itself.
 CONNECT_TIMEOUT_SECONDS: Final = 2
 READ_TIMEOUT_SECONDS: Final = 3
 MAX_ATTEMPTS: Final = 2
@@ -275,9 +276,12 @@ class SignOut:
 
 
 def _error_code(err: Any) -> str:
-    """The AWS error code of a botocore ClientError (its ``response``'s ``Error.Code``)."""
-    error = err.response.get("Error") if isinstance(err.response, dict) else None
-    code = error.get("Code") if isinstance(error, dict) else None
+    """The AWS error code of a botocore ClientError (its ``response``'s ``Error.Code``).
+
+    A ClientError's response is a dict whose ``Error``, when present, is one: its
+    own constructor reads them so.
+    """
+    code = err.response.get("Error", {}).get("Code")
     return code if isinstance(code, str) else "Unknown"
 
 
@@ -294,6 +298,7 @@ def aws_clients() -> tuple[Any, Any]:
     config = Config(
         connect_timeout=CONNECT_TIMEOUT_SECONDS,
         read_timeout=READ_TIMEOUT_SECONDS,
-        retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS},
+        # total_max_attempts counts the first try; max_attempts would not (one more try).
+        retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
     )
     return boto3.client("cognito-idp", config=config), boto3.client("dynamodb", config=config)

@@ -69,6 +69,10 @@ Batch = TypeVar("Batch")
 Expired = list[tuple[str, str]]
 
 
+class MalformedAnswer(ValueError):
+    """DynamoDB's answer to a Query is not one: a failed read (fixed text, no values)."""
+
+
 class Ledger(Protocol[Batch]):
     """What one table's items make in memory (the revocation list, the tenant registry)."""
 
@@ -134,7 +138,14 @@ def dynamodb_query(
         }
         while True:
             page = clients[0].query(**request)
-            yield from page.get("Items", ())  # page by page: one page in memory at a time
+            items = page.get("Items")
+            # Every answer to a Query has Items. botocore reads a body that is not
+            # DynamoDB's JSON (empty, cut short, a proxy's HTML page) as one without
+            # them: a failed read, never an empty one, which would move the cursor
+            # past what it never read.
+            if not isinstance(items, list):
+                raise MalformedAnswer("DynamoDB's answer to a Query has no Items list")
+            yield from items  # page by page: one page in memory at a time
             last = page.get("LastEvaluatedKey")
             if not last:
                 return
@@ -235,7 +246,9 @@ class _Refresh(Generic[Batch]):
         self.expired: Expired = []
         self.invalid = 0
         self.error: Exception | None = None
-        self.thread: threading.Thread | None = None
+        # Set when run() has ended, its result complete (a thread is still alive a
+        # moment after its target returns).
+        self.finished = threading.Event()
 
     def run(self) -> None:
         try:
@@ -247,20 +260,21 @@ class _Refresh(Generic[Batch]):
                 self.expired = self.sweep()
         except Exception as err:  # noqa: BLE001 - whatever the client raises: stale, never wrong
             self.error = err
+        finally:
+            self.finished.set()
 
     def start(self) -> None:
+        # A daemon: one a hung Query holds never keeps the process from exiting.
         name = f"{self.ledger.name.replace(' ', '-')}-refresh"
-        self.thread = threading.Thread(target=self.run, name=name, daemon=True)
-        self.thread.start()
+        threading.Thread(target=self.run, name=name, daemon=True).start()
 
     @property
     def done(self) -> bool:
-        return self.thread is None or not self.thread.is_alive()
+        return self.finished.is_set()
 
     def wait(self, seconds: float) -> bool:
-        if self.thread is not None:
-            self.thread.join(seconds)
-        return self.done
+        """Whether it is done, waiting at most ``seconds`` for it (none, if not positive)."""
+        return self.finished.wait(seconds)
 
 
 class TableMirror(Generic[Batch]):
@@ -297,7 +311,8 @@ class TableMirror(Generic[Batch]):
         # The first Query reads every item (DynamoDB refuses "" in a key condition).
         self._cursor = cursor(0)
         self._as_of = -math.inf  # never read yet: older than any bound
-        # Until then a request only compares the clock with it (see current).
+        # Until half a refresh interval after the last read began, a request only
+        # compares the clock with it (see current): nothing is due before then.
         self._next_look = -math.inf
         self._in_flight: _Refresh[Batch] | None = None
         self._failing = False
@@ -320,7 +335,6 @@ class TableMirror(Generic[Batch]):
         now = self._clock()
         refresh = self._start(now, inline=True)
         self._collect(refresh, now)
-        self._next_look = now
         return not self._failing
 
     def current(self) -> float:
@@ -344,7 +358,9 @@ class TableMirror(Generic[Batch]):
         for _ in range(2):
             age = self._scheduling_age(now)
             started_here = False
-            if in_flight is None and age >= self._refresh_seconds / 2 and now >= self._retry_after:
+            # A refresh is due: a request gets here only once the copy is half a refresh
+            # interval old (or was never read, or the clock stepped back).
+            if in_flight is None and now >= self._retry_after:
                 in_flight = self._start(now, inline=not self._background)
                 started_here = True
             # Wait for the refresh the bound needs. After a failure, only the request
@@ -364,15 +380,11 @@ class TableMirror(Generic[Batch]):
                 break
         age = self._scheduling_age(now)
         if age >= self._max_stale_seconds:
-            self._next_look = now
             raise self._unavailable(
                 f"{self.ledger.name} is {age:.0f} s old (limit {self._max_stale_seconds:g} s)"
                 if math.isfinite(age)
                 else f"{self.ledger.name} has not been read yet"
             )
-        fresh = in_flight is None and not self._failing and age < self._refresh_seconds / 2
-        # While fresh, nothing to do before the next refresh is due; else look every request.
-        self._next_look = self._as_of + self._refresh_seconds / 2 if fresh else now
 
     def _scheduling_age(self, now: float) -> float:
         age = self.age(now)
@@ -413,6 +425,9 @@ class TableMirror(Generic[Batch]):
         self.ledger.apply(refresh.batch, refresh.expired, now)
         self._failing = False
         self._as_of = refresh.started
+        # A refresh starts (and a failing one is retried) only from then on: until
+        # then no request has anything to do but look up what it needs.
+        self._next_look = refresh.started + self._refresh_seconds / 2
         self._cursor = max(self._cursor, cursor(max(0.0, refresh.started - OVERLAP_SECONDS)))
         if refresh.invalid:
             self._logger.warning(

@@ -40,7 +40,6 @@ from authorizer.tables.revocation import (
     READ_ATTRIBUTES,
     USER,
     InvalidRevocation,
-    Revocation,
     parse_item,
 )
 from authorizer.verification.verify import Verified
@@ -53,7 +52,6 @@ __all__ = [
     "SWEEP_SECONDS",
     "RevocationList",
     "dynamodb_query",
-    "remember",
 ]
 
 # origin_jti -> expiresAt; sub -> (revokedAt, expiresAt).
@@ -93,8 +91,13 @@ class RevocationLedger:
             revocation = parse_item(item)
         except InvalidRevocation:
             return False
-        if revocation.expires_at > started:  # else it covers nothing any more
-            remember(*batch, revocation)
+        if revocation.expires_at <= started:
+            return True  # it covers nothing any more
+        families, users = batch
+        if revocation.kind == FAMILY:
+            _remember_family(families, revocation.value, revocation.expires_at)
+        else:
+            _remember_user(users, revocation.value, revocation.revoked_at, revocation.expires_at)
         return True
 
     def sweep(self, now: float) -> Callable[[], Expired]:
@@ -110,20 +113,19 @@ class RevocationLedger:
 
     def apply(self, batch: Batch, expired: Expired, now: float) -> None:
         families, users = self.families, self.users
+        # Expired as of the refresh's start: only the request's thread changes the
+        # dictionaries, and it has not since (one refresh in flight at a time); what
+        # the refresh read again is added back below.
         for kind, value in expired:
-            held: dict[str, Any] = families if kind == FAMILY else users
-            entry = held.get(value)
-            # Swept as of the snapshot; a change since may have extended it.
-            if entry is not None and (entry if kind == FAMILY else entry[1]) <= now:
-                del held[value]
+            (families if kind == FAMILY else users).pop(value, None)
         new_families, new_users = batch
         if not families and not users:  # a cold start's whole list: adopted, not copied
             self.families, self.users = new_families, new_users
             return
         for value, expires_at in new_families.items():
-            remember(families, users, Revocation("", FAMILY, value, 0, expires_at))
+            _remember_family(families, value, expires_at)
         for value, (revoked_at, expires_at) in new_users.items():
-            remember(families, users, Revocation("", USER, value, revoked_at, expires_at))
+            _remember_user(users, value, revoked_at, expires_at)
 
 
 class RevocationList(TableMirror[Batch]):
@@ -167,17 +169,20 @@ class RevocationList(TableMirror[Batch]):
             raise _revoked(verified, "user signed out after this token was issued")
 
 
-def remember(families: Families, users: Users, revocation: Revocation) -> None:
-    """Add one revocation; a family or user named twice keeps the widest of the two."""
-    value = revocation.value
-    if revocation.kind == FAMILY:
-        families[value] = max(families.get(value, 0), revocation.expires_at)
-    else:
-        revoked_at, expires_at = users.get(value, (0, 0))
-        users[value] = (
-            max(revoked_at, revocation.revoked_at),
-            max(expires_at, revocation.expires_at),
-        )
+def _remember_family(families: Families, value: str, expires_at: int) -> None:
+    """A family named twice keeps the later of the two expiries."""
+    held = families.get(value)
+    families[value] = expires_at if held is None else max(held, expires_at)
+
+
+def _remember_user(users: Users, value: str, revoked_at: int, expires_at: int) -> None:
+    """A user named twice keeps the later sign-out and the later expiry."""
+    held = users.get(value)
+    users[value] = (
+        (revoked_at, expires_at)
+        if held is None
+        else (max(held[0], revoked_at), max(held[1], expires_at))
+    )
 
 
 def _revoked(verified: Verified, message: str) -> Revoked:

@@ -421,10 +421,14 @@ class TokenVerifier:
                 except TokenError:
                     # The shortcut skipped the parse and the iss match, so its deny
                     # may name another reason than a first sight would. Re-derive
-                    # it the one canonical way; a same pool and key decide alike.
+                    # it the one canonical way; a same pool and key decide alike,
+                    # and its deny keeps whose token it was (another pool's key
+                    # vouches for no sub).
+                    signed = self._decoder.signed_claims
                     self._decoder.signed_claims = None
                     kid, canonical_pool, canonical_key = self._key_for(token)
                     if canonical_pool.config is pool.config and canonical_key is key:
+                        self._decoder.signed_claims = signed
                         raise
                     pool, key = canonical_pool, canonical_key
                     payload = self._decode(token, pool, key)

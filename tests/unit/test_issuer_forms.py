@@ -290,6 +290,65 @@ def test_a_tokens_reason_never_depends_on_what_the_instance_saw_before(
     assert cold["trusted iss, bad signature"] == "bad_signature"
 
 
+def named(
+    authorizer: WiredAuthorizer, token: str, capsys: pytest.CaptureFixture[str]
+) -> tuple[str, str | None, str | None]:
+    """A decision's reason, and the kid and sub its log line names."""
+    capsys.readouterr()
+    authorizer.handle(authorizer_event(token))
+    [record] = [r for r in log_records(capsys.readouterr().out) if "decision" in r]
+    return str(record["reason"]), record.get("kid"), record.get("sub")
+
+
+@pytest.mark.parametrize("pools", ["one", "two"])
+def test_what_a_deny_names_never_depends_on_what_the_instance_saw_before(
+    pools: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A deny re-derived after the fast path names what a first sight names: no sub that
+    only the fast path's key (another pool's) vouched for."""
+    tokens = {name: make() for name, make in HISTORY_SENSITIVE.items()}
+
+    def logged(*, warm_first: bool) -> dict[str, tuple[str, str | None, str | None]]:
+        authorizer = two_pools() if pools == "two" else wired()
+        if warm_first:
+            assert outcome(authorizer, token(ORIGINAL), capsys) == "ok"
+            if pools == "two":
+                assert outcome(authorizer, token(OTHER_ORIGINAL, OTHER_KEY), capsys) == "ok"
+        return {name: named(authorizer, tokens[name], capsys) for name in sorted(tokens)}
+
+    cold = logged(warm_first=False)
+    assert logged(warm_first=True) == cold
+    # The pool its iss names holds no such key: nothing signed says who it is.
+    assert cold["pool A's iss, pool B's key"][2] is None
+
+
+@pytest.mark.parametrize("seen_first", [False, True], ids=["first-sight", "after-pool-a"])
+def test_a_kid_two_pools_share_is_decided_by_the_tokens_issuer(
+    seen_first: bool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two pools publish the same kid with different keys. Once pool A's key set is held
+    and the header known, the fast path tries A's key on a token of B: its deny is
+    re-derived by the issuer, and B's key (fetched then) allows it."""
+    key_a, key_b = forged_key("shared"), forged_key("shared", 2048 + 32)
+    pools = [
+        {"userPoolId": POOL, "appClientIds": [CLIENT_ID]},
+        {"userPoolId": OTHER_POOL, "appClientIds": [CLIENT_ID]},
+    ]
+    authorizer = wired(
+        {POOL: key_a, OTHER_POOL: key_b},
+        USER_POOL_ID="",
+        APP_CLIENT_IDS="",
+        USER_POOLS=json.dumps(pools),
+    )
+    mine, theirs = token(ORIGINAL, key_a), token(OTHER_ORIGINAL, key_b)
+    assert mine.partition(".")[0] == theirs.partition(".")[0]  # one header: one fast path
+    if seen_first:
+        assert outcome(authorizer, mine, capsys) == "ok"
+    assert outcome(authorizer, theirs, capsys) == "ok"
+    assert outcome(authorizer, mine, capsys) == "ok"
+    assert outcome(authorizer, token(OTHER_ORIGINAL, key_a), capsys) == "bad_signature"
+
+
 def test_the_docs_state_the_rules_tested_here() -> None:
     """SECURITY.md, the one home of what is verified, says what these tests hold."""
     from tests.docs.pages import collapsed, page

@@ -368,3 +368,37 @@ def test_revocation_refresh(emitter, out):
     assert never["RevocationListAge"] == 86400.0
     assert {name for name in units(first)} == metrics.REVOCATION_METRIC_NAMES
     assert not metrics.REVOCATION_METRIC_NAMES & metrics.METRIC_NAMES
+
+
+@pytest.mark.parametrize(
+    ("age", "reported"),
+    [
+        (12.34567, 12.346),  # milliseconds, rounded
+        (0.0, 0.0),
+        (-5.0, 0.0),  # a clock stepped back: never a negative age
+        (float("nan"), 0.0),
+        (float("inf"), 86400.0),
+    ],
+)
+def test_revocation_list_age_is_a_finite_number_of_seconds(
+    emitter: Any, age: float, reported: float
+) -> None:
+    document = emitter.revocation_refresh_document(ok=True, age_seconds=age, entries=0)
+    assert document["RevocationListAge"] == reported
+    assert document["RevocationListEntries"] == 0
+    assert (
+        emitter.revocation_refresh_document(ok=True, age_seconds=1, entries=-3)[
+            "RevocationListEntries"
+        ]
+        == 0
+    )
+
+
+def test_a_key_set_eviction_is_one_count_and_what_is_held_after_it(emitter: Any) -> None:
+    for held, reported in ((5, 5), (0, 0), (-1, 0)):
+        document = emitter.key_set_evicted_document(held=held)
+        assert validate_emf(document) == [
+            ("KeySetEvictions", {"FunctionName": "hello-stack-authorizer"}),
+            ("KeySetsHeld", {"FunctionName": "hello-stack-authorizer"}),
+        ]
+        assert (document["KeySetEvictions"], document["KeySetsHeld"]) == (1, reported)

@@ -12,6 +12,10 @@ from pathlib import Path
 
 import pytest
 
+# The preflight reads templates with the SAM translator (in .venv); make mutate's venv,
+# which mutates nothing of local/, has none.
+pytest.importorskip("samtranslator")
+
 from authorizer.verification.config import load_config
 from local.cfn import Resolver
 from local.exceptions import SettingsRefused, TemplateError

@@ -151,6 +151,34 @@ def test_a_request_event_for_an_unlisted_route_denies_that_request(
     assert evaluate(listed["policyDocument"], PREFIX + "GET/items/7/open") is Effect.ALLOW
 
 
+def test_a_route_is_listed_by_its_method_and_resource_together(
+    wired: WiredAuthorizer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``/items/{id}/close`` is listed for DELETE only: a GET of it is unlisted, though
+    ``GET/items/*`` covers its path and the listed ``open`` keeps that region open."""
+    routes = "GET /items/{id},GET /items/{id}/open,DELETE /items/{id}/close"
+    authorizer = rest(wired, routes, "")
+    token = token_for([])
+    capsys.readouterr()
+    answer = authorizer.handle(request_event(token, "GET /items/{id}/close", "GET/items/7/close"))
+    assert evaluate(answer["policyDocument"], PREFIX + "GET/items/7/close") is Effect.EXPLICIT_DENY
+    [record] = [json.loads(x) for x in capsys.readouterr().out.splitlines() if "decision" in x]
+    assert (record["decision"], record["reason"]) == ("deny", "unknown_route")
+    listed = authorizer.handle(
+        request_event(token, "DELETE /items/{id}/close", "DELETE/items/7/close")
+    )
+    assert evaluate(listed["policyDocument"], PREFIX + "DELETE/items/7/close") is Effect.ALLOW
+
+
+def test_an_any_route_lists_every_method_of_its_resource(wired: WiredAuthorizer) -> None:
+    authorizer = rest(wired, "GET /items/{id},ANY /items/{id}/open", "")
+    token = token_for([])
+    for method in ("GET", "PATCH", "DELETE"):
+        event = request_event(token, f"{method} /items/{{id}}/open", f"{method}/items/7/open")
+        policy = authorizer.handle(event)["policyDocument"]
+        assert evaluate(policy, PREFIX + f"{method}/items/7/open") is Effect.ALLOW, method
+
+
 def test_a_request_below_a_parameter_is_logged_as_an_unknown_route(
     wired: WiredAuthorizer, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -69,10 +69,17 @@ def test_sort_keys_order_by_time_and_cursor_includes_its_own_millisecond() -> No
     assert cursor(0) == "000000000000000"
 
 
-@pytest.mark.parametrize("seconds", [-1, 10**12 + 1, float("inf")])
+@pytest.mark.parametrize("seconds", [-1, -0.0005, 10**12, 10**12 + 1, float("inf")])
 def test_cursor_out_of_range(seconds: float) -> None:
     with pytest.raises((changelog.InvalidItem, OverflowError)):
         cursor(seconds)
+
+
+def test_cursor_takes_every_time_its_fifteen_digits_hold() -> None:
+    assert cursor(999_999_999_999.999) == "9" * 15
+    assert cursor(0.0009) == "0" * 15
+    with pytest.raises(changelog.InvalidItem, match=r"^time is outside the sort key's range$"):
+        cursor(10**12)
 
 
 @pytest.mark.parametrize(
@@ -88,7 +95,13 @@ def test_cursor_out_of_range(seconds: float) -> None:
     ],
 )
 def test_writer_refuses_what_is_not_a_revocation(kind: str, value: str) -> None:
-    with pytest.raises(InvalidRevocation):
+    # The message says what a well-formed one is, never echoing what was given.
+    message = (
+        r"^kind must be one of family, user$"
+        if kind not in (FAMILY, USER)
+        else r"^value must be printable text of 1 to 256 bytes \(an origin_jti or a sub\)$"
+    )
+    with pytest.raises(InvalidRevocation, match=message):
         revocation_item(kind, value, T)
 
 
@@ -96,9 +109,18 @@ def test_largest_value_is_accepted() -> None:
     assert parse_item(revocation_item(USER, "x" * MAX_VALUE_BYTES, T)).value == "x" * 256
 
 
-def test_expiry_must_follow_the_revocation() -> None:
-    with pytest.raises(InvalidRevocation):
-        revocation_item(FAMILY, JTI, T, T - 1)
+@pytest.mark.parametrize(
+    ("revoked_at", "expires_at"),
+    [(T, T - 1), (T, T - 0.75), (1_760_000_000, 1_760_000_000)],
+)
+def test_expiry_must_follow_the_revocation(revoked_at: float, expires_at: float) -> None:
+    with pytest.raises(InvalidRevocation, match=r"^expiresAt must be after revokedAt$"):
+        revocation_item(FAMILY, JTI, revoked_at, expires_at)
+    # Whole seconds, rounded up: the next second after the revocation is enough.
+    assert parse_item(revocation_item(FAMILY, JTI, T, T)).expires_at == 1_760_000_001
+    assert parse_item(revocation_item(FAMILY, JTI, 1_760_000_000, 1_760_000_001)).expires_at == (
+        1_760_000_001
+    )
 
 
 def _broken(**changes: Any) -> dict[str, Any]:
@@ -137,6 +159,23 @@ def test_reader_refuses_malformed_items(item: dict[str, Any]) -> None:
         parse_item(item)
     # Fixed text: an item's value never reaches a log through the message.
     assert JTI not in str(caught.value)
+    assert str(caught.value) in (
+        "item lacks a field or has one of the wrong type",
+        "sort key is not <epoch ms>#<kind>#<value>",
+        "kind, value or revokedAt does not match the sort key",
+        "value must be printable text of 1 to 256 bytes (an origin_jti or a sub)",
+    )
+
+
+@pytest.mark.parametrize("copy", ["kind", "value", "revokedAt"])
+def test_each_copy_of_the_sort_keys_parts_is_checked_on_its_own(copy: str) -> None:
+    """A reader may read any of them beside the sort key: each must agree with it."""
+    item = revocation_item(FAMILY, JTI, T, T + 60)
+    alone = {name: item[name] for name in (*READ_ATTRIBUTES, copy)}
+    assert parse_item(alone) == parse_item(item)
+    wrong = {"kind": {"S": USER}, "value": {"S": "other"}, "revokedAt": {"N": str(T + 1)}}
+    with pytest.raises(InvalidRevocation, match=r"^kind, value or revokedAt does not match"):
+        parse_item({**alone, copy: wrong[copy]})
 
 
 def test_a_reader_may_read_only_the_sort_key_and_the_times() -> None:

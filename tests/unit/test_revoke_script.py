@@ -131,3 +131,53 @@ def test_main_prints_what_it_did_and_exits_1_with_the_reason(
     monkeypatch.setattr(revoke, "revoke_user", refuse)
     assert main(["--user", "brian", "--stack", "s"]) == 1
     assert capsys.readouterr().err == "error: no user 'brian' in us-east-1_P\n"
+
+
+# --- the revocation itself: Cognito first, then the list ----------------------------------
+
+
+@dataclass
+class Recorder:
+    """A Cognito and a DynamoDB client in one, recording each call in order."""
+
+    calls: list[str] = field(default_factory=list)
+    sign_out_fails: bool = False
+    items: list[dict[str, Any]] = field(default_factory=list)
+
+    def admin_get_user(self, **_: str) -> dict[str, Any]:
+        self.calls.append("AdminGetUser")
+        return {"UserAttributes": [{"Name": "sub", "Value": "s-1"}]}
+
+    def admin_user_global_sign_out(self, **_: str) -> dict[str, Any]:
+        self.calls.append("AdminUserGlobalSignOut")
+        if self.sign_out_fails:
+            from botocore.exceptions import ClientError
+
+            raise ClientError(
+                {"Error": {"Code": "TooManyRequestsException", "Message": "slow down"}},
+                "AdminUserGlobalSignOut",
+            )
+        return {}
+
+    def put_item(self, *, TableName: str, Item: dict[str, Any]) -> dict[str, Any]:
+        self.calls.append("PutItem")
+        self.items.append(Item)
+        return {}
+
+
+def test_the_user_is_signed_out_at_cognito_before_the_list_is_written() -> None:
+    aws = Recorder()
+    target = revoke.Target("us-east-1_P", "t", aws, aws, "a test")
+    done = revoke.revoke_user(target, "brian", now=1_800_000_000.5)
+    assert aws.calls == ["AdminGetUser", "AdminUserGlobalSignOut", "PutItem"]
+    assert done == {"username": "brian", "sub": "s-1", "revokedAt": 1_800_000_000}
+    [item] = aws.items
+    assert (item["kind"], item["value"]) == ({"S": "user"}, {"S": "s-1"})
+
+
+def test_when_cognito_cannot_sign_the_user_out_nothing_is_written() -> None:
+    aws = Recorder(sign_out_fails=True)
+    target = revoke.Target("us-east-1_P", "t", aws, aws, "a test")
+    with pytest.raises(RevokeError, match=r"^AdminUserGlobalSignOut failed: TooManyRequests"):
+        revoke.revoke_user(target, "brian", now=1_800_000_000.5)
+    assert aws.items == []

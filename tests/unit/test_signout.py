@@ -3,24 +3,34 @@
 from __future__ import annotations
 
 import base64
+import importlib
 import json
+import math
 import os
 import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
-from authorizer.signout.handler import MAX_BODY_BYTES, SignOut, SignOutSettings, load_settings
+from authorizer.signout.handler import (
+    MAX_BODY_BYTES,
+    SignOut,
+    SignOutRequest,
+    SignOutSettings,
+    aws_clients,
+    load_settings,
+    parse_request,
+)
 from authorizer.tables.revocation import FAMILY, USER, default_expires_at, parse_item
 from shared.exceptions import ConfigurationError
 from tests.docs import pages
 from tests.docs.pages import collapsed, page
 from tests.forge import claims, load_event, sign
-from tests.helpers import log_records
+from tests.helpers import SIGN_OUT_TIMEOUT_SECONDS, FakeClock, log_records
 from tests.leakcheck import leaked_piece, log_windows, secrets_of
 
 NOW = 1_800_000_000.25
@@ -445,3 +455,305 @@ def test_the_answers_and_log_reasons_are_the_documented_ones(wired: Wired) -> No
     wired.cognito.fails_with = None
     wired.table.fails_with = client_error("InternalServerError", "PutItem")
     assert wired.post()[0] == 503
+
+
+# --- every answer and log line, exactly ---------------------------------------------------
+
+
+def records(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
+    return log_records(capsys.readouterr().out)
+
+
+def test_an_empty_body_is_this_sign_in_without_a_refresh_token() -> None:
+    for body in (None, "", " \n"):
+        request = parse_request(signout_event(raw_body=body))
+        assert request == SignOutRequest(everywhere=False, refresh_token=None)
+        assert request.everywhere is False
+
+
+def test_at_most_three_unknown_fields_are_named(wired: Wired) -> None:
+    status, body = wired.post({"a": 1, "b": 2, "c": 3, "d": 4})
+    assert (status, body["message"]) == (
+        400,
+        "unknown field(s) a, b, c; accepted: refreshToken, global",
+    )
+
+
+def test_the_sign_out_log_lines_name_the_logger_route_and_what_was_refused(
+    wired: Wired, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    wired.post()
+    wired.post(origin_jti=None)
+    [signed_out, refused] = records(capsys)
+    for record in (signed_out, refused):
+        assert (record["logger"], record["routeKey"]) == ("signout", "POST /signout")
+    assert (refused["level"], refused["message"], refused["reason"]) == (
+        "INFO",
+        "sign-out refused",
+        "bad_request",
+    )
+    assert refused["problem"] == (
+        "this token names no token family (origin_jti): its app client has token "
+        'revocation turned off; sign out everywhere with {"global": true}'
+    )
+    assert "errorCode" not in refused  # none behind a refusal of our own
+
+
+def test_the_log_level_setting_silences_the_info_lines(capsys: pytest.CaptureFixture[str]) -> None:
+    quiet = SignOut(SETTINGS._replace(log_level="WARNING"), FakeCognito(), FakeTable())
+    capsys.readouterr()
+    assert quiet.handle(signout_event())["statusCode"] == 200
+    assert records(capsys) == []
+    event = signout_event()
+    del event["requestContext"]["authorizer"]
+    assert quiet.handle(event)["statusCode"] == 500
+    [error] = records(capsys)  # an unprotected route is an ERROR: never silenced
+    assert error["level"] == "ERROR"
+
+
+def test_an_unprotected_route_is_logged_as_such(
+    wired: Wired, capsys: pytest.CaptureFixture[str]
+) -> None:
+    event = signout_event()
+    del event["requestContext"]["authorizer"]
+    capsys.readouterr()
+    wired.signout.handle(event)
+    [line] = records(capsys)
+    assert line["message"] == (
+        "sign-out reached without an authorizer context: is the route protected?"
+    )
+    assert (line["routeKey"], line["apiRequestId"]) == ("POST /signout", "TmxYqg8VIAMEVBA=")
+
+
+def test_global_with_an_id_token_says_exactly_why(wired: Wired) -> None:
+    _, body = wired.post({"global": True}, token_use="id", token=sign(claims("id")))
+    assert body["message"] == (
+        "global sign-out needs an access token in the Authorization header "
+        "(Cognito's GlobalSignOut takes no other); this request carries an id token"
+    )
+
+
+@pytest.mark.parametrize(
+    ("failure", "code", "message"),
+    [
+        (
+            client_error("InternalErrorException"),
+            "InternalErrorException",
+            "Cognito could not sign out now; nothing was revoked, try again",
+        ),
+        (
+            ClientError({}, "RevokeToken"),  # an answer without an error code
+            "Unknown",
+            "Cognito could not sign out now; nothing was revoked, try again",
+        ),
+        (
+            EndpointConnectionError(endpoint_url="https://cognito-idp.us-east-1.amazonaws.com/"),
+            "EndpointConnectionError",
+            "Cognito could not be reached; nothing was revoked, try again",
+        ),
+    ],
+)
+def test_cognito_out_of_reach_is_logged_as_failed_with_its_error_code(
+    wired: Wired,
+    capsys: pytest.CaptureFixture[str],
+    failure: Exception,
+    code: str,
+    message: str,
+) -> None:
+    wired.cognito.fails_with = failure
+    capsys.readouterr()
+    status, body = wired.post({"refreshToken": REFRESH})
+    assert (status, body) == (502, {"message": message})
+    [line] = records(capsys)
+    assert (line["message"], line["reason"], line["errorCode"], line["problem"]) == (
+        "sign-out failed",
+        "cognito_unavailable",
+        code,
+        message,
+    )
+
+
+@pytest.mark.parametrize(
+    ("failure", "code"),
+    [
+        (
+            client_error("ProvisionedThroughputExceededException", "PutItem"),
+            "ProvisionedThroughputExceededException",
+        ),
+        (
+            EndpointConnectionError(endpoint_url="https://dynamodb.us-east-1.amazonaws.com/"),
+            "EndpointConnectionError",
+        ),
+    ],
+)
+def test_a_list_that_cannot_be_written_is_logged_as_failed_with_its_error_code(
+    wired: Wired, capsys: pytest.CaptureFixture[str], failure: Exception, code: str
+) -> None:
+    wired.table.fails_with = failure
+    capsys.readouterr()
+    status, body = wired.post()
+    message = (
+        "the revocation list could not be written: the tokens stay valid until they expire; "
+        "try again"
+    )
+    assert (status, body) == (503, {"message": message})
+    [line] = records(capsys)
+    assert (line["message"], line["reason"], line["errorCode"]) == (
+        "sign-out failed",
+        "revocation_write_failed",
+        code,
+    )
+
+
+def test_a_refresh_validity_of_one_day_is_accepted() -> None:
+    settings = load_settings({"REVOCATION_TABLE": "t", "REFRESH_TOKEN_VALIDITY_DAYS": "1"})
+    assert settings.refresh_token_validity_seconds == 86400
+
+
+# --- the Lambda entry point and its AWS clients -------------------------------------------
+
+
+def test_the_aws_clients_try_each_call_twice_within_the_functions_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    cognito, dynamodb = aws_clients()
+    assert cognito.meta.service_model.service_name == "cognito-idp"
+    assert dynamodb.meta.service_model.service_name == "dynamodb"
+    for client in (cognito, dynamodb):
+        config = client.meta.config
+        assert client.meta.region_name == "eu-west-1"
+        assert (config.connect_timeout, config.read_timeout) == (2, 3)
+        # botocore's own reading of the setting: the first try and one retry.
+        assert config.retries == {"mode": "standard", "total_max_attempts": 2}
+    # Two calls, each at most two tries of a connect and a read, and botocore's
+    # backoff before the retry (at most a second): inside the function's timeout.
+    worst_case = 2 * (2 * (2 + 3) + 1)
+    assert worst_case < SIGN_OUT_TIMEOUT_SECONDS
+
+
+def test_the_lambda_entry_point_signs_out_into_dynamodb(monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto import mock_aws
+
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "REVOCATION_TABLE": TABLE,
+        "REFRESH_TOKEN_VALIDITY_DAYS": "1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delitem(sys.modules, "authorizer.signout.app", raising=False)
+    with mock_aws():
+        import boto3
+
+        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+        dynamodb.create_table(
+            TableName=TABLE,
+            KeySchema=[
+                {"AttributeName": "pk", "KeyType": "HASH"},
+                {"AttributeName": "sk", "KeyType": "RANGE"},
+            ],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        app = importlib.import_module("authorizer.signout.app")
+        answer = app.lambda_handler(signout_event(), None)
+        assert answer["statusCode"] == 200
+        [item] = dynamodb.scan(TableName=TABLE)["Items"]
+    entry = parse_item(item)
+    assert (entry.kind, entry.value) == (FAMILY, FAMILY_ID)
+    # The day's validity from the environment: a day, five minutes and the day.
+    assert entry.expires_at - entry.revoked_at in range(2 * 86400 + 300, 2 * 86400 + 302)
+
+
+# --- the sign-out's time stamp: after Cognito answered ----------------------------------------
+
+
+class SlowCognito(FakeCognito):
+    """Cognito taking ``seconds`` to answer, on the sign-out function's clock."""
+
+    def __init__(self, clock: FakeClock, seconds: float) -> None:
+        super().__init__()
+        self.clock, self.seconds = clock, seconds
+
+    def _call(self, name: str, arguments: dict[str, str]) -> dict[str, Any]:
+        self.clock.advance(self.seconds)
+        return super()._call(name, arguments)
+
+
+@pytest.mark.parametrize(
+    ("body", "token_use", "kind"),
+    [({"global": True}, "access", USER), ({"refreshToken": "r"}, "id", FAMILY)],
+    ids=["global", "session"],
+)
+def test_the_sign_out_time_is_when_cognito_answered(
+    body: dict[str, Any], token_use: str, kind: str
+) -> None:
+    clock = FakeClock(1_800_000_000.5)
+    table = FakeTable()
+    signout = SignOut(SETTINGS, SlowCognito(clock, 5), table, clock=clock)
+    access = sign(claims("access"))
+    answer = signout.handle(signout_event(body, token_use=token_use, token=access))
+    assert answer["statusCode"] == 200
+    [item] = table.items
+    entry = parse_item(item)
+    assert entry.kind == kind
+    assert entry.revoked_at == int(clock.now)  # 5 s after the request began
+    if kind == FAMILY:
+        assert entry.expires_at == math.ceil(clock.now) + 86400 + 300
+
+
+# --- which Cognito errors are the caller's, and which are worth a retry -----------------------
+
+REFUSED: Final = (
+    "NotAuthorizedException",
+    "UnauthorizedException",
+    "InvalidParameterException",
+    "UnsupportedTokenTypeException",
+    "UnsupportedOperationException",
+    "ForbiddenException",
+    "UserNotFoundException",
+    "PasswordResetRequiredException",
+    "UserNotConfirmedException",
+)
+RETRIED: Final = (
+    ("TooManyRequestsException", 400),
+    ("LimitExceededException", 400),
+    ("InternalErrorException", 500),
+    ("ServiceUnavailable", 503),
+)
+
+
+def cognito_error(code: str, status: int) -> ClientError:
+    response: Any = {
+        "Error": {"Code": code, "Message": "as Cognito says it"},
+        "ResponseMetadata": {"HTTPStatusCode": status},
+    }
+    return ClientError(response, "GlobalSignOut")
+
+
+def sign_out_answer(failure: Exception) -> int:
+    table = FakeTable()
+    cognito = FakeCognito(fails_with=failure)
+    signout = SignOut(SETTINGS, cognito, table, clock=lambda: 1_800_000_000.0)
+    event = signout_event({"global": True}, token_use="access", token=sign(claims("access")))
+    status: int = signout.handle(event)["statusCode"]
+    assert table.items == []  # nothing revoked, whatever the answer
+    return status
+
+
+@pytest.mark.parametrize("code", REFUSED)
+def test_a_token_or_user_cognito_refuses_is_a_400(code: str) -> None:
+    assert sign_out_answer(cognito_error(code, 400)) == 400
+
+
+@pytest.mark.parametrize(("code", "status"), RETRIED, ids=[code for code, _ in RETRIED])
+def test_a_throttle_or_an_outage_is_a_502_to_retry_even_when_cognito_says_400(
+    code: str, status: int
+) -> None:
+    assert sign_out_answer(cognito_error(code, status)) == 502
