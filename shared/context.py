@@ -12,6 +12,11 @@ keys that can never collide with the fixed ones, which hold no colon: a
 string, number or boolean as it is under ``claim:<name>``, and a list as the
 JSON text of an array under ``claimList:<name>``. With the tenant registry on,
 the token's tenant is ``tenantId`` and each of its attributes ``tenant:<name>``.
+
+``issuedAt`` is the token's ``iat`` as a whole number of epoch seconds, the one
+number among the fixed keys: what a revocation of its user is compared with
+(revoked when it is at or before the revocation's ``revokedAt``). A REST or
+WebSocket integration gets it as text, as every value there; both read back.
 """
 
 from __future__ import annotations
@@ -32,6 +37,8 @@ EMAIL: Final = "email"
 # The token family (one sign-in and its refreshes): Cognito's origin_jti, when
 # the app client has token revocation on. The sign-out function revokes it.
 ORIGIN_JTI: Final = "originJti"
+# The token's iat, whole epoch seconds (rounded up: it compares with a whole revokedAt as iat does).
+ISSUED_AT: Final = "issuedAt"
 # The registered tenant whose user pool issued the token (the authorizer's TENANT_TABLE).
 TENANT_ID: Final = "tenantId"
 TENANT_PREFIX: Final = "tenant:"
@@ -65,6 +72,8 @@ class AuthContext(NamedTuple):
     tenant_id: str | None = None
     # The tenant's attributes for the backend, as (name, value) pairs.
     tenant_attributes: tuple[tuple[str, str], ...] = ()
+    # The token's iat in whole epoch seconds; None in a context that does not carry it.
+    issued_at: int | None = None
 
 
 def encode_claims(claims: tuple[tuple[str, ClaimValue], ...]) -> dict[str, Scalar]:
@@ -97,6 +106,8 @@ def encode_context(ctx: AuthContext) -> dict[str, Scalar]:
         encoded[EMAIL] = ctx.email
     if ctx.origin_jti is not None:
         encoded[ORIGIN_JTI] = ctx.origin_jti
+    if ctx.issued_at is not None:
+        encoded[ISSUED_AT] = ctx.issued_at
     if ctx.claims:
         encoded.update(encode_claims(ctx.claims))
     if ctx.tenant_id is not None:
@@ -140,7 +151,26 @@ def decode_context(event: Mapping[str, Any]) -> AuthContext:
                 if key.startswith(TENANT_PREFIX) and isinstance(value, str)
             )
         ),
+        issued_at=_issued_at(values.get(ISSUED_AT)),
     )
+
+
+def _issued_at(value: Any) -> int | None:
+    """``issuedAt`` as the authorizer wrote it (a number) or as REST and WebSocket pass it (text).
+
+    Absent: None. Anything but a whole number of seconds from 0 up is a broken
+    context, refused like one: a revocation check must never guess a time.
+    """
+    if value is None:
+        return None
+    if type(value) is int and value >= 0:
+        return value
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        try:
+            return int(value)
+        except ValueError:  # more digits than int() reads (sys.get_int_max_str_digits)
+            pass
+    raise MissingAuthContext(f"{ISSUED_AT} is not a whole number of seconds")
 
 
 def _payload_1_context(authorizer: Any) -> Mapping[str, Any] | None:

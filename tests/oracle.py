@@ -85,4 +85,7 @@ def cognito_rules(payload: dict[str, Any], config: AuthorizerConfig) -> dict[str
         context["email"] = extra
     if origin_jti:
         context["originJti"] = origin_jti
+    # The smallest whole second at or after iat, 0 for any iat before the epoch.
+    iat = payload["iat"]
+    context["issuedAt"] = int(iat) + (iat > int(iat)) if iat > 0 else 0
     return context

@@ -7,9 +7,10 @@ item format (``authorizer/tables/revocation.py``). For each new or changed
 item still in force:
 
 - ``family``: every connection recorded with that token family;
-- ``user``: every connection of that ``sub`` opened at or before the
-  revocation (a connection opened later carries a token issued later, which
-  the revocation does not cover);
+- ``user``: every connection of that ``sub`` whose token was issued at or
+  before the revocation (``issuedAt <= revokedAt``, what the authorizer
+  denies): a sign-in after it stays connected, a token issued before it is
+  closed whenever its connection was opened;
 
 each is closed through the API's connections management API
 (``DeleteConnection``; API Gateway then runs ``$disconnect``, which removes
@@ -32,9 +33,9 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Final, NamedTuple
 
 from authorizer.tables.connections import (
-    CONNECTED_AT,
     FAMILY,
     FAMILY_INDEX,
+    ISSUED_AT,
     SUB,
     USER_INDEX,
     connection_id_of,
@@ -154,8 +155,8 @@ class HangUp:
         if revocation.kind == USER:
             request: dict[str, Any] = {
                 "IndexName": USER_INDEX,
-                "KeyConditionExpression": "#sub = :value AND #at <= :revoked",
-                "ExpressionAttributeNames": {"#sub": SUB, "#at": CONNECTED_AT},
+                "KeyConditionExpression": "#sub = :value AND #iat <= :revoked",
+                "ExpressionAttributeNames": {"#sub": SUB, "#iat": ISSUED_AT},
                 "ExpressionAttributeValues": {
                     ":value": {"S": revocation.value},
                     ":revoked": {"N": str(revocation.revoked_at)},

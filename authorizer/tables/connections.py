@@ -13,6 +13,9 @@ One item names one connection:
 - ``sub``: the user (the authorizer context's ``sub``).
 - ``family``: the token family (the context's ``originJti``), when the token
   has one; an item without it is in no family's index.
+- ``issuedAt``: epoch seconds, whole: the token's ``iat`` (the context's
+  ``issuedAt``). A user's revocation closes the connections whose token it
+  covers: ``issuedAt`` at or before its ``revokedAt``, as the authorizer denies.
 - ``connectedAt``: epoch seconds, whole (``requestContext.connectedAt``,
   rounded down).
 - ``expiresAt``: epoch seconds, whole: ``connectedAt`` plus API Gateway's
@@ -30,10 +33,12 @@ from typing import Any, Final
 CONNECTION_ID: Final = "connectionId"
 SUB: Final = "sub"
 FAMILY: Final = "family"
+ISSUED_AT: Final = "issuedAt"
 CONNECTED_AT: Final = "connectedAt"
 # The table's TimeToLiveSpecification AttributeName.
 EXPIRES_AT: Final = "expiresAt"
-# The table's global secondary indexes (keys only): a family's connections, a user's by time.
+# The table's global secondary indexes (keys only): a family's connections, a user's by the
+# issue time of their tokens.
 FAMILY_INDEX: Final = "byFamily"
 USER_INDEX: Final = "bySub"
 # API Gateway ends every WebSocket connection after two hours.
@@ -42,7 +47,7 @@ MAX_CONNECTION_SECONDS: Final = 7200
 
 
 def connection_item(
-    connection_id: str, sub: str, family: str | None, connected_at: float
+    connection_id: str, sub: str, family: str | None, issued_at: int, connected_at: float
 ) -> dict[str, dict[str, str]]:
     """The item that records an authorized connection (``family`` None: no family index entry)."""
     if not connection_id or not sub:
@@ -51,6 +56,7 @@ def connection_item(
     item = {
         CONNECTION_ID: {"S": connection_id},
         SUB: {"S": sub},
+        ISSUED_AT: {"N": str(issued_at)},
         CONNECTED_AT: {"N": str(connected)},
         EXPIRES_AT: {"N": str(connected + MAX_CONNECTION_SECONDS)},
     }

@@ -211,13 +211,28 @@ def load_config(env: Mapping[str, str]) -> AuthorizerConfig:
             maximum=8192,
             unit="bytes",
         ),
-        **_revocation(env),
+        **revocation_settings(env)._asdict(),
         **tenants,
     )
 
 
-def _revocation(env: Mapping[str, str]) -> dict[str, Any]:
-    """REVOCATION_*: checked even while the table is unset, so a typo never waits for the switch."""
+class RevocationSettings(NamedTuple):
+    """``REVOCATION_*``, as the authorizer and the WebSocket connections function read them.
+
+    Named as AuthorizerConfig's fields, which it fills.
+    """
+
+    revocation_table: str
+    revocation_refresh_seconds: int
+    revocation_max_stale_seconds: int
+
+
+def revocation_settings(env: Mapping[str, str]) -> RevocationSettings:
+    """REVOCATION_*: checked even while the table is unset, so a typo never waits for the switch.
+
+    The connections function reads them with this very function, so its idea of
+    how stale an authorizer's list may be is the authorizer's own.
+    """
     table = env.get("REVOCATION_TABLE", "").strip()
     if table and not _TABLE.fullmatch(table):
         raise ConfigurationError(
@@ -237,11 +252,7 @@ def _revocation(env: Mapping[str, str]) -> dict[str, Any]:
         minimum=refresh,
         maximum=MAX_REVOCATION_MAX_STALE_SECONDS,
     )
-    return {
-        "revocation_table": table,
-        "revocation_refresh_seconds": refresh,
-        "revocation_max_stale_seconds": max_stale,
-    }
+    return RevocationSettings(table, refresh, max_stale)
 
 
 def _tenants(env: Mapping[str, str]) -> dict[str, Any]:

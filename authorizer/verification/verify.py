@@ -253,6 +253,16 @@ def context_claims(
     return copied
 
 
+def issued_at_seconds(iat: float) -> int:
+    """The context's ``issuedAt``: ``iat`` in whole seconds, rounded up, never below 0.
+
+    A revocation's ``revokedAt`` is a whole number from 0 up, and for such an R
+    ``ceil(iat) <= R`` exactly when ``iat <= R`` (and a negative ``iat`` is
+    before every R): what is read from the context decides as the token would.
+    """
+    return max(0, math.ceil(iat))
+
+
 def check_claims(
     claims: dict[str, Any], config: AuthorizerConfig, pool: PoolConfig | None = None
 ) -> AuthContext:
@@ -287,6 +297,8 @@ def check_claims(
         if config.context_claims
         else (),
         origin_jti=_string(claims, "origin_jti", required=False) or None,
+        # PyJWT required it, and check_claim_types made it a finite number.
+        issued_at=issued_at_seconds(claims["iat"]),
     )
 
 

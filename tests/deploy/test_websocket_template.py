@@ -14,13 +14,14 @@ from typing import Any
 import pytest
 
 from authorizer.api.websocket import load_identity_source
+from authorizer.signout.connections import load_settings as connections_settings
 from authorizer.signout.hangup import load_settings as hang_up_settings
 from authorizer.tables.connections import (
-    CONNECTED_AT,
     CONNECTION_ID,
     EXPIRES_AT,
     FAMILY,
     FAMILY_INDEX,
+    ISSUED_AT,
     SUB,
     USER_INDEX,
 )
@@ -160,7 +161,7 @@ def test_with_revocation_on_connect_and_disconnect_record_the_connections() -> N
     assert table["KeySchema"] == [{"AttributeName": CONNECTION_ID, "KeyType": "HASH"}]
     indexes = {i["IndexName"]: i for i in table["GlobalSecondaryIndexes"]}
     assert [k["AttributeName"] for k in indexes[FAMILY_INDEX]["KeySchema"]] == [FAMILY]
-    assert [k["AttributeName"] for k in indexes[USER_INDEX]["KeySchema"]] == [SUB, CONNECTED_AT]
+    assert [k["AttributeName"] for k in indexes[USER_INDEX]["KeySchema"]] == [SUB, ISSUED_AT]
     assert {i["Projection"]["ProjectionType"] for i in indexes.values()} == {"KEYS_ONLY"}
     assert table["TimeToLiveSpecification"] == {"AttributeName": EXPIRES_AT, "Enabled": True}
     assert model.properties("RevocationTable")["StreamSpecification"] == {
@@ -208,14 +209,22 @@ def test_only_the_hang_up_function_may_call_the_management_api() -> None:
 def test_the_connections_roles_touch_their_own_table_only() -> None:
     model = app(**APP_WEBSOCKET)
     recorder = [
-        s for s in statements(model, "ConnectionsFunctionRole") if "dynamodb:PutItem" in actions(s)
+        s
+        for s in statements(model, "ConnectionsFunctionRole")
+        if any(a.startswith("dynamodb:") for a in actions(s))
     ]
+    # Its own items, and one read of the revocation list at each $connect: never a write there.
     assert recorder == [
         {
             "Effect": "Allow",
             "Action": ["dynamodb:PutItem", "dynamodb:DeleteItem"],
             "Resource": ResourceRef("ConnectionsTable", "Arn"),
-        }
+        },
+        {
+            "Effect": "Allow",
+            "Action": "dynamodb:Query",
+            "Resource": ResourceRef("RevocationTable", "Arn"),
+        },
     ]
     hang_up = statements(model, "HangUpFunctionRole")
     dynamodb = sorted(a for s in hang_up for a in actions(s) if a.startswith("dynamodb:"))
@@ -228,6 +237,22 @@ def test_the_connections_roles_touch_their_own_table_only() -> None:
     ]
     [query] = [s for s in hang_up if actions(s) == ["dynamodb:Query"]]
     assert query["Resource"] == "<ConnectionsTable.Arn>/index/*"
+
+
+@pytest.mark.parametrize("refresh", ["10", "300"])
+def test_the_connections_function_reads_the_revocation_settings_the_authorizer_reads(
+    refresh: str,
+) -> None:
+    """The same table and refresh interval, so the same staleness bound: its window's."""
+    model = app(**APP_WEBSOCKET, RevocationRefreshSeconds=refresh)
+    connections = model.properties("ConnectionsFunction")["Environment"]["Variables"]
+    authorizer = model.properties("AuthorizerFunction")["Environment"]["Variables"]
+    shared = ("REVOCATION_TABLE", "REVOCATION_REFRESH_SECONDS", "REVOCATION_MAX_STALE_SECONDS")
+    assert {k: connections.get(k) for k in shared} == {k: authorizer.get(k) for k in shared}
+    assert connections["REVOCATION_TABLE"] == ResourceRef("RevocationTable")
+    assert connections["REVOCATION_REFRESH_SECONDS"] == refresh
+    env = {**connections, "CONNECTIONS_TABLE": "t", "REVOCATION_TABLE": "rev"}
+    assert connections_settings(env).window_seconds == max(120, int(refresh)) + 60
 
 
 @pytest.mark.parametrize(

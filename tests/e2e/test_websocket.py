@@ -4,7 +4,9 @@ template-websocket.yaml with Revocation=true, as docs/websocket.md walks
 through it: no token is refused before the upgrade (401), a forged one too
 (403), a valid one connects and is greeted on the ``hello`` route, and a
 sign-out (``make revoke``, or any writer of a revocation item) closes the open
-connection within the bound: the revocation list's refresh interval.
+connection within the bound: the revocation list's refresh interval. And with an
+authorizer whose list is not refreshed yet, a token revoked meanwhile is still
+refused at ``$connect``: the connections function checks the revocation table.
 """
 
 from __future__ import annotations
@@ -49,6 +51,20 @@ def offline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
 
 
 @pytest.fixture(scope="module")
+def stale(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
+    """The same stack, its authorizer reading the revocation list every 150 s at most."""
+    running = start_stack_process(
+        tmp_path_factory.mktemp("websocket-stale"),
+        ROOT / "template-websocket.yaml",
+        parameters={"Revocation": "true", "RevocationRefreshSeconds": "300"},
+    )
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture(scope="module")
 def tokens() -> list[str]:
     """Every token a test of this module used: none may show in the stack's output."""
     return []
@@ -79,16 +95,30 @@ def greet(socket: ClientConnection) -> dict[str, Any]:
     return dict(json.loads(socket.recv(timeout=15)))
 
 
-def connection_id(offline: StackProcess, before: int) -> str:
-    """The id of the connection the stack accepted after its ``before``-th output line."""
+def connection_id(offline: StackProcess, before: int, status: int = 101) -> str:
+    """The id of the connection the authorizer allowed after the ``before``-th output line,
+    answered with ``status`` (101: accepted)."""
     deadline = time.monotonic() + 5
+    pattern = rf"ws\s+\| \$connect {status} authorizer=allow .* connectionId=(\S+)$"
     while time.monotonic() < deadline:
         for line in offline.output()[before:]:
-            found = re.match(r"ws\s+\| \$connect 101 authorizer=allow .* connectionId=(\S+)$", line)
+            found = re.match(pattern, line)
             if found:
                 return found[1]
         time.sleep(0.02)
-    raise AssertionError("no accepted connection in the output")
+    raise AssertionError(f"no connection allowed and answered {status} in the output")
+
+
+def family_of(token: str) -> str:
+    return str(json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))["origin_jti"])
+
+
+def revoke_family(offline: StackProcess, token: str) -> None:
+    """As an operator's own writer would: the documented item format, straight into the table."""
+    aws_client("dynamodb", offline.cognito["endpoint"]).put_item(
+        TableName=offline.state["tables"]["RevocationTable"],
+        Item=revocation_item(FAMILY, family_of(token), time.time()),
+    )
 
 
 def closed_within(socket: ClientConnection, since: float) -> float:
@@ -184,17 +214,39 @@ def test_a_revoked_family_closes_its_connection_and_no_other(
     """An operator's own writer (the documented item format) revokes one sign-in."""
     first = fresh_token(offline, tokens)
     second = fresh_token(offline, tokens)
-    family = json.loads(base64.urlsafe_b64decode(first.split(".")[1] + "=="))["origin_jti"]
     with (
         connect(url(offline, first), open_timeout=15) as revoked,
         connect(url(offline, second), open_timeout=15) as kept,
     ):
-        aws_client("dynamodb", offline.cognito["endpoint"]).put_item(
-            TableName=offline.state["tables"]["RevocationTable"],
-            Item=revocation_item(FAMILY, family, time.time()),
-        )
+        revoke_family(offline, first)
         closed_within(revoked, time.monotonic())
         assert greet(kept)["message"] == "Hello Brian Morrison"
+
+
+def test_a_token_revoked_while_the_authorizer_s_list_is_stale_does_not_connect(
+    stale: StackProcess, tokens: list[str]
+) -> None:
+    """The gap the connections function's check closes: the authorizer allows the revoked
+    token (its list is read at its cold start, next in 150 s), the check refuses it."""
+    token = fresh_token(stale, tokens)
+    with connect(url(stale, token), open_timeout=15) as socket:  # the authorizer's cold start
+        greet(socket)
+    revoke_family(stale, token)
+    before = len(stale.output())
+    assert refused(url(stale, token))[0] == 403
+    refused_id = connection_id(stale, before, status=403)  # allowed, then refused
+    output = stale.wait_for_output("connection refused: its token was revoked")
+    refusals = [
+        json.loads(line.partition("| ")[2])
+        for line in stale.function_lines("ConnectionsFunction")
+        if "connection refused" in line
+    ]
+    assert [(r["connectionId"], r["kind"]) for r in refusals] == [(refused_id, "family")]
+    # A new sign-in, a new family: it connects, and is greeted.
+    with connect(url(stale, fresh_token(stale, tokens)), open_timeout=15) as socket:
+        assert greet(socket)["message"] == "Hello Brian Morrison"
+    assert_clean(output, tokens)
+    assert family_of(token) not in output
 
 
 def test_no_token_shows_in_the_stack_s_output(offline: StackProcess, tokens: list[str]) -> None:

@@ -106,3 +106,34 @@ def test_the_tenant_round_trips_under_tenant_id_and_its_attributes_under_tenant_
     )
     for value in ("", 7, None):
         assert decode_context(wrap({**encoded, "tenantId": value})).tenant_id is None
+
+
+def rest(values: dict[str, Any]) -> dict[str, Any]:
+    """A REST proxy or WebSocket event: the context beside principalId, every value as text."""
+    return {"requestContext": {"authorizer": {"principalId": values["sub"], **values}}}
+
+
+def test_the_token_s_issue_time_travels_as_a_number_and_reads_back_as_text_too() -> None:
+    ctx = AuthContext(sub="s", username="u", token_use="id", client_id="c", issued_at=1_800_000_000)
+    encoded = encode_context(ctx)
+    assert encoded["issuedAt"] == 1_800_000_000  # a flat number, the one among the fixed keys
+    assert decode_context(wrap(encoded)) == ctx  # an HTTP API passes it as it is
+    as_text = {key: str(value) for key, value in encoded.items()}
+    assert decode_context(rest(as_text)) == ctx  # REST and WebSocket integrations: text
+    assert decode_context(wrap({**encoded, "issuedAt": 0})).issued_at == 0
+    # Absent (a context from before it): none, and the key is left out when there is none.
+    assert "issuedAt" not in encode_context(ctx._replace(issued_at=None))
+    assert decode_context(wrap(encode_context(ctx._replace(issued_at=None)))).issued_at is None
+    assert decode_context(wrap({**encoded, "issuedAt": None})).issued_at is None
+
+
+@pytest.mark.parametrize(
+    "value", [-1, "-1", 1.5, "1.5", "", " 7", "7 ", "\u0667", "1e9", True, [1], "9" * 5000]
+)
+def test_an_issue_time_that_is_not_a_whole_number_of_seconds_is_a_broken_context(
+    value: Any,
+) -> None:
+    encoded = encode_context(AuthContext(sub="s", username="u", token_use="id", client_id="c"))
+    event = wrap({**encoded, "issuedAt": value})
+    with pytest.raises(MissingAuthContext, match=r"^issuedAt is not a whole number of seconds$"):
+        decode_context(event)

@@ -68,8 +68,9 @@ def test_the_reason_codes_are_documented_and_are_the_products() -> None:
 )
 def test_documented_ranges_and_defaults(name: str, lowest: int, highest: int, default: int) -> None:
     documented(
-        "| `REVOCATION_REFRESH_SECONDS` | authorizer | `10` | 1 to 300 |",
-        "| `REVOCATION_MAX_STALE_SECONDS` | authorizer | `120`, or the refresh interval if longer "
+        "| `REVOCATION_REFRESH_SECONDS` | authorizer, connections | `10` | 1 to 300 |",
+        "| `REVOCATION_MAX_STALE_SECONDS` | authorizer, connections | `120`, or the refresh "
+        "interval if longer "
         "| from `REVOCATION_REFRESH_SECONDS` to 3600 |",
         where="docs/configuration.md",
     )

@@ -112,6 +112,7 @@ def test_a_token_event_with_a_valid_token_gets_the_sub_the_context_and_an_allow(
         "scope": "",
         "email": "brian@example.com",
         "originJti": payload["origin_jti"],
+        "issuedAt": payload["iat"],
     }
     assert all(isinstance(v, str | int | float | bool) for v in answer["context"].values())
     # No rules: every route of the API is allowed, and only what lies below a

@@ -59,6 +59,7 @@ def test_valid_id_token_is_allowed_with_context(wired: WiredAuthorizer) -> None:
             "scope": "",
             "email": "brian@example.com",
             "originJti": payload["origin_jti"],
+            "issuedAt": payload["iat"],
         },
     }
 
@@ -76,8 +77,19 @@ def test_valid_access_token_is_allowed_with_context(wired: WiredAuthorizer) -> N
             "groups": "",
             "scope": "openid profile hello/read",
             "originJti": payload["origin_jti"],
+            "issuedAt": payload["iat"],
         },
     }
+
+
+def test_the_context_s_issue_time_is_iat_in_whole_seconds_rounded_up(
+    wired: WiredAuthorizer,
+) -> None:
+    """Compared with a whole revokedAt R, ceil(iat) <= R exactly when iat <= R does."""
+    now = int(wired.clock.now)
+    for iat, issued_at in ((now - 10.25, now - 10), (now - 10, now - 10), (-5, 0), (-0.5, 0)):
+        response = decide(wired, sign(claims("id", iat=iat)))
+        assert response["context"]["issuedAt"] == issued_at, iat
 
 
 def test_a_token_without_origin_jti_has_none_in_its_context(wired: WiredAuthorizer) -> None:

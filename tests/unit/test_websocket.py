@@ -461,10 +461,10 @@ def test_the_page_states_the_code_s_facts() -> None:
     assert f"`ROUTE_RULES` takes one key here, `{CONNECT_ROUTE}`" in page
     assert MAX_CONNECTION_SECONDS == 2 * 3600
     assert "`expiresAt` is two hours later" in page
-    item = connection_item("c", "s", "f", 0)
+    item = connection_item("c", "s", "f", 0, 0)
     section = page.split("The connections table's item", 1)[1].split("nothing else", 1)[0]
     listed = set(re.findall(r"`(\w+)`", section))
-    assert set(item) == listed - {"origin_jti"}
+    assert set(item) == listed - {"origin_jti", "iat"}  # the token's claims each is from
 
 
 # --- the decision records, word for word ---------------------------------------------
