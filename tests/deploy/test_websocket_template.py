@@ -41,6 +41,7 @@ HANG_UP = (
     "HangUpFunctionRole",
     "HangUpLogGroup",
     "HangUpFunctionRevocations",
+    "HangUpErrorsAlarm",
 )
 # What an access-log line may name: ids, times, the route, outcomes, the caller's sub.
 # Nothing that carries the query string, a header, the request or the identity's token.
@@ -188,6 +189,38 @@ def test_the_hang_up_function_closes_this_api_s_connections_and_no_other() -> No
         {"CONNECTIONS_TABLE": "t", "CONNECTIONS_ENDPOINT": "https://a1b2c3d4e5.execute-api.x/prod"}
     )
     assert settings.endpoint.endswith("/prod")
+
+
+def test_a_hang_up_that_fails_raises_its_alarm_and_its_batch_is_retried_then_dropped() -> None:
+    """As docs/operations.md says: any error or throttle of the function in 5 minutes, and a
+    failed batch retried five times (then dropped, its connections left open)."""
+    model = demo(Revocation="true")
+    alarm = model.properties("HangUpErrorsAlarm")
+    queries = {query["Id"]: query for query in alarm["Metrics"]}
+    for query_id, metric_name in (("errors", "Errors"), ("throttles", "Throttles")):
+        stat = queries[query_id]["MetricStat"]
+        assert (stat["Metric"]["Namespace"], stat["Metric"]["MetricName"]) == (
+            "AWS/Lambda",
+            metric_name,
+        )
+        assert (stat["Period"], stat["Stat"]) == (300, "Sum")
+        assert stat["Metric"]["Dimensions"] == [
+            {"Name": "FunctionName", "Value": ResourceRef("HangUpFunction")}
+        ]
+    (returned,) = [q for q in alarm["Metrics"] if q["ReturnData"] is True]
+    assert returned["Expression"] == "FILL(errors, 0) + FILL(throttles, 0)"
+    assert (alarm["ComparisonOperator"], alarm["Threshold"], alarm["EvaluationPeriods"]) == (
+        "GreaterThanOrEqualToThreshold",
+        1,
+        1,
+    )
+    retries = model.properties("HangUpFunctionRevocations")["MaximumRetryAttempts"]
+    words = {5: "five"}
+    operations = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
+    websocket = (ROOT / "docs" / "websocket.md").read_text(encoding="utf-8")
+    assert f"after {words[retries]} retries, drops it" in operations
+    assert f"retries up to {words[retries]} times and then drops" in websocket
+    assert "raises `HangUpErrorsAlarm`" in websocket
 
 
 def test_only_the_hang_up_function_may_call_the_management_api() -> None:
