@@ -150,6 +150,23 @@ class FakeTenantTable:
         return [self.items[key] for key in sorted(self.items) if key > after]
 
 
+def create_change_log_table(dynamodb: Any, name: str) -> None:
+    """A table kept in memory (the revocation list, the tenant registry), keyed as the templates
+    declare it: ``pk`` and the change-time ``sk``, both strings."""
+    dynamodb.create_table(
+        TableName=name,
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+
 def wire_authorizer(
     config: AuthorizerConfig,
     clock: FakeClock,

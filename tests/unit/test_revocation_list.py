@@ -39,6 +39,7 @@ from tests.helpers import (
     FakeClock,
     FakeRevocationTable,
     WiredAuthorizer,
+    create_change_log_table,
     log_records,
     make_config,
     wire_authorizer,
@@ -652,18 +653,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         import boto3
 
         client = boto3.client("dynamodb", region_name="us-east-1")
-        client.create_table(
-            TableName="revocations",
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_change_log_table(client, "revocations")
         yield client
 
 

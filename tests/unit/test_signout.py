@@ -30,7 +30,7 @@ from shared.exceptions import ConfigurationError
 from tests.docs import pages
 from tests.docs.pages import collapsed, page
 from tests.forge import claims, load_event, sign
-from tests.helpers import SIGN_OUT_TIMEOUT_SECONDS, FakeClock, log_records
+from tests.helpers import SIGN_OUT_TIMEOUT_SECONDS, FakeClock, create_change_log_table, log_records
 from tests.leakcheck import leaked_piece, log_windows, secrets_of
 
 NOW = 1_800_000_000.25
@@ -649,18 +649,7 @@ def test_the_lambda_entry_point_signs_out_into_dynamodb(monkeypatch: pytest.Monk
         import boto3
 
         dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-        dynamodb.create_table(
-            TableName=TABLE,
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_change_log_table(dynamodb, TABLE)
         app = importlib.import_module("authorizer.signout.app")
         answer = app.lambda_handler(signout_event(), None)
         assert answer["statusCode"] == 200

@@ -13,7 +13,7 @@ from authorizer.tables.registry import dynamodb_query as registry_query
 from authorizer.tables.tenants import Deleted
 from scripts import tenants
 from scripts.tenants import Registry, TenantToolError, add, main, read, set_status
-from tests.helpers import FakeClock
+from tests.helpers import FakeClock, create_change_log_table
 
 T = 1_780_000_000.0
 
@@ -30,18 +30,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
 
         cognito = boto3.client("cognito-idp")
         dynamodb = boto3.client("dynamodb")
-        dynamodb.create_table(
-            TableName="tenants",
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_change_log_table(dynamodb, "tenants")
         pools = {}
         for name in ("acme", "globex"):
             pool = cognito.create_user_pool(PoolName=name)["UserPool"]["Id"]
