@@ -119,12 +119,20 @@ print(json.dumps(out))
 
 def refresh_rows(sizes: list[int], root: Path) -> dict[int, dict[str, float]]:
     """Per list size: the full read (a cold start's), a steady refresh, a sweep, memory held."""
+    return fresh_interpreter_rows(REFRESH, sizes, root)
+
+
+def fresh_interpreter_rows(
+    script: str, sizes: list[int], root: Path
+) -> dict[int, dict[str, float]]:
+    """Per size, ``script`` run in a fresh interpreter twice: its figures timed, and the memory
+    it held and peaked at traced (so one size's memory never weighs on another's)."""
     rows = {}
     for count in sizes:
         timed, traced = (
             json.loads(
                 subprocess.run(
-                    [sys.executable, "-c", REFRESH, str(root), str(count), mode],
+                    [sys.executable, "-c", script, str(root), str(count), mode],
                     capture_output=True,
                     text=True,
                     check=True,

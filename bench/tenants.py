@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from authorizer.tables.tenants import tenant_item
+from bench.revocation import fresh_interpreter_rows
 
 # An item as the reader projects it is about 330 bytes of DynamoDB item size.
 ITEMS_PER_PAGE = 3_000
@@ -114,23 +115,7 @@ print(json.dumps(out))
 
 def read_rows(sizes: list[int], root: Path) -> dict[int, dict[str, float]]:
     """Per registry size: the full read (a cold start's), a refresh with nothing new, memory."""
-    rows = {}
-    for count in sizes:
-        timed, traced = (
-            json.loads(
-                subprocess.run(
-                    [sys.executable, "-c", READ, str(root), str(count), mode],
-                    capture_output=True,
-                    text=True,
-                    check=True,
-                )
-                .stdout.strip()
-                .splitlines()[-1]
-            )
-            for mode in ("timed", "traced")
-        )
-        rows[count] = {**timed, "held": traced["held"], "peak": traced["peak"]}
-    return rows
+    return fresh_interpreter_rows(READ, sizes, root)
 
 
 DECIDE = """

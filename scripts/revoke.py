@@ -76,28 +76,50 @@ def revoke_user(target: Target, username: str, *, now: float | None = None) -> d
     return {"username": username, "sub": subs[0], "revokedAt": int(revoked_at)}
 
 
-def offline_target(state_file: Path) -> Target:
+class OfflineStack(NamedTuple):
+    """What ``make run`` wrote to its state file, and clients of its emulated AWS."""
+
+    state: Mapping[str, Any]
+    table: str | None  # the table of the logical id asked for; None: it runs without it
+    cognito: Any
+    dynamodb: Any
+    where: str
+
+
+def offline_stack(state_file: Path, table_logical_id: str) -> OfflineStack:
+    """The running offline stack (``local.exceptions.StartupError`` when none is readable)."""
     from local.cognito import aws_client
-    from local.exceptions import StartupError
     from local.stack import read_state
 
+    state = read_state(state_file)
+    endpoint = state["cognito"]["endpoint"]
+    return OfflineStack(
+        state,
+        (state.get("tables") or {}).get(table_logical_id) or None,
+        aws_client("cognito-idp", endpoint),
+        aws_client("dynamodb", endpoint),
+        f"the offline stack at {endpoint}",
+    )
+
+
+def offline_target(state_file: Path) -> Target:
+    from local.exceptions import StartupError
+
     try:
-        state = read_state(state_file)
+        stack = offline_stack(state_file, TABLE_LOGICAL_ID)
     except StartupError as err:
         raise RevokeError(str(err)) from None
-    table = (state.get("tables") or {}).get(TABLE_LOGICAL_ID)
-    if not table:
+    if stack.table is None:
         raise RevokeError(
             "the offline stack runs without a revocation list: "
             'make run RUN_PARAMS="Revocation=true"'
         )
-    endpoint = state["cognito"]["endpoint"]
     return Target(
-        state["cognito"]["user_pool_id"],
-        table,
-        aws_client("cognito-idp", endpoint),
-        aws_client("dynamodb", endpoint),
-        f"the offline stack at {endpoint}",
+        stack.state["cognito"]["user_pool_id"],
+        stack.table,
+        stack.cognito,
+        stack.dynamodb,
+        stack.where,
     )
 
 

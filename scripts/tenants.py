@@ -42,7 +42,7 @@ from authorizer.tables.tenants import (
 )
 from authorizer.verification.config import TOKEN_USES, default_jwks_url, pool_region
 from authorizer.verification.tenancy import ACTIVE, DELETED, SUSPENDED, Tenant
-from scripts.revoke import samconfig_defaults, stack_outputs
+from scripts.revoke import offline_stack, samconfig_defaults, stack_outputs
 
 TABLE_OUTPUT = "TenantTableName"
 TABLE_LOGICAL_ID = "TenantTable"
@@ -255,26 +255,17 @@ def _quiet_logger() -> Any:
 
 
 def offline_registry(state_file: Path) -> Registry:
-    from local.cognito import aws_client
     from local.exceptions import StartupError
-    from local.stack import read_state
 
     try:
-        state = read_state(state_file)
+        stack = offline_stack(state_file, TABLE_LOGICAL_ID)
     except StartupError as err:
         raise TenantToolError(str(err)) from None
-    table = (state.get("tables") or {}).get(TABLE_LOGICAL_ID)
-    if not table:
+    if stack.table is None:
         raise TenantToolError(
             "the offline stack runs without a tenant registry: make run TENANTS=3"
         )
-    endpoint = state["cognito"]["endpoint"]
-    return Registry(
-        table,
-        aws_client("cognito-idp", endpoint),
-        aws_client("dynamodb", endpoint),
-        f"the offline stack at {endpoint}",
-    )
+    return Registry(stack.table, stack.cognito, stack.dynamodb, stack.where)
 
 
 def aws_registry(
