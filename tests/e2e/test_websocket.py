@@ -97,16 +97,30 @@ def greet(socket: ClientConnection) -> dict[str, Any]:
 
 def connection_id(offline: StackProcess, before: int, status: int = 101) -> str:
     """The id of the connection the authorizer allowed after the ``before``-th output line,
-    answered with ``status`` (101: accepted)."""
+    answered with ``status`` (101: accepted, and still open).
+
+    The reader thread lags: a line an earlier test's connection wrote may come after
+    ``before``. Ours is the newest, and an accepted one is still open while the test holds
+    it, so the newest line of an open connection is ours (the management API knows which).
+    """
+    management = aws_client("apigatewaymanagementapi", offline.state["connectionsUrl"])
     deadline = time.monotonic() + 5
     pattern = rf"ws\s+\| \$connect {status} authorizer=allow .* connectionId=(\S+)$"
     while time.monotonic() < deadline:
-        for line in offline.output()[before:]:
-            found = re.match(pattern, line)
-            if found:
-                return found[1]
+        found = [m[1] for line in offline.output()[before:] if (m := re.match(pattern, line))]
+        for candidate in reversed(found):
+            if status != 101 or is_open(management, candidate):
+                return candidate
         time.sleep(0.02)
     raise AssertionError(f"no connection allowed and answered {status} in the output")
+
+
+def is_open(management: Any, connection: str) -> bool:
+    try:
+        management.get_connection(ConnectionId=connection)
+    except management.exceptions.GoneException:
+        return False
+    return True
 
 
 def family_of(token: str) -> str:
