@@ -349,6 +349,41 @@ def test_a_kid_two_pools_share_is_decided_by_the_tokens_issuer(
     assert outcome(authorizer, token(OTHER_ORIGINAL, key_a), capsys) == "bad_signature"
 
 
+def test_a_kid_both_pools_hold_is_checked_once_with_the_key_its_issuer_names(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With both pools' key sets held, the fast path steps aside for a kid they share: the
+    token's iss picks the key, one signature check per token, never one with the other
+    pool's key first."""
+    key_a, key_b = forged_key("shared"), forged_key("shared", 2048 + 32)
+    pools = [
+        {"userPoolId": POOL, "appClientIds": [CLIENT_ID]},
+        {"userPoolId": OTHER_POOL, "appClientIds": [CLIENT_ID]},
+    ]
+    authorizer = wired(
+        {POOL: key_a, OTHER_POOL: key_b},
+        USER_POOL_ID="",
+        APP_CLIENT_IDS="",
+        USER_POOLS=json.dumps(pools),
+    )
+    assert outcome(authorizer, token(ORIGINAL, key_a), capsys) == "ok"
+    assert outcome(authorizer, token(OTHER_ORIGINAL, key_b), capsys) == "ok"  # both held now
+    verifier = authorizer.verifier
+    decode = verifier._decode
+    checked: list[str] = []
+
+    def counted(jwt_text: str, pool: Any, key: Any) -> dict[str, Any]:
+        checked.append(pool.config.user_pool_id)
+        return decode(jwt_text, pool, key)
+
+    monkeypatch.setattr(verifier, "_decode", counted)
+    # New tokens (a remembered one is not checked again), the header of the ones before.
+    for iss, key, pool in ((OTHER_ORIGINAL, key_b, OTHER_POOL), (ORIGINAL, key_a, POOL)):
+        checked.clear()
+        assert outcome(authorizer, token(iss, key, sub="someone-else"), capsys) == "ok"
+        assert checked == [pool]
+
+
 def test_the_docs_state_the_rules_tested_here() -> None:
     """SECURITY.md, the one home of what is verified, says what these tests hold."""
     from tests.docs.pages import collapsed, page

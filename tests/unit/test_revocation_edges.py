@@ -735,6 +735,22 @@ def test_with_a_one_second_interval_a_refresh_due_at_half_of_it_is_not_waited_fo
     assert not allowed(revocations, token)
 
 
+def test_a_clock_stepped_back_waits_for_the_refresh_as_one_that_is_due(
+    wired: WiredAuthorizer, clock: FakeClock, table: Table
+) -> None:
+    # Beside the requests: the age a clock stepped back gives (negative) is not trusted,
+    # the list counts as due, and the request waits for its refresh as for any due one.
+    revocations = listing(table, clock)
+    token = verified_as(wired, iat=clock.now - 5)
+    table.put(FAMILY, FAMILY_ID, clock.now)
+    answer = threading.Event()
+    table.plan = [answer]
+    threading.Timer(0.2, answer.set).start()  # answers after the request has looked
+    clock.advance(-5)
+    assert not allowed(revocations, token)
+    assert table.threads[-1] is not threading.current_thread()
+
+
 @pytest.mark.parametrize("background", [False, True])
 def test_a_refresh_interval_equal_to_the_stale_bound_decides_right_after_each_read(
     wired: WiredAuthorizer, table: Table, background: bool
