@@ -147,3 +147,60 @@ def test_group_names_need_only_be_free_of_whitespace() -> None:
 def test_a_claim_rule_may_allow_a_fractional_number() -> None:
     rules = parse_route_rules(json.dumps({"GET /x": {"claims": {"tier": [1.5, 2]}}}))
     assert rules["GET /x"].claims == (("tier", (1.5, 2)),)
+
+
+# --- the one-pool settings: each refusal word for word ------------------------------------
+
+ONE_POOL: Final = {"USER_POOL_ID": "us-east-1_TestPool1", "APP_CLIENT_IDS": "testclient123"}
+ORIGINAL_ISSUER: Final = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_TestPool1"
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {"JWKS_URL": "https://user:secret@keys.example.com/jwks.json"},
+            "JWKS_URL: must not contain user info ('@') or a backslash",
+        ),
+        (
+            {"USER_POOL_ID": "nope"},
+            "USER_POOL_ID: must look like <region>_<id>, e.g. us-east-1_AbC123xyz",
+        ),
+        (
+            {"APP_CLIENT_IDS": "a,,b"},
+            "APP_CLIENT_IDS: must be comma-separated app client ids with no empty entries",
+        ),
+        (
+            {"ISSUER": ORIGINAL_ISSUER, "REPLICA_REGIONS": "eu-west-1"},
+            "ISSUER: accepts exactly one iss, so REPLICA_REGIONS must not be set",
+        ),
+        (
+            {"ISSUER": "https://cognito-idp.us-east-1.amazonaws.com/other"},
+            "ISSUER: must end with /us-east-1_TestPool1 (USER_POOL_ID)",
+        ),
+        (
+            {"CONTEXT_CLAIMS_MAX_BYTES": "63"},
+            "CONTEXT_CLAIMS_MAX_BYTES: must be between 64 and 8192 bytes",
+        ),
+    ],
+    ids=[
+        "key-url-user-info",
+        "pool-id",
+        "client-ids",
+        "issuer-beside-replicas",
+        "issuer-end",
+        "context-bytes",
+    ],
+)
+def test_each_one_pool_refusal_says_what_to_fix(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigurationError) as raised:
+        load_config({**ONE_POOL, **env})
+    assert str(raised.value) == message
+
+
+def test_the_one_pool_defaults_are_what_the_reference_says() -> None:
+    config = load_config({**ONE_POOL, "TOKEN_USE": " "})  # blank: any, as unset
+    assert (config.pool.user_pool_id, config.pool.token_use) == ("us-east-1_TestPool1", "any")
+    assert config.pool.issuer == ORIGINAL_ISSUER
+    assert config.context_claims_max_bytes == 2048
+    assert config.context_claims == ()
