@@ -58,35 +58,16 @@ def query_pages(count: int, now: float) -> list[bytes]:
 READ = """
 import gc, json, logging, sys, time, tracemalloc
 sys.path.insert(0, sys.argv[1])
-import botocore.session
-from botocore.awsrequest import AWSResponse
 from authorizer.tables.registry import TenantRegistry, dynamodb_query
 from authorizer.verification.config import default_jwks_url
+from bench.revocation import memory_client
 from bench.tenants import query_pages
 
 count, traced = int(sys.argv[2]), sys.argv[3] == "traced"
 pages = query_pages(count, time.time())
 page_count = len(pages)
-empty = b'{"Items":[],"Count":0,"ScannedCount":0}'
 served = {"pages": pages}
-
-class Raw:
-    def __init__(self, body):
-        self.body = body
-    def stream(self, **_):
-        yield self.body
-
-def answer(request, **_):
-    body = served["pages"].pop(0) if served["pages"] else empty
-    return AWSResponse(request.url, 200, {}, Raw(body))
-
-client = botocore.session.get_session().create_client(
-    "dynamodb", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
-)
-client.meta.events.register("before-send.dynamodb.Query", answer)
-served["pages"], warm = [empty], served["pages"]
-list(dynamodb_query("t", client)("0"))
-served["pages"] = warm
+client = memory_client(served)
 registry = TenantRegistry(
     dynamodb_query("t", client), key_url=default_jwks_url, refresh_seconds=10,
     max_stale_seconds=120, logger=logging.getLogger("bench"), clock=time.time, background=False,

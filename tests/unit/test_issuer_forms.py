@@ -322,6 +322,23 @@ def test_what_a_deny_names_never_depends_on_what_the_instance_saw_before(
     assert cold["pool A's iss, pool B's key"][2] is None
 
 
+# Two pools publishing the same kid with different keys (pool A's, pool B's).
+SHARED_KID_KEYS: Final = (forged_key("shared"), forged_key("shared", 2048 + 32))
+
+
+def shared_kid_pools() -> WiredAuthorizer:
+    pools = [
+        {"userPoolId": POOL, "appClientIds": [CLIENT_ID]},
+        {"userPoolId": OTHER_POOL, "appClientIds": [CLIENT_ID]},
+    ]
+    return wired(
+        dict(zip((POOL, OTHER_POOL), SHARED_KID_KEYS, strict=True)),
+        USER_POOL_ID="",
+        APP_CLIENT_IDS="",
+        USER_POOLS=json.dumps(pools),
+    )
+
+
 @pytest.mark.parametrize("seen_first", [False, True], ids=["first-sight", "after-pool-a"])
 def test_a_kid_two_pools_share_is_decided_by_the_tokens_issuer(
     seen_first: bool, capsys: pytest.CaptureFixture[str]
@@ -329,17 +346,8 @@ def test_a_kid_two_pools_share_is_decided_by_the_tokens_issuer(
     """Two pools publish the same kid with different keys. Once pool A's key set is held
     and the header known, the fast path tries A's key on a token of B: its deny is
     re-derived by the issuer, and B's key (fetched then) allows it."""
-    key_a, key_b = forged_key("shared"), forged_key("shared", 2048 + 32)
-    pools = [
-        {"userPoolId": POOL, "appClientIds": [CLIENT_ID]},
-        {"userPoolId": OTHER_POOL, "appClientIds": [CLIENT_ID]},
-    ]
-    authorizer = wired(
-        {POOL: key_a, OTHER_POOL: key_b},
-        USER_POOL_ID="",
-        APP_CLIENT_IDS="",
-        USER_POOLS=json.dumps(pools),
-    )
+    key_a, key_b = SHARED_KID_KEYS
+    authorizer = shared_kid_pools()
     mine, theirs = token(ORIGINAL, key_a), token(OTHER_ORIGINAL, key_b)
     assert mine.partition(".")[0] == theirs.partition(".")[0]  # one header: one fast path
     if seen_first:
@@ -355,17 +363,8 @@ def test_a_kid_both_pools_hold_is_checked_once_with_the_key_its_issuer_names(
     """With both pools' key sets held, the fast path steps aside for a kid they share: the
     token's iss picks the key, one signature check per token, never one with the other
     pool's key first."""
-    key_a, key_b = forged_key("shared"), forged_key("shared", 2048 + 32)
-    pools = [
-        {"userPoolId": POOL, "appClientIds": [CLIENT_ID]},
-        {"userPoolId": OTHER_POOL, "appClientIds": [CLIENT_ID]},
-    ]
-    authorizer = wired(
-        {POOL: key_a, OTHER_POOL: key_b},
-        USER_POOL_ID="",
-        APP_CLIENT_IDS="",
-        USER_POOLS=json.dumps(pools),
-    )
+    key_a, key_b = SHARED_KID_KEYS
+    authorizer = shared_kid_pools()
     assert outcome(authorizer, token(ORIGINAL, key_a), capsys) == "ok"
     assert outcome(authorizer, token(OTHER_ORIGINAL, key_b), capsys) == "ok"  # both held now
     verifier = authorizer.verifier
